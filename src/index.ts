@@ -1,0 +1,49 @@
+// Concord's public API. Everything a user needs is exported from here.
+export { assert, assertNever, AssertionError } from './lib/assert.js';
+export {
+  ConcordError,
+  TimeoutError,
+  NoProcError,
+  InvalidArgumentError,
+  hasCode,
+  type ErrorCode,
+} from './lib/errors.js';
+export { stderrLogger, memoryLogger, silentLogger, type Logger, type LogLevel, type LogRecord } from './lib/logger.js';
+export { Completion } from './lib/completion.js';
+export { RealClock, sleep, type Clock, type TimerHandle } from './io/clock.js';
+export { SimClock, type SimClockOptions } from './io/sim_clock.js';
+export { SeededRandom, systemRandom, type Random } from './io/random.js';
+export {
+  Actor,
+  ActorRef,
+  From,
+  Down,
+  Exit,
+  isOrderlyExit,
+  type Behaviour,
+  type ExitReason,
+} from './actors/actor.js';
+export {
+  ActorSystem,
+  reasonText,
+  type ActorSystemOptions,
+  type ActorSystemStats,
+  type SpawnOptions,
+} from './actors/actor_system.js';
+export {
+  Supervisor,
+  RestartIntensityError,
+  startSupervisor,
+  supervisorSpec,
+  workerSpec,
+  startChild,
+  terminateChild,
+  whichChildren,
+  type ChildSpec,
+  type ChildInfo,
+  type ChildStartContext,
+  type RestartType,
+  type Strategy,
+  type SupervisorArgs,
+} from './actors/supervisor.js';
+export { Statem, type EventKind, type StateHandler } from './actors/statem.js';
