@@ -1,0 +1,95 @@
+// Elections from the candidate's side (§5.2): a pre-vote round that does not
+// disturb anyone's term (thesis §9.6), then the real vote at term + 1.
+import type { Ctx } from './context.js';
+import { becomeFollower } from './follower.js';
+import { becomeLeader } from './leader.js';
+import { voteResult } from './quorum.js';
+import { isVoter } from './state.js';
+import type { RequestVoteReply, ServerId } from './types.js';
+
+/** The election timer fired or the leader is suspected dead: campaign, if allowed. */
+export function suspectLeader(ctx: Ctx): void {
+  const s = ctx.s;
+  if (s.role === 'leader' || s.role === 'stopped' || s.role === 'receive_snapshot') return;
+  if (s.role === 'await_condition' || !isVoter(s, s.id)) {
+    ctx.resetElectionDeadline();
+    ctx.setTimer('election', s.electionDeadline);
+    return;
+  }
+  if (s.options.preVote) startPreVote(ctx);
+  else startElection(ctx, false);
+}
+
+/** Asks the voters whether they would vote for us at term + 1, without changing any term. */
+export function startPreVote(ctx: Ctx): void {
+  const s = ctx.s;
+  s.role = 'pre_vote';
+  s.leaderId = undefined;
+  s.votes = new Map([[s.id, true]]);
+  ctx.resetElectionDeadline();
+  ctx.setTimer('election', s.electionDeadline);
+  for (const id of s.config.voters) {
+    if (id === s.id) continue;
+    ctx.send(id, {
+      type: 'request_vote',
+      term: s.term + 1,
+      candidateId: s.id,
+      lastLogIndex: ctx.log.lastIndex,
+      lastLogTerm: ctx.log.lastTerm,
+      preVote: true,
+      transfer: false,
+    });
+  }
+  tally(ctx, true);
+}
+
+/** Starts a real election: term + 1, vote for self (persisted before any request leaves). */
+export function startElection(ctx: Ctx, transfer: boolean): void {
+  const s = ctx.s;
+  s.term++;
+  s.votedFor = s.id;
+  s.role = 'candidate';
+  s.leaderId = undefined;
+  s.verifiedIndex = 0;
+  s.ackedIndex = 0;
+  s.votes = new Map([[s.id, true]]);
+  ctx.persist();
+  ctx.resetElectionDeadline();
+  ctx.setTimer('election', s.electionDeadline);
+  for (const id of s.config.voters) {
+    if (id === s.id) continue;
+    ctx.send(id, {
+      type: 'request_vote',
+      term: s.term,
+      candidateId: s.id,
+      lastLogIndex: ctx.log.lastIndex,
+      lastLogTerm: ctx.log.lastTerm,
+      preVote: false,
+      transfer,
+    });
+  }
+  tally(ctx, false);
+}
+
+/** Counts a vote reply in the pre-vote or the election. */
+export function handleVoteReply(ctx: Ctx, from: ServerId, m: RequestVoteReply): void {
+  const s = ctx.s;
+  if (m.preVote && s.role === 'pre_vote' && m.term === s.term + 1) {
+    s.votes.set(from, m.voteGranted);
+    tally(ctx, true);
+  } else if (!m.preVote && s.role === 'candidate' && m.term === s.term) {
+    s.votes.set(from, m.voteGranted);
+    tally(ctx, false);
+  }
+}
+
+function tally(ctx: Ctx, preVote: boolean): void {
+  const s = ctx.s;
+  const result = voteResult(s.config.voters, s.votes);
+  if (result === 'won') {
+    if (preVote) startElection(ctx, false);
+    else becomeLeader(ctx);
+  } else if (result === 'lost') {
+    becomeFollower(ctx, s.term, undefined);
+  }
+}

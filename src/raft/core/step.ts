@@ -1,0 +1,176 @@
+// The core's entry point. `step` applies the rules every role shares (term
+// rules, §5.1; leader stickiness for votes, thesis §4.2.3), then hands the
+// event to the role's own module. No I/O, no timers, no Date: time and the
+// log arrive in `env`, and everything the shell must do comes back as effects.
+import { assertNever } from '../../lib/assert.js';
+import { Ctx } from './context.js';
+import type { LogReader } from './log_cursor.js';
+import { handleVoteReply, suspectLeader } from './candidate.js';
+import { becomeFollower, followerWritten, handleAppendEntries, handleRequestVote } from './follower.js';
+import { handleAppendEntriesReply, leaderCommands, leaderHeartbeat, leaderReads, leaderWritten } from './leader.js';
+import type { RaftState } from './state.js';
+import type { Effect, RaftEvent, RaftMessage, Rejection, ServerId } from './types.js';
+
+/** What a step is given besides the state: the time and the member's log. */
+export interface StepEnv {
+  readonly now: number;
+  readonly log: LogReader;
+}
+
+/** The effects that start a member: arm its election timer. */
+export function start(state: RaftState, env: StepEnv): Effect[] {
+  const ctx = new Ctx(state, env.now, env.log);
+  ctx.resetElectionDeadline();
+  ctx.setTimer('election', state.electionDeadline);
+  ctx.announce();
+  return ctx.effects;
+}
+
+/** Advances the member by one event; updates `state` in place and returns the effects, in order. */
+export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[] {
+  const ctx = new Ctx(state, env.now, env.log);
+  if (state.role === 'stopped') {
+    rejectAll(ctx, event, { code: 'not_leader', leader: undefined });
+    return ctx.effects;
+  }
+  switch (event.type) {
+    case 'message':
+      onMessage(ctx, event.from, event.msg);
+      break;
+    case 'commands':
+      if (state.role === 'leader') leaderCommands(ctx, event.items);
+      else rejectAll(ctx, event, notLeader(state));
+      break;
+    case 'read':
+      if (state.role === 'leader') leaderReads(ctx, event.refs);
+      else rejectAll(ctx, event, notLeader(state));
+      break;
+    case 'written':
+      onWritten(ctx, event.index);
+      break;
+    case 'election_timeout':
+      if (ctx.now < state.electionDeadline) {
+        if (state.role !== 'leader') ctx.setTimer('election', state.electionDeadline);
+      } else {
+        suspectLeader(ctx);
+      }
+      break;
+    case 'leader_suspected':
+      suspectLeader(ctx);
+      break;
+    case 'heartbeat_timeout':
+      if (state.role === 'leader') leaderHeartbeat(ctx);
+      break;
+    case 'log_blocked':
+      onLogBlocked(ctx, event.reason);
+      break;
+    case 'log_unblocked':
+      state.blocked = undefined;
+      if (state.role === 'await_condition') becomeFollower(ctx, state.term, state.leaderId);
+      break;
+    case 'change_membership':
+    case 'transfer_leadership':
+    case 'snapshot_taken':
+    case 'snapshot_installed':
+    case 'snapshot_failed':
+      rejectAll(ctx, event, { code: 'invalid_argument', message: `${event.type} is not supported by this core` });
+      break;
+    default:
+      assertNever(event, 'event');
+  }
+  ctx.announce();
+  return ctx.effects;
+}
+
+/** Term rules shared by all roles (§5.1), then dispatch by message type. */
+function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
+  const s = ctx.s;
+  if (msg.term > s.term) {
+    if (msg.type === 'request_vote') {
+      if (!msg.transfer && s.options.checkQuorum && inLease(ctx)) {
+        // Leader stickiness: a live leader exists, so a disruptive candidate is ignored.
+        if (msg.preVote) ctx.send(from, { type: 'request_vote_reply', term: s.term, voteGranted: false, preVote: true });
+        return;
+      }
+      if (!msg.preVote) becomeFollower(ctx, msg.term, undefined);
+    } else if (!(msg.type === 'request_vote_reply' && msg.preVote && msg.voteGranted)) {
+      const leader = msg.type === 'append_entries' || msg.type === 'install_snapshot' ? from : undefined;
+      becomeFollower(ctx, msg.term, leader);
+    }
+  } else if (msg.term < s.term) {
+    if (msg.type === 'append_entries') {
+      // Tell a stale leader about the newer term so it steps down.
+      ctx.send(from, staleReply(ctx));
+    } else if (msg.type === 'request_vote' && msg.preVote) {
+      ctx.send(from, { type: 'request_vote_reply', term: s.term, voteGranted: false, preVote: true });
+    }
+    return;
+  }
+  switch (msg.type) {
+    case 'append_entries':
+      if (s.role === 'leader') return; // impossible at equal term (election safety); ignore defensively
+      return handleAppendEntries(ctx, from, msg);
+    case 'append_entries_reply':
+      if (s.role === 'leader' && msg.term === s.term) handleAppendEntriesReply(ctx, from, msg);
+      return;
+    case 'request_vote':
+      return handleRequestVote(ctx, from, msg);
+    case 'request_vote_reply':
+      return handleVoteReply(ctx, from, msg);
+    case 'timeout_now':
+    case 'install_snapshot':
+    case 'install_snapshot_reply':
+      return; // not supported by this core yet
+    default:
+      assertNever(msg, 'message');
+  }
+}
+
+function onWritten(ctx: Ctx, index: number): void {
+  const s = ctx.s;
+  const written = Math.min(index, ctx.log.lastIndex);
+  if (written <= s.writtenIndex) return;
+  s.writtenIndex = written;
+  if (s.role === 'leader') leaderWritten(ctx);
+  else followerWritten(ctx);
+}
+
+function onLogBlocked(ctx: Ctx, reason: 'overloaded' | 'down'): void {
+  const s = ctx.s;
+  s.blocked = reason;
+  if (s.role === 'leader' && reason === 'down') becomeFollower(ctx, s.term, undefined);
+  else if (s.role !== 'leader') becomeFollower(ctx, s.term, s.leaderId);
+}
+
+/** Have we heard from a live leader (or, as leader, from a quorum) within the minimum election timeout? */
+function inLease(ctx: Ctx): boolean {
+  const s = ctx.s;
+  if (s.role === 'leader') return true;
+  return s.leaderId !== undefined && ctx.now - s.leaderContactMs < s.options.electionTimeoutMinMs;
+}
+
+function notLeader(s: RaftState): Rejection {
+  return { code: 'not_leader', leader: s.leaderId };
+}
+
+function staleReply(ctx: Ctx): RaftMessage {
+  return {
+    type: 'append_entries_reply',
+    term: ctx.s.term,
+    success: false,
+    matchIndex: 0,
+    lastIndex: ctx.log.lastIndex,
+    rejectedIndex: 0,
+    hintIndex: 0,
+    hintTerm: 0,
+    readSeq: 0,
+  };
+}
+
+function rejectAll(ctx: Ctx, event: RaftEvent, reason: Rejection): void {
+  if (event.type === 'commands') for (const item of event.items) ctx.effects.push({ type: 'rejected', ref: item.ref, reason });
+  else if (event.type === 'read') ctx.effects.push({ type: 'reads_failed', refs: event.refs, reason });
+  else if (event.type === 'change_membership' || event.type === 'transfer_leadership') {
+    ctx.effects.push({ type: 'rejected', ref: event.ref, reason });
+  }
+}

@@ -1,0 +1,221 @@
+// The vocabulary of the pure Raft core: entries, messages (named as in the
+// Raft paper), the events it is stepped with and the effects it returns.
+// Nothing here touches I/O; the server shell carries effects out.
+
+/** A member of a Raft group; within Concord it is the id of the node that hosts the member. */
+export type ServerId = string;
+
+/** A log entry as the core sees it: the payload's first byte is its EntryKind. */
+export interface Entry {
+  readonly index: number;
+  readonly term: number;
+  readonly payload: Uint8Array;
+}
+
+/** The roles of a member (ra's states; `await_condition` waits for the log to accept writes). */
+export type Role = 'follower' | 'pre_vote' | 'candidate' | 'leader' | 'await_condition' | 'receive_snapshot' | 'stopped';
+
+/** Voters decide elections and commits; non-voters receive the log until promoted. */
+export interface ClusterConfig {
+  readonly voters: readonly ServerId[];
+  readonly nonVoters: readonly ServerId[];
+}
+
+// ---- messages (thesis figure 3.1 names) ----
+
+/** AppendEntries RPC (§5.3); with no entries it is a heartbeat. `readSeq` tags quorum rounds for ReadIndex. */
+export interface AppendEntries {
+  readonly type: 'append_entries';
+  readonly term: number;
+  readonly leaderId: ServerId;
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: number;
+  readonly readSeq: number;
+}
+
+/**
+ * Reply to AppendEntries. On success `matchIndex` is the highest index known
+ * to match the leader's log AND be durable on the follower. On failure the
+ * hint (`hintIndex`, `hintTerm`) lets the leader skip a whole term at a time.
+ */
+export interface AppendEntriesReply {
+  readonly type: 'append_entries_reply';
+  readonly term: number;
+  readonly success: boolean;
+  /** Highest index matching the leader's log and durable here: what the leader may count for commit. */
+  readonly matchIndex: number;
+  /** On success, the highest index known to match the leader's log (durable or not); on failure, the follower's last index. */
+  readonly lastIndex: number;
+  /** On failure, the prevLogIndex that did not match (lets the leader drop stale rejections). */
+  readonly rejectedIndex: number;
+  readonly hintIndex: number;
+  readonly hintTerm: number;
+  readonly readSeq: number;
+}
+
+/** RequestVote RPC (§5.2); `preVote` for the pre-vote phase (thesis §9.6); `transfer` for leadership transfer (§3.10). */
+export interface RequestVote {
+  readonly type: 'request_vote';
+  readonly term: number;
+  readonly candidateId: ServerId;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+  readonly preVote: boolean;
+  readonly transfer: boolean;
+}
+
+/** Reply to RequestVote. */
+export interface RequestVoteReply {
+  readonly type: 'request_vote_reply';
+  readonly term: number;
+  readonly voteGranted: boolean;
+  readonly preVote: boolean;
+}
+
+/** Leadership transfer: the leader tells the target to start an election now (thesis §3.10). */
+export interface TimeoutNow {
+  readonly type: 'timeout_now';
+  readonly term: number;
+}
+
+/** One chunk of InstallSnapshot (§7); chunks of one snapshot carry the same index and term. */
+export interface InstallSnapshot {
+  readonly type: 'install_snapshot';
+  readonly term: number;
+  readonly leaderId: ServerId;
+  readonly lastIncludedIndex: number;
+  readonly lastIncludedTerm: number;
+  /** The cluster configuration as of lastIncludedIndex (JSON of ClusterConfig), and the machine version. */
+  readonly config: ClusterConfig;
+  readonly machineVersion: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+  readonly done: boolean;
+  /** Total size of the snapshot in bytes. */
+  readonly size: number;
+}
+
+/** Reply to an InstallSnapshot chunk: `nextOffset` is what the follower expects next (0 restarts the transfer). */
+export interface InstallSnapshotReply {
+  readonly type: 'install_snapshot_reply';
+  readonly term: number;
+  readonly lastIncludedIndex: number;
+  readonly nextOffset: number;
+  readonly done: boolean;
+}
+
+/** Every message exchanged between members of one group. */
+export type RaftMessage =
+  | AppendEntries
+  | AppendEntriesReply
+  | RequestVote
+  | RequestVoteReply
+  | TimeoutNow
+  | InstallSnapshot
+  | InstallSnapshotReply;
+
+// ---- events the core is stepped with ----
+
+/** A client command: `payload` is an encoded entry (kind byte + body); `ref` correlates the outcome. */
+export interface CommandItem {
+  readonly ref: number;
+  readonly payload: Uint8Array;
+}
+
+/** A single-server membership change. */
+export type MembershipChange =
+  | { readonly type: 'add_member'; readonly id: ServerId }
+  | { readonly type: 'remove_member'; readonly id: ServerId };
+
+/** Everything the core reacts to. Time arrives with each step (StepEnv.now). */
+export type RaftEvent =
+  | { readonly type: 'message'; readonly from: ServerId; readonly msg: RaftMessage }
+  | { readonly type: 'commands'; readonly items: readonly CommandItem[] }
+  | { readonly type: 'read'; readonly refs: readonly number[] }
+  | { readonly type: 'written'; readonly index: number }
+  | { readonly type: 'election_timeout' }
+  | { readonly type: 'leader_suspected' }
+  | { readonly type: 'heartbeat_timeout' }
+  | { readonly type: 'log_blocked'; readonly reason: 'overloaded' | 'down' }
+  | { readonly type: 'log_unblocked' }
+  | { readonly type: 'change_membership'; readonly ref: number; readonly change: MembershipChange }
+  | { readonly type: 'transfer_leadership'; readonly ref: number; readonly target: ServerId }
+  | { readonly type: 'snapshot_taken'; readonly index: number; readonly term: number }
+  | { readonly type: 'snapshot_installed'; readonly index: number; readonly term: number; readonly config: ClusterConfig }
+  | { readonly type: 'snapshot_failed' };
+
+// ---- effects the shell carries out, in order ----
+
+/** Timers the core asks for; each name has at most one pending deadline. */
+export type TimerName = 'election' | 'heartbeat' | 'transfer';
+
+/** Why a request did not go through. `not_leader` carries the best leader hint. */
+export type Rejection =
+  | { readonly code: 'not_leader'; readonly leader: ServerId | undefined }
+  | { readonly code: 'overloaded' }
+  | { readonly code: 'membership_change_in_progress' }
+  | { readonly code: 'transfer_in_progress' }
+  | { readonly code: 'invalid_argument'; readonly message: string }
+  | { readonly code: 'timeout' };
+
+/** What the shell must do. Rule: a `send` that follows a `persist` waits until that persist is durable. */
+export type Effect =
+  | { readonly type: 'send'; readonly to: ServerId; readonly msg: RaftMessage }
+  | { readonly type: 'persist'; readonly term: number; readonly votedFor: ServerId | undefined }
+  | { readonly type: 'truncate'; readonly afterIndex: number }
+  | { readonly type: 'append'; readonly entries: readonly Entry[] }
+  | { readonly type: 'apply'; readonly from: number; readonly to: number }
+  | { readonly type: 'set_timer'; readonly name: TimerName; readonly atMs: number }
+  | { readonly type: 'cancel_timer'; readonly name: TimerName }
+  | { readonly type: 'accepted'; readonly ref: number; readonly index: number; readonly term: number }
+  | { readonly type: 'rejected'; readonly ref: number; readonly reason: Rejection }
+  | { readonly type: 'reads_ready'; readonly refs: readonly number[]; readonly index: number }
+  | { readonly type: 'reads_failed'; readonly refs: readonly number[]; readonly reason: Rejection }
+  | { readonly type: 'membership_done'; readonly ref: number; readonly index: number }
+  | { readonly type: 'transfer_done'; readonly ref: number }
+  | { readonly type: 'role'; readonly role: Role; readonly term: number; readonly leaderId: ServerId | undefined }
+  | { readonly type: 'send_snapshot'; readonly to: ServerId; readonly offset: number }
+  | { readonly type: 'receive_snapshot_chunk'; readonly msg: InstallSnapshot }
+  | { readonly type: 'take_snapshot_allowed'; readonly upTo: number };
+
+/** A seeded source of random numbers in [0, 1). */
+export interface RandomSource {
+  next(): number;
+}
+
+/** Tunables of the protocol. Every limit has a documented default (see defaultCoreOptions). */
+export interface CoreOptions {
+  /** Lower bound of the randomised election timeout (default 1000 ms). */
+  readonly electionTimeoutMinMs: number;
+  /** Upper bound of the randomised election timeout (default 2000 ms). */
+  readonly electionTimeoutMaxMs: number;
+  /** Leader heartbeat period (default 100 ms). */
+  readonly heartbeatMs: number;
+  /** Entries per AppendEntries (default 512). */
+  readonly appendEntriesMax: number;
+  /** Payload bytes per AppendEntries (default 256 KiB; NATS allows 1 MiB per message). */
+  readonly appendBytesMax: number;
+  /** Entries sent but not yet acknowledged per follower (default 8192). */
+  readonly inflightEntriesMax: number;
+  /** A non-voter is promoted once within this many entries of the leader's commit index (default 64). */
+  readonly promoteDistanceMax: number;
+  /** Pre-vote phase before elections (default true). */
+  readonly preVote: boolean;
+  /** A leader steps down when it has not heard from a quorum within an election timeout (default true). */
+  readonly checkQuorum: boolean;
+}
+
+/** The defaults named in CoreOptions. */
+export const defaultCoreOptions: CoreOptions = {
+  electionTimeoutMinMs: 1000,
+  electionTimeoutMaxMs: 2000,
+  heartbeatMs: 100,
+  appendEntriesMax: 512,
+  appendBytesMax: 256 * 1024,
+  inflightEntriesMax: 8192,
+  promoteDistanceMax: 64,
+  preVote: true,
+  checkQuorum: true,
+};
