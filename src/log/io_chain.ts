@@ -1,0 +1,57 @@
+// Small helpers for sequences of callback-based disk operations, and a gate
+// that lets an actor's `terminate` wait until its operations in flight end.
+import type { DiskError } from '../io/disk.js';
+
+/** One asynchronous step: calls `next` once, with an error or null. */
+export type Step = (next: (err: DiskError | null) => void) => void;
+
+/** Runs steps one after another; `done` gets the first error, or null after the last step. */
+export function runSteps(steps: readonly Step[], done: (err: DiskError | null) => void): void {
+  let i = 0;
+  const next = (err: DiskError | null): void => {
+    if (err !== null || i === steps.length) return done(err);
+    const step = steps[i++] as Step;
+    step(next);
+  };
+  next(null);
+}
+
+/** Runs step sequences side by side; `done` gets the first error (or null) once all have ended. */
+export function runParallel(sequences: readonly (readonly Step[])[], done: (err: DiskError | null) => void): void {
+  let left = sequences.length;
+  let first: DiskError | null = null;
+  if (left === 0) return done(null);
+  for (const seq of sequences) {
+    runSteps(seq, (err) => {
+      if (err !== null && first === null) first = err;
+      if (--left === 0) done(first);
+    });
+  }
+}
+
+/** Counts operations in flight, so that `terminate` can wait for them (never mutates actor state). */
+export class IoGate {
+  private inflight = 0;
+  private waiters: (() => void)[] = [];
+
+  /** An operation starts. */
+  begin(): void {
+    this.inflight++;
+  }
+
+  /** An operation ended (called from its disk callback). */
+  end(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.waiters.length > 0) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const fn of w) fn();
+    }
+  }
+
+  /** Runs `fn` now if nothing is in flight, else when the last operation ends. */
+  whenIdle(fn: () => void): void {
+    if (this.inflight === 0) fn();
+    else this.waiters.push(fn);
+  }
+}

@@ -1,0 +1,81 @@
+// Options of a LogSystem: every limit with its default, checked at start-up.
+import { InvalidArgumentError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { Clock } from '../io/clock.js';
+import type { Disk, SyncMethod } from '../io/disk.js';
+
+const MiB = 1024 * 1024;
+
+/** How a node's log layer runs. */
+export interface LogSystemOptions {
+  /** Directory holding wal/, groups/ and meta/. */
+  dataDir: string;
+  disk: Disk;
+  /** Must be the clock of the ActorSystem the log actors run in. */
+  clock: Clock;
+  logger: Logger;
+  /** How the WAL (and segment files) are made durable (default 'datasync'). */
+  walSyncMethod?: SyncMethod;
+  /** Largest single WAL write; more waiting goes into the next one (default 4 MiB). */
+  walBatchBytesMax?: number;
+  /** WAL file size past which the WAL rolls over to a new file (default 64 MiB). */
+  walFileBytesMax?: number;
+  /** Bytes waiting in the WAL past which writers are told `wal_overloaded`; they resume below half of it (default 64 MiB). */
+  walPendingBytesMax?: number;
+  /** Delay between retries after a disk error in the WAL, segment writer and meta store (default 500 ms). */
+  walRetryMs?: number;
+  /** Entries per segment file (default 16,384). */
+  segmentEntriesMax?: number;
+  /** Bytes per segment file (default 64 MiB). */
+  segmentBytesMax?: number;
+  /** Bytes the segment writer prepares and writes in one wave of parallel writes (default 16 MiB). */
+  segmentWaveBytesMax?: number;
+  /** Bytes held by all mem tables of the node before rollover and flushing start early (default 256 MiB). */
+  memTablesBytesMax?: number;
+  /** Segment files kept open (with their index in memory) in the LRU cache (default 128). */
+  openSegmentsMax?: number;
+  /** Meta store file size past which it is compacted (default 1 MiB). */
+  metaFileBytesMax?: number;
+}
+
+/** Options with every default filled in. */
+export type ResolvedLogOptions = Required<LogSystemOptions>;
+
+/** Fills in defaults and rejects limits that cannot work. */
+export function resolveLogOptions(o: LogSystemOptions): ResolvedLogOptions {
+  const r: ResolvedLogOptions = {
+    dataDir: o.dataDir.replace(/\/+$/, '') || '/',
+    disk: o.disk,
+    clock: o.clock,
+    logger: o.logger,
+    walSyncMethod: o.walSyncMethod ?? 'datasync',
+    walBatchBytesMax: o.walBatchBytesMax ?? 4 * MiB,
+    walFileBytesMax: o.walFileBytesMax ?? 64 * MiB,
+    walPendingBytesMax: o.walPendingBytesMax ?? 64 * MiB,
+    walRetryMs: o.walRetryMs ?? 500,
+    segmentEntriesMax: o.segmentEntriesMax ?? 16_384,
+    segmentBytesMax: o.segmentBytesMax ?? 64 * MiB,
+    segmentWaveBytesMax: o.segmentWaveBytesMax ?? 16 * MiB,
+    memTablesBytesMax: o.memTablesBytesMax ?? 256 * MiB,
+    openSegmentsMax: o.openSegmentsMax ?? 128,
+    metaFileBytesMax: o.metaFileBytesMax ?? MiB,
+  };
+  const positive: (keyof ResolvedLogOptions)[] = [
+    'walBatchBytesMax',
+    'walFileBytesMax',
+    'walPendingBytesMax',
+    'segmentEntriesMax',
+    'segmentBytesMax',
+    'segmentWaveBytesMax',
+    'memTablesBytesMax',
+    'openSegmentsMax',
+    'metaFileBytesMax',
+  ];
+  for (const k of positive) {
+    const v = r[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 1) throw new InvalidArgumentError(`${k} must be a positive number, got ${String(v)}`);
+  }
+  if (!(r.walRetryMs >= 0)) throw new InvalidArgumentError(`walRetryMs must be >= 0`);
+  if (r.walFileBytesMax < 4096) throw new InvalidArgumentError('walFileBytesMax must be at least 4096');
+  return r;
+}

@@ -1,0 +1,429 @@
+// The WAL writer actor, one per node: it encodes every request queued in its
+// mailbox into one buffer, writes it with one `write`, syncs once, then tells
+// each log the entries now durable. It rolls over to a new file past a size
+// (handing the old one to the segment writer), applies backpressure, and
+// survives disk errors by retrying the failed batch from its first byte.
+import { Actor } from '../actors/actor.js';
+import { assertNever } from '../lib/assert.js';
+import { Completion } from '../lib/completion.js';
+import type { DiskCallback, DiskError, FileHandle } from '../io/disk.js';
+import type { LogEntry } from './events.js';
+import type { GroupState } from './group_state.js';
+import { IoGate, runSteps, type Step } from './io_chain.js';
+import type { LogSystem } from './log_system.js';
+import { recordBytes, WAL_HEADER_BYTES, WalBuffer } from './wal_format.js';
+import type { WalFile } from './wal_file.js';
+
+/** Messages the WAL actor accepts (GroupLog and LogSystem send the requests). */
+export type WalMsg =
+  | { type: 'append'; group: GroupState; entries: readonly LogEntry[] }
+  | { type: 'truncate'; group: GroupState; index: number; term: number }
+  | { type: 'reset'; group: GroupState; index: number; term: number }
+  | { type: 'delete'; group: GroupState; done: DiskCallback }
+  | { type: 'io_done'; op: 'write' | 'close' | 'open'; error: DiskError | null; handle: FileHandle | undefined }
+  | { type: 'retry' }
+  /** Starts writing what `init` queued (afterBatch runs only after a message). */
+  | { type: 'kick' };
+
+/** What one log wrote in one batch: the range to acknowledge once the batch is durable (to < 0: nothing). */
+interface Notice {
+  group: GroupState;
+  from: number;
+  to: number;
+  term: number;
+}
+
+/** Records that go out in one write. */
+interface Batch {
+  file: WalFile;
+  buf: WalBuffer;
+  notices: Notice[];
+  deletes: { group: GroupState; done: DiskCallback }[];
+  entries: number;
+  /** Requests (counted in arrival order) that are durable once this batch is. */
+  upTo: number;
+}
+
+/** The WAL writer. Spawned by LogSystem.childSpec; recovers the WAL in `init`. */
+export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
+  private ls!: LogSystem;
+  /** The file open for writing. */
+  private current: WalFile | undefined;
+  /** The file new batches go into (current, or the next one after a rollover). */
+  private planned!: WalFile;
+  private readonly batches: Batch[] = [];
+  private building: Batch | undefined;
+  private readonly pool: WalBuffer[] = [];
+  private busy = false;
+  private retrying = false;
+  private stopping = false;
+  /** A write or sync failed: cut the file back to the batch start before writing again. */
+  private needsTruncate = false;
+  private down: DiskError | undefined;
+  private pendingBytes = 0;
+  private overloaded = false;
+  private readonly told = new Map<GroupState, unknown>();
+  /** Requests received, in order (LogSystem counts them as they are sent). */
+  private received = 0;
+  private readonly io = new IoGate();
+
+  override init(args: { ls: LogSystem }): void {
+    this.ls = args.ls;
+    const restarted = this.ls.walRecovered;
+    const nextSeq = restarted ? this.ls.resumeWalAfterRestart() : this.ls.recoverWal();
+    this.ls.walRecovered = true;
+    this.planned = this.ls.newWalFile(nextSeq);
+    if (restarted) {
+      // Requests the dead instance had not made durable are covered by rewriting the mem tables.
+      this.received = this.ls.walRequestsSent;
+      this.resendMemTables();
+    }
+    // Deletions not finished (found by the replay, or lost with a dead instance): write them again.
+    for (const d of this.ls.pendingDeletes()) this.onDelete(d.group, d.done);
+    if (this.batches.length > 0) {
+      this.requestDone();
+      this.send(this.self, { type: 'kick' });
+    }
+    this.ls.kickSegmentWriter();
+  }
+
+  handle(msg: WalMsg): void {
+    switch (msg.type) {
+      case 'append':
+        this.onAppend(msg.group, msg.entries);
+        return this.requestDone();
+      case 'truncate':
+      case 'reset':
+        this.onCut(msg.type, msg.group, msg.index, msg.term);
+        return this.requestDone();
+      case 'delete':
+        this.onDelete(msg.group, msg.done);
+        return this.requestDone();
+      case 'io_done':
+        return this.onIoDone(msg.op, msg.error, msg.handle);
+      case 'retry':
+        this.retrying = false;
+        return;
+      case 'kick':
+        return;
+      default:
+        return assertNever(msg, 'WAL message');
+    }
+  }
+
+  /** Issues the next write (or rollover step) once the mailbox is drained. */
+  override afterBatch(): void {
+    if (this.busy || this.retrying || this.stopping) return;
+    const b = this.batches[0];
+    if (b === undefined) return;
+    if (this.building === b) this.building = undefined;
+    if (this.current !== undefined && this.current.seq !== b.file.seq) return this.closeCurrent();
+    if (this.current === undefined) return this.openFile(b.file);
+    this.writeBatch(this.current, b);
+  }
+
+  /** Waits for the operation in flight, then closes the file. */
+  override terminate(): PromiseLike<void> {
+    this.stopping = true;
+    const done = new Completion();
+    this.io.whenIdle(() => {
+      const h = this.current?.handle;
+      if (this.current !== undefined) this.current.handle = undefined;
+      if (h === undefined) done.resolve();
+      else this.ls.disk.close(h, () => done.resolve());
+    });
+    return done;
+  }
+
+  // ---- encoding requests ----
+
+  private onAppend(g: GroupState, entries: readonly LogEntry[]): void {
+    if (g.deleted) return;
+    for (const e of entries) {
+      const size = recordBytes(e.payload.length);
+      const b = this.batchFor(g, size);
+      b.buf.putRecord('entry', g.gid, e.index, e.term, e.payload);
+      b.file.rangeOf(g).entry(e.index, e.term);
+      b.entries++;
+      this.account(b, size);
+      const n = g.walBatch === b ? (g.walNotice as Notice) : this.newNotice(b, g, e.index);
+      if (n.to < 0 || e.index !== n.to + 1) n.from = e.index;
+      n.to = e.index;
+      n.term = e.term;
+    }
+    this.checkOverload(g);
+  }
+
+  private onCut(kind: 'truncate' | 'reset', g: GroupState, index: number, term: number): void {
+    if (g.deleted) return;
+    const size = recordBytes(0);
+    const b = this.batchFor(g, size);
+    b.buf.putRecord(kind, g.gid, index, term, undefined);
+    b.file.rangeOf(g).cut(index);
+    this.account(b, size);
+    if (g.walBatch === b) {
+      const n = g.walNotice as Notice;
+      if (kind === 'reset' || index < n.from) n.to = -1;
+      else if (index < n.to) {
+        n.to = index;
+        n.term = term;
+      }
+    }
+    this.checkOverload(g);
+  }
+
+  private onDelete(g: GroupState, done: DiskCallback): void {
+    const size = recordBytes(0);
+    const b = this.batchFor(g, size);
+    b.buf.putRecord('delete', g.gid, 0, 0, undefined);
+    b.file.rangeOf(g).cut(0);
+    this.account(b, size);
+    b.deletes.push({ group: g, done });
+  }
+
+  /** A request has been encoded: it is durable with the last batch it went into. */
+  private requestDone(): void {
+    this.received++;
+    const last = this.batches[this.batches.length - 1];
+    if (last !== undefined) last.upTo = this.received;
+    else this.durableUpTo(this.received);
+  }
+
+  private durableUpTo(n: number): void {
+    if (n <= this.ls.walRequestsDurable) return;
+    this.ls.walRequestsDurable = n;
+    if (this.ls.segmentWriterWaitsForWal) {
+      this.ls.segmentWriterWaitsForWal = false;
+      this.ls.kickSegmentWriter();
+    }
+  }
+
+  private newNotice(b: Batch, g: GroupState, index: number): Notice {
+    const n: Notice = { group: g, from: index, to: -1, term: 0 };
+    b.notices.push(n);
+    g.walBatch = b;
+    g.walNotice = n;
+    return n;
+  }
+
+  /** The batch a record of `size` bytes for `g` goes into (writing g's name record first when the file lacks it). */
+  private batchFor(g: GroupState, size: number): Batch {
+    const nameBytes = recordBytes(g.nameBytes.length);
+    let b = this.building;
+    const max = this.ls.options.walBatchBytesMax;
+    if (b === undefined || (b.buf.length > 0 && b.buf.length + size + nameBytes > max)) b = this.newBatch(size + nameBytes);
+    if (!b.file.groups.has(g)) {
+      b.buf.putRecord('group', g.gid, 0, 0, g.nameBytes);
+      b.file.rangeOf(g);
+      this.account(b, nameBytes);
+    }
+    return b;
+  }
+
+  private newBatch(need: number): Batch {
+    let f = this.planned;
+    const o = this.ls.options;
+    // Past the mem-table budget, roll over early so that the segment writer can
+    // move entries out of memory (only when it is idle and no rollover is under
+    // way, or we would roll on every batch).
+    const memPressure =
+      this.ls.memBudget.bytes > o.memTablesBytesMax && this.ls.pendingWalFiles.length === 0 && f === this.current;
+    if (f.planned > WAL_HEADER_BYTES && (f.planned + need > o.walFileBytesMax || memPressure)) {
+      f = this.planned = this.ls.newWalFile(f.seq + 1);
+      if (memPressure) this.ls.walStats.pressureRollovers++;
+    }
+    const b: Batch = { file: f, buf: this.pool.pop() ?? new WalBuffer(), notices: [], deletes: [], entries: 0, upTo: this.received };
+    b.buf.reset();
+    if (f.planned === 0) {
+      b.buf.putFileHeader(f.seq);
+      this.account(b, WAL_HEADER_BYTES);
+    }
+    this.batches.push(b);
+    this.building = b;
+    return b;
+  }
+
+  private account(b: Batch, size: number): void {
+    b.file.planned += size;
+    this.pendingBytes += size;
+  }
+
+  // ---- I/O ----
+
+  private closeCurrent(): void {
+    const f = this.current as WalFile;
+    const h = f.handle as FileHandle;
+    const disk = this.ls.disk;
+    // Each batch was synced already; with sync 'none' the file is synced once here,
+    // so that only the last WAL file can ever hold a torn tail.
+    const steps: Step[] = [];
+    if (this.ls.options.walSyncMethod === 'none') steps.push((next) => disk.sync(h, 'datasync', next));
+    // A failed close leaves nothing to retry: the data was synced; note it and go on.
+    const logger = this.ls.logger;
+    steps.push((next) =>
+      disk.close(h, (err) => {
+        if (err !== null) logger.warn('closing a WAL file failed after it was synced', { file: f.path, error: err });
+        next(null);
+      }),
+    );
+    this.start('close', steps, () => undefined);
+  }
+
+  private openFile(f: WalFile): void {
+    const disk = this.ls.disk;
+    let handle: FileHandle | undefined;
+    const steps: Step[] = [
+      (next) =>
+        disk.open(f.path, 'write', (err, h) => {
+          if (err === null) handle = h;
+          next(err);
+        }),
+      (next) => disk.syncDir(this.ls.walDir, next),
+    ];
+    this.start('open', steps, () => handle);
+  }
+
+  private writeBatch(f: WalFile, b: Batch): void {
+    const disk = this.ls.disk;
+    const h = f.handle as FileHandle;
+    const data = b.buf.encoded();
+    const at = f.size;
+    const steps: Step[] = [];
+    if (this.needsTruncate) steps.push((next) => disk.truncate(h, at, next));
+    steps.push((next) => disk.write(h, data, at, next));
+    steps.push((next) => disk.sync(h, this.ls.options.walSyncMethod, next));
+    this.start('write', steps, () => undefined);
+  }
+
+  /** Runs steps; their end comes back as an `io_done` message. */
+  private start(op: 'write' | 'close' | 'open', steps: Step[], result: () => FileHandle | undefined): void {
+    this.busy = true;
+    this.io.begin();
+    const self = this.self;
+    runSteps(steps, (error) => {
+      this.io.end();
+      if (!this.system.send(self, { type: 'io_done', op, error, handle: result() }) && op === 'open') {
+        const h = result();
+        if (h !== undefined) this.ls.disk.close(h, () => {});
+      }
+    });
+  }
+
+  private onIoDone(op: 'write' | 'close' | 'open', error: DiskError | null, handle: FileHandle | undefined): void {
+    this.busy = false;
+    if (error !== null) {
+      if (op === 'open' && handle !== undefined) this.ls.disk.close(handle, () => {});
+      if (op === 'write') this.needsTruncate = true;
+      return this.failed(error);
+    }
+    switch (op) {
+      case 'write':
+        return this.batchDurable(this.batches.shift() as Batch);
+      case 'close': {
+        const f = this.current as WalFile;
+        f.handle = undefined;
+        this.current = undefined;
+        this.ls.walActive = undefined;
+        this.ls.pendingWalFiles.push(f);
+        this.ls.walStats.rollovers++;
+        this.ls.kickSegmentWriter();
+        return this.recovered();
+      }
+      case 'open': {
+        const f = this.batches[0]?.file as WalFile;
+        f.handle = handle;
+        this.current = f;
+        this.ls.walActive = f;
+        return this.recovered();
+      }
+      default:
+        return assertNever(op, 'WAL operation');
+    }
+  }
+
+  /** The batch is on disk: acknowledge it. */
+  private batchDurable(b: Batch): void {
+    const f = this.current as WalFile;
+    const bytes = b.buf.length;
+    f.size += bytes;
+    this.needsTruncate = false;
+    this.pendingBytes -= bytes;
+    const s = this.ls.walStats;
+    s.batches++;
+    s.entries += b.entries;
+    s.bytes += bytes;
+    if (this.ls.options.walSyncMethod !== 'none') s.syncs++;
+    for (const n of b.notices) {
+      const g = n.group;
+      if (g.walBatch === b) {
+        g.walBatch = undefined;
+        g.walNotice = undefined;
+      }
+      if (n.to < 0 || g.deleted) continue;
+      g.walDurableIndex = n.to;
+      g.walDurableTerm = n.term;
+      if (g.owner !== undefined) this.send(g.owner, { type: 'written', logId: g.logId, from: n.from, to: n.to, term: n.term });
+    }
+    for (const d of b.deletes) this.ls.segmentWriterDelete(d.group, d.done);
+    this.durableUpTo(b.upTo);
+    if (b.buf.bytes.length <= 2 * this.ls.options.walBatchBytesMax && this.pool.length < 2) this.pool.push(b.buf);
+    this.recovered();
+    if (this.overloaded && this.pendingBytes <= this.ls.options.walPendingBytesMax / 2) {
+      this.overloaded = false;
+      for (const g of this.told.keys()) if (g.owner !== undefined) this.send(g.owner, { type: 'wal_resumed', logId: g.logId });
+      this.told.clear();
+    }
+  }
+
+  private checkOverload(g: GroupState): void {
+    if (!this.overloaded && this.pendingBytes > this.ls.options.walPendingBytesMax) {
+      this.overloaded = true;
+      this.ls.walStats.overloads++;
+    }
+    if (this.overloaded && g.owner !== undefined && this.told.get(g) !== g.owner) {
+      this.told.set(g, g.owner);
+      this.send(g.owner, { type: 'wal_overloaded', logId: g.logId });
+    }
+  }
+
+  /** A disk error: stop acknowledging, tell every writer, retry later. */
+  private failed(error: DiskError): void {
+    if (this.down === undefined) {
+      this.down = error;
+      this.ls.walDown = error;
+      this.ls.walStats.failures++;
+      this.ls.logger.error('WAL cannot write; nothing is acknowledged until a retry succeeds', {
+        error,
+        errno: error.errno,
+        file: this.current?.path ?? this.batches[0]?.file.path,
+        retryMs: this.ls.options.walRetryMs,
+      });
+      for (const g of this.ls.groups.values()) if (g.owner !== undefined) this.send(g.owner, { type: 'wal_down', logId: g.logId, error });
+    }
+    this.retrying = true;
+    this.sendAfter(this.ls.options.walRetryMs, { type: 'retry' });
+  }
+
+  /** An operation succeeded: if the WAL was down, it is up again. */
+  private recovered(): void {
+    if (this.down === undefined) return;
+    this.ls.logger.info('WAL writes again', { after: this.down.errno });
+    this.down = undefined;
+    this.ls.walDown = undefined;
+    for (const g of this.ls.groups.values()) if (g.owner !== undefined) this.send(g.owner, { type: 'wal_up', logId: g.logId });
+  }
+
+  /**
+   * After this actor restarted (a crash of the log tree), requests that were
+   * queued in the dead instance are gone: write every log's mem table again,
+   * preceded by a cut at its start, so that the WAL says what memory says.
+   */
+  private resendMemTables(): void {
+    for (const g of this.ls.groups.values()) {
+      if (!g.loaded || g.deleted) continue;
+      const base = g.mem.first - 1;
+      this.onCut('truncate', g, base, this.ls.termAt(g, base) ?? 0);
+      if (g.mem.count > 0) this.onAppend(g, g.mem.slice(g.mem.first, g.mem.last));
+    }
+  }
+}

@@ -1,0 +1,151 @@
+// The WAL under pressure and under disk faults: backpressure with
+// hysteresis, ENOSPC/EIO (typed errors, writers told, nothing unsynced
+// acknowledged, resume once a retry succeeds), the mem-table budget, and a
+// restart of the log actors.
+import { describe, expect, it } from 'vitest';
+import { whichChildren } from '../../../src/actors/supervisor.js';
+import type { ActorRef } from '../../../src/actors/actor.js';
+import type { DiskOp } from '../../../src/io/disk.js';
+import type { SimFaultCode } from '../../../src/io/sim_disk.js';
+import { crashAndRestart, logWorld, makeEntries, payloadMatches } from './world.js';
+
+describe('WAL backpressure', () => {
+  it('tells writers to wait past walPendingBytesMax and to resume below half of it', () => {
+    const w = logWorld({ log: { walPendingBytesMax: 8 * 1024, walBatchBytesMax: 4 * 1024 }, diskOptions: { slowSyncFactor: 20 } });
+    w.settle();
+    const log = w.open('p/1');
+    const results: string[] = [];
+    for (let i = 1; i <= 400; i += 20) results.push(log.append(makeEntries('p/1', i, i + 19, 1, 100)));
+    w.clock.runUntil(() => w.state.changes.some((c) => c.change.type === 'wal_overloaded'));
+    expect(log.append(makeEntries('p/1', 401, 410, 1, 100))).toBe('overloaded');
+    w.settle();
+    const kinds = w.state.changes.map((c) => c.change.type).filter((t) => t !== 'written');
+    expect(kinds).toEqual(['wal_overloaded', 'wal_resumed']);
+    expect(log.append(makeEntries('p/1', 411, 411, 1))).toBe('ok');
+    w.settle();
+    expect(log.writtenIndex).toBe(411);
+    expect(w.ls.stats().wal.overloads).toBe(1);
+  });
+});
+
+describe('WAL disk faults', () => {
+  const cases: [DiskOp, SimFaultCode, string][] = [
+    ['write', 'ENOSPC', 'disk_full'],
+    ['write', 'EIO', 'disk_error'],
+    ['sync', 'EIO', 'disk_error'],
+    ['open', 'ENOSPC', 'disk_full'],
+  ];
+  for (const [op, errno, code] of cases) {
+    it(`${op} ${errno}: typed error, writers told, nothing unsynced acknowledged, resumes when a retry succeeds`, () => {
+      const opts = { walFileBytesMax: 4096, walBatchBytesMax: 1024, walRetryMs: 100 };
+      const w = logWorld({ log: opts });
+      w.settle();
+      const log = w.open('f/1');
+      log.append(makeEntries('f/1', 1, 10, 1));
+      w.settle();
+      w.state.changes.length = 0;
+      w.disk.failAlways(op, errno, '/data/wal/');
+      // Enough to need a new WAL file (for the open fault).
+      for (let i = 11; i <= 90; i += 20) log.append(makeEntries('f/1', i, i + 19, 1));
+      w.clock.runFor(1000);
+      const down = w.state.changes.find((c) => c.change.type === 'wal_down')?.change;
+      expect(down).toMatchObject({ type: 'wal_down', error: { code, errno } });
+      expect(log.writtenIndex).toBeLessThan(90);
+      const acked = log.writtenIndex;
+      expect(log.append(makeEntries('f/1', 91, 95, 1))).toBe('unavailable');
+      const errors = w.logger.records.filter((r) => r.level === 'error');
+      expect(errors.length).toBe(1);
+      expect(errors[0]?.fields).toMatchObject({ errno });
+      // A crash now finds every acknowledged entry and nothing corrupt.
+      const w2 = crashAndRestart(w, { log: opts });
+      const got = w2.open('f/1').entries(1, 200);
+      expect(got.length).toBeGreaterThanOrEqual(acked);
+      expect(got.every((e) => payloadMatches('f/1', e))).toBe(true);
+      // The fault clears: the WAL writes again and acknowledges everything.
+      w.disk.clearFaults();
+      w.settle();
+      expect(w.state.changes.map((c) => c.change.type)).toContain('wal_up');
+      expect(log.writtenIndex).toBe(95);
+      expect(log.append(makeEntries('f/1', 96, 200, 1))).toBe('ok');
+      w.settle();
+      expect(log.writtenIndex).toBe(200);
+      expect(w.logger.records.some((r) => r.msg === 'WAL writes again')).toBe(true);
+      // No garbage was left in the middle of a WAL file: a restart reads everything back.
+      const w3 = crashAndRestart(w, { log: opts });
+      const all = w3.open('f/1').entries(1, 300);
+      expect(all.map((e) => e.index)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      expect(all.every((e) => payloadMatches('f/1', e))).toBe(true);
+    });
+  }
+
+  it('a segment writer fault keeps the WAL files until it clears, and loses nothing', () => {
+    const opts = { walFileBytesMax: 4096, walRetryMs: 100 };
+    const w = logWorld({ log: opts });
+    w.settle();
+    const log = w.open('f/1');
+    w.disk.failAlways('sync', 'EIO', '/data/groups/');
+    for (let i = 1; i <= 200; i += 20) {
+      log.append(makeEntries('f/1', i, i + 19, 1));
+      w.clock.runFor(50);
+    }
+    expect(log.writtenIndex).toBe(200);
+    expect(w.ls.stats().walFilesPending).toBeGreaterThan(1);
+    expect(w.ls.stats().segments.failures).toBeGreaterThan(0);
+    const w2 = crashAndRestart(w, { log: opts });
+    expect(w2.open('f/1').entries(1, 300).length).toBe(200);
+    w.disk.clearFaults();
+    w.settle();
+    expect(w.ls.stats().walFilesPending).toBe(0);
+    expect(log.stats().memEntries).toBeLessThan(100);
+    expect(log.entries(1, 300).every((e) => payloadMatches('f/1', e))).toBe(true);
+  });
+});
+
+describe('mem-table budget', () => {
+  it('past memTablesBytesMax the WAL rolls over early and segment flushing empties the mem tables', () => {
+    const budget = 24 * 1024;
+    const w = logWorld({ log: { memTablesBytesMax: budget, walFileBytesMax: 1024 * 1024 } });
+    w.settle();
+    const logs = ['m/1', 'm/2', 'm/3'].map((id) => w.open(id));
+    let peak = 0;
+    for (let i = 1; i <= 600; i += 10) {
+      for (const log of logs) log.append(makeEntries(log.logId, i, i + 9, 1, 100));
+      w.settle();
+      peak = Math.max(peak, w.ls.stats().memBytes);
+    }
+    const s = w.ls.stats();
+    expect(s.wal.pressureRollovers).toBeGreaterThan(3);
+    expect(s.memBytes).toBeLessThan(budget * 2);
+    expect(peak).toBeLessThan(budget * 3);
+    for (const log of logs) {
+      expect(log.writtenIndex).toBe(600);
+      expect(log.entries(1, 600).every((e) => payloadMatches(log.logId, e))).toBe(true);
+    }
+  });
+});
+
+describe('log actors restart', () => {
+  it('a crash of the WAL restarts the log tree; requests it had not written are rewritten and acknowledged', async () => {
+    const w = logWorld({ log: { walFileBytesMax: 4096 } });
+    w.settle();
+    const log = w.open('x/1');
+    log.append(makeEntries('x/1', 1, 50, 1));
+    w.settle();
+    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    log.append(makeEntries('x/1', 51, 60, 1));
+    log.truncateAfter(55);
+    log.append(makeEntries('x/1', 56, 70, 2));
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.settle();
+    expect(w.system.isAlive(wal)).toBe(false);
+    expect(log.writtenIndex).toBe(70);
+    log.append(makeEntries('x/1', 71, 120, 2));
+    w.settle();
+    expect(log.writtenIndex).toBe(120);
+    const w2 = crashAndRestart(w, { log: { walFileBytesMax: 4096 } });
+    const got = w2.open('x/1').entries(1, 200);
+    expect(got.map((e) => e.term)).toEqual([...Array<number>(55).fill(1), ...Array<number>(65).fill(2)]);
+    expect(got.every((e) => payloadMatches('x/1', e))).toBe(true);
+  });
+});

@@ -1,0 +1,199 @@
+// Recovery: torn tails are cut and reported, corruption anywhere else is a
+// 'corrupt' error naming file and offset, nothing corrupt is returned as data,
+// and 100k entries come back across several rollovers.
+import { describe, expect, it } from 'vitest';
+import { SimClock } from '../../../src/io/sim_clock.js';
+import { SeededRandom } from '../../../src/io/random.js';
+import type { SimDisk } from '../../../src/io/sim_disk.js';
+import type { DiskError, FileHandle } from '../../../src/io/disk.js';
+import { ConcordError } from '../../../src/lib/errors.js';
+import { logWorld, makeEntries, payloadMatches, type World } from './world.js';
+
+/** A crashed copy of the world's disk with its own clock, to edit before restarting on it. */
+function crashedCopy(w: World): { disk: SimDisk; clock: SimClock } {
+  const clock = new SimClock();
+  const disk = w.disk.fork(clock, new SeededRandom(99));
+  disk.crash();
+  return { disk, clock };
+}
+
+/** Appends raw bytes to a file of a copy (as a torn write would leave them). */
+function appendRaw(c: { disk: SimDisk; clock: SimClock }, path: string, bytes: Uint8Array): number {
+  let h: FileHandle = -1;
+  let size = 0;
+  let err: DiskError | null = null;
+  c.disk.open(path, 'readwrite', (e, handle) => {
+    err = e;
+    h = handle;
+    size = c.disk.sizeSync(handle);
+    c.disk.write(h, bytes, size, (e2) => {
+      err = e2;
+      c.disk.sync(h, 'fsync', (e3) => (err = e3));
+    });
+  });
+  c.clock.runUntilIdle();
+  expect(err).toBeNull();
+  return size;
+}
+
+const garbage = Uint8Array.from([0x40, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 0, 9, 9, 9]);
+
+function walFiles(disk: SimDisk): string[] {
+  return disk.paths().filter((p) => p.startsWith('/data/wal/'));
+}
+
+describe('recovery', () => {
+  it('cuts a torn WAL tail, says where, and keeps every synced entry', () => {
+    const w = logWorld();
+    w.settle();
+    const log = w.open('r/1');
+    log.append(makeEntries('r/1', 1, 20, 1));
+    w.settle();
+    const copy = crashedCopy(w);
+    const last = walFiles(copy.disk).at(-1) as string;
+    const offset = appendRaw(copy, last, garbage);
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock });
+    const warn = w2.logger.records.find((r) => r.msg === 'cutting a torn WAL tail');
+    expect(warn?.level).toBe('warn');
+    expect(warn?.fields).toMatchObject({ file: last, offset });
+    expect(copy.disk.contents(last).length).toBe(offset);
+    const log2 = w2.open('r/1');
+    expect(log2.entries(1, 100).map((e) => e.index)).toEqual(makeEntries('r/1', 1, 20, 1).map((e) => e.index));
+    log2.append(makeEntries('r/1', 21, 25, 1));
+    w2.settle();
+    expect(log2.writtenIndex).toBe(25);
+  });
+
+  it('a torn crash in the middle of a write loses only that write', () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const w = logWorld({ seed });
+      w.settle();
+      const log = w.open('r/1');
+      log.append(makeEntries('r/1', 1, 10, 1));
+      w.settle();
+      log.append(makeEntries('r/1', 11, 30, 1, 200));
+      const writes = w.disk.stats.writes;
+      w.clock.runUntil(() => w.disk.stats.writes > writes);
+      const clock = new SimClock();
+      const disk = w.disk.fork(clock, new SeededRandom(seed));
+      disk.crash({ torn: true });
+      const w2 = logWorld({ disk, clock, seed });
+      const got = w2.open('r/1').entries(1, 100);
+      expect(got.length).toBeGreaterThanOrEqual(10);
+      expect(got.length).toBeLessThanOrEqual(30);
+      expect(got.every((e) => payloadMatches('r/1', e))).toBe(true);
+    }
+  });
+
+  it('an invalid record in a WAL file that is not the last is a corrupt error naming file and offset', () => {
+    const w = logWorld({ log: { walFileBytesMax: 4096 } });
+    w.settle();
+    w.disk.failAlways('open', 'EIO', '/data/groups/');
+    const log = w.open('r/1');
+    for (let i = 1; i <= 200; i += 20) {
+      log.append(makeEntries('r/1', i, i + 19, 1));
+      w.clock.runFor(20);
+    }
+    const copy = crashedCopy(w);
+    const files = walFiles(copy.disk);
+    expect(files.length).toBeGreaterThan(2);
+    copy.disk.corrupt(files[0] as string, 300);
+    let error: unknown;
+    try {
+      logWorld({ disk: copy.disk, clock: copy.clock });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConcordError);
+    expect((error as ConcordError).code).toBe('corrupt');
+    expect((error as Error).message).toContain(files[0] as string);
+    expect((error as Error).message).toMatch(/offset \d+/);
+  });
+
+  it('damage in the middle of the last WAL file, followed by more than one write, is corruption, not a torn tail', () => {
+    const w = logWorld({ log: { walBatchBytesMax: 1024 } });
+    w.settle();
+    const log = w.open('r/1');
+    for (let i = 1; i <= 300; i += 10) {
+      log.append(makeEntries('r/1', i, i + 9, 1, 400));
+      w.settle();
+    }
+    const copy = crashedCopy(w);
+    const last = walFiles(copy.disk).at(-1) as string;
+    copy.disk.corrupt(last, 100);
+    expect(() => logWorld({ disk: copy.disk, clock: copy.clock, log: { walBatchBytesMax: 1024 } })).toThrow(/corrupt at offset/);
+  });
+
+  it('cuts a torn segment tail whose WAL file survives; reports a corrupt segment otherwise; never returns corrupt data', () => {
+    const opts = { walFileBytesMax: 4096, segmentEntriesMax: 1000 };
+    const w = logWorld({ log: opts });
+    w.settle();
+    const log = w.open('r/1');
+    w.disk.failAlways('unlink', 'EIO', '/data/wal/');
+    for (let i = 1; i <= 100; i += 20) {
+      log.append(makeEntries('r/1', i, i + 19, 1));
+      w.clock.runFor(100);
+    }
+    expect(log.stats().segments).toBe(1);
+    const copy = crashedCopy(w);
+    const seg = copy.disk.paths().find((p) => p.endsWith('.seg')) as string;
+    const offset = appendRaw(copy, seg, garbage);
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: opts });
+    const log2 = w2.open('r/1');
+    expect(w2.logger.records.find((r) => r.msg === 'cutting a torn segment tail')?.fields).toMatchObject({ file: seg, offset });
+    expect(log2.entries(1, 100).every((e) => payloadMatches('r/1', e))).toBe(true);
+
+    // Without WAL records for the log, the same damage is corruption.
+    w.disk.clearFaults();
+    const other = w.open('r/2');
+    for (let i = 1; i <= 300; i += 20) {
+      other.append(makeEntries('r/2', i, i + 19, 1));
+      w.settle();
+    }
+    const copy2 = crashedCopy(w);
+    appendRaw(copy2, seg, garbage);
+    const w3 = logWorld({ disk: copy2.disk, clock: copy2.clock, log: opts });
+    expect(() => w3.open('r/1')).toThrow(expect.objectContaining({ code: 'corrupt', message: expect.stringContaining(seg) }));
+
+    // A damaged payload is never returned: the read fails with 'corrupt'.
+    const copy3 = crashedCopy(w);
+    copy3.disk.corrupt(seg, copy3.disk.contents(seg).length - 5);
+    const w4 = logWorld({ disk: copy3.disk, clock: copy3.clock, log: opts });
+    const log4 = w4.open('r/1');
+    expect(log4.entries(1, 90).length).toBe(90);
+    expect(() => log4.entries(1, 100)).toThrow(expect.objectContaining({ code: 'corrupt', message: expect.stringMatching(/entry 100 fails its checksum at offset \d+/) }));
+    expect(() => log4.entry(100)).toThrow(ConcordError);
+  });
+
+  it('recovers 100k entries across several rollovers', () => {
+    const opts = { walFileBytesMax: 256 * 1024, segmentEntriesMax: 4096 };
+    const w = logWorld({ log: opts });
+    w.settle();
+    const ids = ['big/1', 'big/2', 'big/3', 'big/4'];
+    const logs = ids.map((id) => w.open(id));
+    for (let i = 1; i <= 25_000; i += 500) {
+      for (const log of logs) log.append(makeEntries(log.logId, i, i + 499, 1, 24));
+      w.settle();
+    }
+    expect(w.ls.stats().wal.rollovers).toBeGreaterThanOrEqual(5);
+    const w2 = (() => {
+      const copy = crashedCopy(w);
+      return logWorld({ disk: copy.disk, clock: copy.clock, log: opts });
+    })();
+    let total = 0;
+    for (const id of ids) {
+      const log = w2.open(id);
+      expect(log.lastIndex).toBe(25_000);
+      expect(log.writtenIndex).toBe(25_000);
+      const es = log.entries(1, 25_000);
+      expect(es.length).toBe(25_000);
+      let ok = true;
+      for (const e of es) ok &&= payloadMatches(id, e);
+      expect(ok).toBe(true);
+      total += es.length;
+    }
+    expect(total).toBe(100_000);
+    w2.settle();
+    expect(w2.ls.stats().walFilesPending).toBe(0);
+  });
+});
