@@ -304,6 +304,22 @@ export class ActorSystem {
     for (const cell of [...this.cells.values()].reverse()) await this.stop(cell.ref, 'shutdown');
   }
 
+  /**
+   * Kills every actor at once, without `terminate`: a simulated process crash.
+   * Timers are cancelled and nothing more is delivered.
+   */
+  killAll(): void {
+    this.shuttingDown = true;
+    for (const cell of [...this.cells.values()].reverse()) this.finishExit(cell, 'killed');
+    this.fifo.clear();
+    this.shuffled.length = 0;
+  }
+
+  /** The actor object behind a live reference (for tests and the simulator's invariant checks). */
+  instanceOf<T>(ref: ActorRef): T | undefined {
+    return ref.cell.alive ? (ref.cell.actor as unknown as T) : undefined;
+  }
+
   private registerCell(name: string, cell: Cell): void {
     this.registry.set(name, cell);
     (cell.names ??= []).push(name);

@@ -91,6 +91,16 @@ export abstract class Statem<S extends string, E, A = void> extends Actor<E, A> 
     this.dispatch('call', msg, from);
   }
 
+  /**
+   * Handles `event` now as an `internal` event, from outside a handler (for
+   * example from `afterBatch`, to feed work batched over a run of messages
+   * through the state handlers).
+   */
+  protected injectEvent(event: E): void {
+    assert(this.phase === 'idle', 'injectEvent is not allowed inside a handler; use nextEvent');
+    this.dispatch('internal', event, undefined);
+  }
+
   // ---- actions, callable from handlers ----
 
   /** Moves to `state` after the handler returns. Not allowed in `enter`. */
