@@ -1,0 +1,88 @@
+// The Machine interface: what a user implements to run on Raft. A machine is
+// deterministic: the same commands in the same order give the same state on
+// every member, so it may use `meta.timestamp` (the leader's clock) but
+// never the local clock or randomness.
+import type { Role } from './core/types.js';
+
+/** What a command is applied with: its log position and the leader's clock when it was accepted. */
+export interface ApplyMeta {
+  readonly index: number;
+  readonly term: number;
+  /** Leader time (epoch ms) when the command entered the log: the same on every replica. */
+  readonly timestamp: number;
+}
+
+/** Somewhere a machine can send messages to: a subscription registered on a node (`System.subscribe`). */
+export interface Destination {
+  readonly node: string;
+  readonly id: string;
+}
+
+/** What a machine may ask for. Only the leader carries effects out; each documents its delivery guarantee. */
+export type MachineEffect =
+  /** At most once: lost if the leader fails before sending or the destination is gone. */
+  | { readonly type: 'send'; readonly to: Destination; readonly msg: unknown }
+  /** Watch a node; when it goes down the machine's `down` hook runs as a replicated command. Re-armed on every new leader. */
+  | { readonly type: 'monitor'; readonly node: string }
+  | { readonly type: 'demonitor'; readonly node: string }
+  /**
+   * Run the machine's `timeout` hook (as a replicated command) `ms` after the
+   * command that set it, by leader time. Setting a name again replaces it. Re-armed on a new leader.
+   */
+  | { readonly type: 'timer'; readonly name: string; readonly ms: number }
+  | { readonly type: 'cancel_timer'; readonly name: string }
+  /** The state as of this index may be snapshotted and the log before it dropped. */
+  | { readonly type: 'release_cursor'; readonly index: number };
+
+/** The result of applying one command. */
+export interface ApplyResult<S, R = unknown> {
+  readonly state: S;
+  readonly reply?: R;
+  readonly effects?: readonly MachineEffect[];
+}
+
+/** Configuration a machine is started with: the cluster it runs in and user settings. */
+export interface MachineConfig {
+  readonly cluster: string;
+  readonly config: unknown;
+}
+
+/**
+ * A replicated state machine. Implement `init` and `apply`; the hooks are optional.
+ *
+ * ```ts
+ * class Register implements Machine<string, { type: 'set'; value: string }, string> {
+ *   readonly version = 1;
+ *   init() { return ''; }
+ *   apply(_meta: ApplyMeta, cmd: { type: 'set'; value: string }, old: string) {
+ *     return { state: cmd.value, reply: old };   // the reply goes back to the caller
+ *   }
+ * }
+ * ```
+ * Keep `apply` pure: return a new state (or mutate and return the same object
+ * if you never share it), never read the clock or random numbers, and never
+ * throw for bad input: return an error value as the reply instead.
+ */
+export interface Machine<S = unknown, C = unknown, R = unknown> {
+  /** Version of the machine's behaviour (default 0); see machine upgrades. */
+  readonly version?: number;
+  /** The initial state. */
+  init(config: MachineConfig): S;
+  /** Applies one command. */
+  apply(meta: ApplyMeta, command: C, state: S): ApplyResult<S, R>;
+  /** Called on every member when its role changes; effects run only on the leader. */
+  stateEnter?(role: Role, state: S): readonly MachineEffect[];
+  /** A monitored node went down (delivered through the log, so on every member at the same index). */
+  down?(meta: ApplyMeta, node: string, state: S): ApplyResult<S, never>;
+  /** A timer set with the `timer` effect fired (through the log). */
+  timeout?(meta: ApplyMeta, name: string, state: S): ApplyResult<S, never>;
+  /** Named read-only queries, usable from any process (function queries only work in process). */
+  readonly queries?: Readonly<Record<string, (state: S, args: unknown) => unknown>>;
+  /** Encodes the state for a snapshot (default: msgpack). */
+  snapshot?(state: S): Uint8Array;
+  /** Decodes a snapshot made by `snapshot`. */
+  restore?(bytes: Uint8Array): S;
+}
+
+/** Shorthand for a machine of any types, as the runtime handles them. */
+export type AnyMachine = Machine<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
