@@ -47,3 +47,20 @@ export {
   type SupervisorArgs,
 } from './actors/supervisor.js';
 export { Statem, type EventKind, type StateHandler } from './actors/statem.js';
+export type {
+  Machine,
+  AnyMachine,
+  ApplyMeta,
+  ApplyResult,
+  MachineEffect,
+  MachineConfig,
+  Destination,
+} from './raft/machine.js';
+export { encodeValue, decodeValue } from './raft/server/entry_codec.js';
+export type { Role, ServerId, CoreOptions, ClusterConfig } from './raft/core/types.js';
+export { System, validName, type SystemOptions, type CallOptions, type PipelineResult, type Query, type StartClusterResult } from './api/system.js';
+export type { ServerStatus, ServerObserver } from './raft/server/server.js';
+export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, ShutdownError } from './api/errors.js';
+export type { RequestOptions } from './api/requester.js';
+export { LocalNetwork, LocalTransport, type NetworkFaults, type NetworkStats } from './transport/local.js';
+export type { Transport, Envelope, NodeEvent } from './transport/transport.js';

@@ -29,7 +29,9 @@ describe('README examples', () => {
     it(`example ${i + 1} runs and logs what its comments say`, async () => {
       mkdirSync(scratch, { recursive: true });
       const file = join(scratch, `example_${i + 1}.ts`);
-      const source = code.replace(/from 'concord'/g, `from '${pathToFileURL(join(root, 'src/index.ts')).href}'`);
+      const source = code
+        .replace(/from 'concord'/g, `from '${pathToFileURL(join(root, 'src/index.ts')).href}'`)
+        .replace(/from 'concord\/machines\/(\w+)'/g, (_m, name: string) => `from '${pathToFileURL(join(root, `machines/${name}.ts`)).href}'`);
       writeFileSync(file, `${source}\nexport {};\n`);
       const logged: string[] = [];
       const spy = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {

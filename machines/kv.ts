@@ -1,0 +1,78 @@
+// The key-value machine: put, get, delete, compare-and-set and put-if-absent
+// on keys holding any msgpack-encodable value.
+import { encodeValue, decodeValue, type ApplyMeta, type ApplyResult, type Machine } from '../src/index.js';
+
+/** KV commands. */
+export type KvCommand =
+  | { readonly type: 'put'; readonly key: string; readonly value: unknown }
+  | { readonly type: 'delete'; readonly key: string }
+  /** Sets `value` only if the key currently holds `expected` (null: the key is absent). */
+  | { readonly type: 'cas'; readonly key: string; readonly expected: unknown; readonly value: unknown }
+  /** A write-once register: sets `value` only if the key is absent. */
+  | { readonly type: 'put_if_absent'; readonly key: string; readonly value: unknown };
+
+/** Replies: `ok` says whether the write happened; `previous` is the value before it (null if absent). */
+export type KvReply = { readonly ok: boolean; readonly previous: unknown } | { readonly error: string };
+
+/** Keys and their values. */
+export type KvState = Map<string, unknown>;
+
+/** Structural equality for msgpack-like values (what cas compares). */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  }
+  return false;
+}
+
+/** The kv machine. Read with the named queries `get` (args: key), `keys` and `size`. */
+export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
+  readonly version = 1;
+
+  init(): KvState {
+    return new Map();
+  }
+
+  apply(_meta: ApplyMeta, cmd: KvCommand, state: KvState): ApplyResult<KvState, KvReply> {
+    if (cmd === null || typeof cmd !== 'object' || typeof cmd.key !== 'string') {
+      return { state, reply: { error: 'a kv command needs a string key' } };
+    }
+    const previous = state.has(cmd.key) ? state.get(cmd.key) : null;
+    switch (cmd.type) {
+      case 'put':
+        state.set(cmd.key, cmd.value);
+        return { state, reply: { ok: true, previous } };
+      case 'delete':
+        return { state, reply: { ok: state.delete(cmd.key), previous } };
+      case 'cas':
+        if (!sameValue(previous, cmd.expected ?? null)) return { state, reply: { ok: false, previous } };
+        state.set(cmd.key, cmd.value);
+        return { state, reply: { ok: true, previous } };
+      case 'put_if_absent':
+        if (previous !== null) return { state, reply: { ok: false, previous } };
+        state.set(cmd.key, cmd.value);
+        return { state, reply: { ok: true, previous } };
+      default:
+        return { state, reply: { error: 'unknown kv command' } };
+    }
+  }
+
+  readonly queries = {
+    get: (state: KvState, key: unknown) => (typeof key === 'string' && state.has(key) ? state.get(key) : null),
+    keys: (state: KvState) => [...state.keys()].sort(),
+    size: (state: KvState) => state.size,
+  };
+
+  snapshot(state: KvState): Uint8Array {
+    return encodeValue([...state]);
+  }
+
+  restore(bytes: Uint8Array): KvState {
+    return new Map(decodeValue(bytes) as [string, unknown][]);
+  }
+}

@@ -1,0 +1,165 @@
+// The calling side of requests: correlation ids, per-attempt timeouts, and
+// the retry loop that follows not_leader hints to the leader. A command is
+// retried only after a definite rejection (it did not enter the log), never
+// after a timeout, whose outcome is unknown. Callback-based inside, so that
+// simulated clients stay on virtual time; promise wrappers for the public API.
+import { TimeoutError, ConcordError } from '../lib/errors.js';
+import type { Clock, TimerHandle } from '../io/clock.js';
+import type { Request, RequestEnvelope, Response, ResponseEnvelope } from '../transport/transport.js';
+import { ClusterNotFoundError, NoLeaderError, ShutdownError, fromWire } from './errors.js';
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** Overall deadline, retries included (default: the requester's default, 5000 ms). */
+  timeoutMs?: number;
+  /** Ask this member (no leader following) instead of the leader. */
+  member?: string;
+}
+
+/** Completion of a request: an error, or the value. */
+export type RequestCallback = (error: ConcordError | null, value: unknown) => void;
+
+interface Pending {
+  cb: (error: ConcordError | null, response: Response | undefined) => void;
+  timer: TimerHandle;
+}
+
+const retryable = new Set(['not_leader', 'no_leader', 'overloaded', 'cluster_not_found']);
+
+/** Sends requests to the members of clusters and follows leader hints. */
+export class Requester {
+  /** Best known leader per cluster. */
+  readonly leaders = new Map<string, string>();
+  /** Known members per cluster. */
+  readonly members = new Map<string, readonly string[]>();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly nodeId: string,
+    private readonly deliver: (node: string, env: RequestEnvelope) => void,
+    private readonly defaultTimeoutMs = 5000,
+    /** Whether the transport believes `node` is up: a request to a down node would only time out. */
+    private readonly isLive: (node: string) => boolean = () => true,
+  ) {}
+
+  /** One attempt: sends to `node`; `cb` gets its response, or a TimeoutError after `timeoutMs`. */
+  attempt(node: string, cluster: string, body: Request, timeoutMs: number, cb: Pending['cb']): void {
+    if (this.closed) return cb(new ShutdownError(), undefined);
+    const id = this.nextId++;
+    const timer = this.clock.setTimer(timeoutMs, () => {
+      this.pending.delete(id);
+      cb(new TimeoutError(`no answer from ${node} for ${cluster} within ${timeoutMs} ms`), undefined);
+    });
+    this.pending.set(id, { cb, timer });
+    this.deliver(node, { type: 'request', id, from: this.nodeId, cluster, body });
+  }
+
+  /** Delivers a response to its waiting request (unknown ids are late answers: dropped). */
+  onResponse(env: Pick<ResponseEnvelope, 'id' | 'body'>): void {
+    const p = this.pending.get(env.id);
+    if (p === undefined) return;
+    this.pending.delete(env.id);
+    this.clock.clearTimer(p.timer);
+    p.cb(null, env.body);
+  }
+
+  /**
+   * Sends `body` to the cluster's leader (or `options.member`), following
+   * not_leader hints and retrying definite rejections until the deadline.
+   */
+  request(cluster: string, body: Request, options: RequestOptions, cb: RequestCallback): void {
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
+    // A command that times out may have been applied: never retry it. Other requests are
+    // safe to repeat, so one silent member must not use up the whole deadline.
+    const idempotent = body.type !== 'command' && options.member === undefined;
+    let node = options.member ?? this.liveLeader(cluster) ?? this.firstMember(cluster);
+    let lastError: ConcordError | undefined;
+    let round = 0;
+    const giveUp = (): void => {
+      if (lastError?.code === 'cluster_not_found') return cb(new ClusterNotFoundError(cluster), undefined);
+      if (lastError?.code === 'not_leader' || lastError?.code === 'no_leader') {
+        return cb(new NoLeaderError(`no leader for ${cluster} within ${timeoutMs} ms`), undefined);
+      }
+      cb(lastError ?? new TimeoutError(`${cluster}: timed out after ${timeoutMs} ms`), undefined);
+    };
+    const next = (): void => {
+      const left = deadline - this.clock.now();
+      if (left <= 0) return giveUp();
+      const slice = idempotent ? Math.min(left, Math.max(250, timeoutMs / 4)) : left;
+      this.attempt(node, cluster, body, slice, (err, response) => {
+        round++;
+        if (err !== null) {
+          if (!(err instanceof TimeoutError) || slice >= left) return cb(err, undefined);
+          lastError = err;
+          this.leaders.delete(cluster);
+          node = this.nextMember(cluster, node, round);
+          return next();
+        }
+        const r = response as Response;
+        if (r.ok) {
+          if (options.member === undefined) this.leaders.set(cluster, node);
+          return cb(null, r.value);
+        }
+        const error = fromWire(r.error);
+        if (!retryable.has(error.code) || options.member !== undefined) return cb(error, undefined);
+        lastError = error;
+        const hint = r.error.leader;
+        if (hint !== undefined && hint !== node && this.isLive(hint)) {
+          this.leaders.set(cluster, hint);
+          node = hint;
+          return next();
+        }
+        this.leaders.delete(cluster);
+        node = this.nextMember(cluster, node, round);
+        const pause = Math.min(10 * 2 ** Math.min(round, 5), Math.max(0, deadline - this.clock.now()));
+        this.clock.setTimer(pause, next);
+      });
+    };
+    next();
+  }
+
+  /** `request` as a promise. */
+  requestAsync(cluster: string, body: Request, options: RequestOptions = {}): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.request(cluster, body, options, (err, value) => (err === null ? resolve(value) : reject(err)));
+    });
+  }
+
+  /** Fails every pending request with ShutdownError. */
+  close(): void {
+    this.closed = true;
+    for (const p of this.pending.values()) {
+      this.clock.clearTimer(p.timer);
+      p.cb(new ShutdownError(), undefined);
+    }
+    this.pending.clear();
+  }
+
+  private liveLeader(cluster: string): string | undefined {
+    const hint = this.leaders.get(cluster);
+    return hint !== undefined && this.isLive(hint) ? hint : undefined;
+  }
+
+  private firstMember(cluster: string): string {
+    const members = this.members.get(cluster);
+    if (members === undefined || members.length === 0) return this.nodeId;
+    if (members.includes(this.nodeId)) return this.nodeId;
+    return members.find((m) => this.isLive(m)) ?? (members[0] as string);
+  }
+
+  /** The next member after `current` that looks alive (or simply the next one). */
+  private nextMember(cluster: string, current: string, round: number): string {
+    const members = this.members.get(cluster);
+    if (members === undefined || members.length === 0) return current;
+    const at = members.indexOf(current);
+    for (let k = 1; k <= members.length; k++) {
+      const m = members[(at + k + round) % members.length] as string;
+      if (m !== current && this.isLive(m)) return m;
+    }
+    return members[(at + 1 + round) % members.length] as string;
+  }
+}

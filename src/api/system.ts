@@ -1,0 +1,471 @@
+// One System per process (per node): the actor runtime, the shared WAL and
+// log actors, the transport, and the Raft servers of every cluster member
+// this node hosts. It is also the calling side of the public API.
+import { ActorSystem, type ActorSystemOptions } from '../actors/actor_system.js';
+import type { ActorRef } from '../actors/actor.js';
+import { startSupervisor, startChild, terminateChild, whichChildren, type ChildSpec } from '../actors/supervisor.js';
+import { Actor } from '../actors/actor.js';
+import { ConcordError, InvalidArgumentError } from '../lib/errors.js';
+import { stderrLogger, type Logger } from '../lib/logger.js';
+import { RealClock, type Clock } from '../io/clock.js';
+import type { Disk } from '../io/disk.js';
+import { RealDisk } from '../io/real_disk.js';
+import { systemRandom, type Random } from '../io/random.js';
+import { LogSystem } from '../log/log_system.js';
+import type { LogSystemOptions } from '../log/log_options.js';
+import type { CoreOptions, RaftMessage } from '../raft/core/types.js';
+import type { AnyMachine, Destination } from '../raft/machine.js';
+import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type ServerMsg, type ServerObserver, type ServerStatus } from '../raft/server/server.js';
+import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
+import { ClusterNotFoundError } from './errors.js';
+import { Requester, type RequestCallback, type RequestOptions } from './requester.js';
+import { listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
+
+/** How a System starts. */
+export interface SystemOptions {
+  /** This node's id: letters, digits, `_`, `-`, `.`. */
+  readonly nodeId: string;
+  /** Where the WAL, segments, snapshots and metadata live. */
+  readonly dataDir: string;
+  /** How this node reaches the others (a LocalTransport or a NatsTransport). */
+  readonly transport: Transport;
+  /** Machine factories by name; a cluster is started with one of these names on every member. */
+  readonly machines: Readonly<Record<string, () => AnyMachine>>;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly disk?: Disk;
+  readonly logger?: Logger;
+  /** Raft timing and limits. */
+  readonly raft?: Partial<CoreOptions>;
+  /** WAL, segment and mem-table limits. */
+  readonly log?: Partial<Omit<LogSystemOptions, 'dataDir' | 'disk' | 'clock' | 'logger'>>;
+  readonly actors?: Omit<ActorSystemOptions, 'clock' | 'logger'>;
+  /** Default deadline of API calls (default 5000 ms). */
+  readonly requestTimeoutMs?: number;
+  /** Watches every local server (for simulation and tests). */
+  readonly observer?: ServerObserver;
+}
+
+/** Options of a command or query call. */
+export type CallOptions = RequestOptions;
+
+/** A command's outcome, as delivered to `onApplied` for pipelined commands. */
+export type PipelineResult =
+  | { readonly correlation: unknown; readonly ok: true; readonly value: unknown }
+  | { readonly correlation: unknown; readonly ok: false; readonly error: ConcordError };
+
+/** What `startCluster` reports. */
+export interface StartClusterResult {
+  readonly started: readonly string[];
+  readonly notStarted: readonly { readonly node: string; readonly error: Error }[];
+}
+
+const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Checks a cluster or node name. */
+export function validName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || !namePattern.test(name)) {
+    throw new InvalidArgumentError(`${kind} must be 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+/** Owns the transport's lifetime inside the supervision tree. */
+class TransportOwner extends Actor<never, Transport> {
+  private transport!: Transport;
+  override init(transport: Transport): void {
+    this.transport = transport;
+  }
+  handle(): void {}
+  override terminate(): PromiseLike<void> {
+    return this.transport.close();
+  }
+}
+
+/** A Concord node. Create it with `System.start`. */
+export class System implements ServerHost {
+  readonly nodeId: string;
+  readonly actors: ActorSystem;
+  readonly logSystem: LogSystem;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly disk: Disk;
+  readonly coreOptions: Partial<CoreOptions>;
+  readonly observer: ServerObserver | undefined;
+  /** Inbound envelopes dropped because they were malformed or addressed to nothing here. */
+  readonly dropped = { unknownCluster: 0, misaddressed: 0, failed: 0 };
+  private readonly transport: Transport;
+  private readonly random: Random;
+  private readonly requester: Requester;
+  private readonly machines: Readonly<Record<string, () => AnyMachine>>;
+  private readonly subscriptions = new Map<string, (msg: unknown) => void>();
+  private readonly pipelineHandlers = new Map<string, (batch: PipelineResult[]) => void>();
+  private readonly pipelineBuffer = new Map<string, PipelineResult[]>();
+  private pipelineFlushScheduled = false;
+  private serversSup!: ActorRef;
+  /** Clusters with a member on this node (started or restarted here). */
+  private readonly localClusters = new Set<string>();
+  private nextSubscription = 1;
+  private stopped = false;
+
+  private constructor(private readonly options: SystemOptions) {
+    this.nodeId = validName('nodeId', options.nodeId);
+    if (options.transport.nodeId !== this.nodeId) throw new InvalidArgumentError('transport.nodeId must equal nodeId');
+    this.clock = options.clock ?? new RealClock();
+    this.random = options.random ?? systemRandom();
+    this.logger = options.logger ?? stderrLogger();
+    this.disk = options.disk ?? new RealDisk();
+    this.coreOptions = options.raft ?? {};
+    this.observer = options.observer;
+    this.machines = options.machines;
+    this.transport = options.transport;
+    this.actors = new ActorSystem({ ...options.actors, clock: this.clock, logger: this.logger });
+    this.logSystem = new LogSystem({ ...options.log, dataDir: options.dataDir, disk: this.disk, clock: this.clock, logger: this.logger });
+    this.requester = new Requester(
+      this.clock,
+      this.nodeId,
+      (node, env) => this.route(node, env),
+      options.requestTimeoutMs ?? 5000,
+      (node) => node === this.nodeId || this.transport.liveNodes().has(node),
+    );
+  }
+
+  /** Starts a node: recovers the log, starts the supervision tree and begins serving its transport. */
+  static async start(options: SystemOptions): Promise<System> {
+    const system = new System(options);
+    system.boot();
+    return Promise.resolve(system);
+  }
+
+  private boot(): void {
+    const serversSpec: ChildSpec = {
+      id: 'servers',
+      shutdownMs: Infinity,
+      start: (ctx) => startSupervisor(ctx.system, { strategy: 'one_for_one', maxRestarts: 10, periodMs: 10_000, children: [] }, { ...ctx.spawnOptions, name: 'servers' }),
+    };
+    const transportSpec: ChildSpec = {
+      id: 'transport',
+      start: (ctx) => ctx.system.spawn(TransportOwner, this.transport, { ...ctx.spawnOptions, name: 'transport' }),
+    };
+    startSupervisor(
+      this.actors,
+      { strategy: 'one_for_all', maxRestarts: 3, periodMs: 10_000, children: [this.logSystem.childSpec(), transportSpec, serversSpec] },
+      { name: 'system' },
+    );
+    this.serversSup = this.actors.whereis('servers') as ActorRef;
+    this.transport.listen(
+      (env) => this.onEnvelope(env),
+      (event) => this.onNodeEvent(event),
+    );
+  }
+
+  // ---- cluster management ----
+
+  /**
+   * Starts a cluster: a member on each of `members` (node ids), running the
+   * machine registered under `machine` on every node. Resolves once each
+   * member has answered; members that could not start are listed.
+   */
+  async startCluster(cluster: string, machine: string, members: readonly string[], options: { config?: unknown; timeoutMs?: number } = {}): Promise<StartClusterResult> {
+    validName('cluster', cluster);
+    if (members.length === 0) throw new InvalidArgumentError('a cluster needs at least one member');
+    for (const m of members) validName('member', m);
+    if (new Set(members).size !== members.length) throw new InvalidArgumentError('members must be distinct');
+    if (!(machine in this.machines)) throw new InvalidArgumentError(`no machine named '${machine}' on ${this.nodeId}`);
+    this.requester.members.set(cluster, [...members]);
+    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null };
+    const outcomes = await Promise.allSettled(
+      members.map((node) => this.requester.requestAsync(cluster, body, { member: node, timeoutMs: options.timeoutMs ?? 10_000 })),
+    );
+    const started: string[] = [];
+    const notStarted: { node: string; error: Error }[] = [];
+    outcomes.forEach((o, i) => {
+      const node = members[i] as string;
+      if (o.status === 'fulfilled') started.push(node);
+      else notStarted.push({ node, error: o.reason instanceof Error ? o.reason : new Error(String(o.reason)) });
+    });
+    if (started.length === 0) throw new ConcordError('no_quorum', `no member of ${cluster} started: ${notStarted.map((n) => `${n.node}: ${n.error.message}`).join('; ')}`);
+    return { started, notStarted };
+  }
+
+  /** Restarts the local member of `cluster` from what is on disk. */
+  async restartServer(cluster: string): Promise<void> {
+    validName('cluster', cluster);
+    const record = loadServerRecord(this.disk, this.options.dataDir, cluster);
+    if (record === undefined) throw new ClusterNotFoundError(cluster);
+    if (this.serverRef(cluster) !== undefined) return;
+    await this.spawnServer(record);
+  }
+
+  /** Restarts every member this node has on disk; returns their clusters. */
+  async restartAll(): Promise<string[]> {
+    const clusters = listServerRecords(this.disk, this.options.dataDir);
+    for (const c of clusters) await this.restartServer(c);
+    return clusters;
+  }
+
+  /** Stops the local member of `cluster` (its data stays on disk). */
+  async stopServer(cluster: string): Promise<void> {
+    const children = await whichChildren(this.actors, this.serversSup);
+    if (!children.some((c) => c.id === cluster)) throw new ClusterNotFoundError(cluster);
+    await terminateChild(this.actors, this.serversSup, cluster);
+  }
+
+  // ---- commands and queries ----
+
+  /**
+   * Sends any request with a callback instead of a promise: simulated clients
+   * use it to stay on virtual time.
+   */
+  submit(cluster: string, body: Request, options: CallOptions, cb: RequestCallback): void {
+    this.requester.request(cluster, body, options, cb);
+  }
+
+  /** Submits a command to the cluster's leader; resolves with the machine's reply once it is applied. */
+  processCommand<R = unknown>(cluster: string, command: unknown, options: CallOptions = {}): Promise<R> {
+    return this.requester.requestAsync(cluster, { type: 'command', command }, options) as Promise<R>;
+  }
+
+  /**
+   * Submits a command without waiting: its outcome is delivered with
+   * `correlation` to the handler set by `onApplied`, in batches.
+   */
+  pipelineCommand(cluster: string, command: unknown, correlation: unknown, options: CallOptions = {}): void {
+    this.processCommand(cluster, command, options).then(
+      (value) => this.pipelineResult(cluster, { correlation, ok: true, value }),
+      (e: unknown) => this.pipelineResult(cluster, { correlation, ok: false, error: e instanceof ConcordError ? e : new ConcordError('transport', String(e)) }),
+    );
+  }
+
+  /** Sets the handler of pipelined outcomes for `cluster`. */
+  onApplied(cluster: string, handler: (batch: PipelineResult[]) => void): void {
+    this.pipelineHandlers.set(cluster, handler);
+  }
+
+  /** A linearizable read (ReadIndex): sees every command acknowledged before it was called. */
+  consistentQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
+    return this.requester.requestAsync(cluster, { type: 'query', mode: 'consistent', query: querySpec(query) }, options) as Promise<R>;
+  }
+
+  /** Reads the leader's state without a quorum round: fast, but a deposed leader may answer stale. */
+  leaderQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
+    return this.requester.requestAsync(cluster, { type: 'query', mode: 'leader', query: querySpec(query) }, options) as Promise<R>;
+  }
+
+  /** Reads one member's state (the local one by default): may be behind. */
+  localQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
+    const member = options.member ?? (this.serverRef(cluster) !== undefined ? this.nodeId : undefined);
+    const opts: CallOptions = member === undefined ? options : { ...options, member };
+    return this.requester.requestAsync(cluster, { type: 'query', mode: 'local', query: querySpec(query) }, opts) as Promise<R>;
+  }
+
+  /** The cluster's members and leader, as its leader (or `options.member`) sees them. */
+  members(cluster: string, options: CallOptions = {}): Promise<ServerStatus> {
+    return this.requester.requestAsync(cluster, { type: 'members' }, options) as Promise<ServerStatus>;
+  }
+
+  /** The status of every member hosted by this node. */
+  async overview(): Promise<{ node: string; servers: ServerStatus[] }> {
+    const children = await whichChildren(this.actors, this.serversSup);
+    const servers: ServerStatus[] = [];
+    for (const c of children) {
+      if (c.ref === undefined) continue;
+      try {
+        servers.push((await this.requester.requestAsync(c.id, { type: 'members' }, { member: this.nodeId })) as ServerStatus);
+      } catch {
+        // the member stopped meanwhile
+      }
+    }
+    return { node: this.nodeId, servers };
+  }
+
+  /** Registers a handler for machine `send` effects; returns the destination to give the machine. */
+  subscribe(handler: (msg: unknown) => void): Destination {
+    const id = `s${this.nextSubscription++}`;
+    this.subscriptions.set(id, handler);
+    return { node: this.nodeId, id };
+  }
+
+  /** Removes a subscription. */
+  unsubscribe(dest: Destination): void {
+    this.subscriptions.delete(dest.id);
+  }
+
+  /**
+   * Dies at once, like a process killed with SIGKILL: no member terminates,
+   * nothing more is sent or written. For the simulator; pair it with the disk's crash.
+   */
+  kill(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.requester.close();
+    this.actors.killAll();
+    void this.transport.close();
+  }
+
+  /** The local server of `cluster`, for invariant checks (read-only by contract). */
+  inspectServer(cluster: string): ReturnType<RaftServer['inspect']> | undefined {
+    const ref = this.serverRef(cluster);
+    return ref === undefined ? undefined : this.actors.instanceOf<RaftServer>(ref)?.inspect();
+  }
+
+  /** Stops every member and the node (data stays on disk). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.requester.close();
+    await this.actors.shutdown();
+    await this.transport.close();
+  }
+
+  // ---- ServerHost ----
+
+  /** @internal */
+  sendRaft(cluster: string, to: string, msg: RaftMessage): void {
+    this.transport.send(to, { type: 'raft', cluster, from: this.nodeId, to, msg });
+  }
+
+  /** @internal */
+  respond(replyTo: ReplyTo, response: Response): void {
+    if (replyTo.node === this.nodeId) this.requester.onResponse({ id: replyTo.id, body: response });
+    else this.transport.send(replyTo.node, { type: 'response', id: replyTo.id, body: response });
+  }
+
+  /** @internal */
+  notify(dest: Destination, msg: unknown): void {
+    if (dest.node === this.nodeId) this.deliverNotify(dest.id, msg);
+    else this.transport.send(dest.node, { type: 'notify', dest: dest.id, msg });
+  }
+
+  /** @internal */
+  liveNodes(): ReadonlySet<string> {
+    return this.transport.liveNodes();
+  }
+
+  /** @internal */
+  forkRandom(): Random {
+    return this.random.fork();
+  }
+
+  // ---- routing ----
+
+  private serverRef(cluster: string): ActorRef<ServerMsg> | undefined {
+    return this.actors.whereis<ServerMsg>(`server:${cluster}`);
+  }
+
+  /** Sends a request to `node`, short-cutting the transport when it is this node. */
+  private route(node: string, env: RequestEnvelope): void {
+    if (node === this.nodeId) this.onRequest(env);
+    else this.transport.send(node, env);
+  }
+
+  private onEnvelope(env: Envelope): void {
+    try {
+      switch (env.type) {
+        case 'raft': {
+          if (env.to !== this.nodeId) {
+            this.dropped.misaddressed++;
+            return;
+          }
+          const ref = this.serverRef(env.cluster);
+          if (ref === undefined) this.dropped.unknownCluster++;
+          else this.actors.send(ref, { type: 'raft', from: env.from, msg: env.msg });
+          return;
+        }
+        case 'request':
+          return this.onRequest(env);
+        case 'response':
+          return this.requester.onResponse(env);
+        case 'notify':
+          return this.deliverNotify(env.dest, env.msg);
+      }
+    } catch (e) {
+      this.dropped.failed++;
+      this.logger.warn('inbound envelope failed', { node: this.nodeId, error: e });
+    }
+  }
+
+  private onRequest(env: RequestEnvelope): void {
+    const replyTo: ReplyTo = { node: env.from, id: env.id };
+    if (env.body.type === 'start_server') {
+      this.startServerRequest(env.cluster, env.body, replyTo);
+      return;
+    }
+    const ref = this.serverRef(env.cluster);
+    if (ref === undefined || !this.actors.send(ref, { type: 'request', replyTo, body: env.body })) {
+      this.respond(replyTo, { ok: false, error: { code: 'cluster_not_found', message: `${this.nodeId} hosts no member of ${env.cluster}` } });
+    }
+  }
+
+  private onNodeEvent(event: NodeEvent): void {
+    for (const c of this.localClusters) {
+      const ref = this.serverRef(c);
+      if (ref !== undefined) this.actors.send(ref, { type: 'node_event', event });
+    }
+  }
+
+  private deliverNotify(id: string, msg: unknown): void {
+    const handler = this.subscriptions.get(id);
+    if (handler === undefined) return;
+    try {
+      handler(msg);
+    } catch (e) {
+      this.logger.warn('subscription handler threw', { node: this.nodeId, error: e });
+    }
+  }
+
+  private startServerRequest(cluster: string, body: Extract<Request, { type: 'start_server' }>, replyTo: ReplyTo): void {
+    const fail = (code: string, message: string) => this.respond(replyTo, { ok: false, error: { code, message } });
+    if (this.serverRef(cluster) !== undefined) return this.respond(replyTo, { ok: true, value: 'already_started' });
+    if (!(body.machine in this.machines)) return fail('invalid_argument', `no machine named '${body.machine}' on ${this.nodeId}`);
+    if (!body.members.includes(this.nodeId)) return fail('invalid_argument', `${this.nodeId} is not a member of ${cluster}`);
+    const record: ServerRecord = { cluster, machine: body.machine, members: body.members, config: body.config };
+    saveServerRecord(this.disk, this.options.dataDir, record, (err) => {
+      if (err) return fail('disk_error', `cannot record ${cluster}: ${err.message}`);
+      this.spawnServer(record).then(
+        () => this.respond(replyTo, { ok: true, value: 'started' }),
+        (e: unknown) => fail(e instanceof ConcordError ? e.code : 'machine_error', e instanceof Error ? e.message : String(e)),
+      );
+    });
+  }
+
+  private async spawnServer(record: ServerRecord): Promise<void> {
+    const factory = this.machines[record.machine];
+    if (factory === undefined) throw new InvalidArgumentError(`no machine named '${record.machine}' on ${this.nodeId}`);
+    this.requester.members.set(record.cluster, record.members);
+    this.localClusters.add(record.cluster);
+    const args: ServerArgs = { cluster: record.cluster, machine: factory(), machineConfig: record.config, initialMembers: record.members, host: this };
+    const spec: ChildSpec = {
+      id: record.cluster,
+      restart: 'transient',
+      shutdownMs: 5000,
+      start: (ctx) => ctx.system.spawn(RaftServer, { ...args, machine: factory() }, { ...ctx.spawnOptions, name: `server:${record.cluster}` }),
+    };
+    await startChild(this.actors, this.serversSup, spec);
+  }
+
+  private pipelineResult(cluster: string, result: PipelineResult): void {
+    let buffer = this.pipelineBuffer.get(cluster);
+    if (buffer === undefined) {
+      buffer = [];
+      this.pipelineBuffer.set(cluster, buffer);
+    }
+    buffer.push(result);
+    if (this.pipelineFlushScheduled) return;
+    this.pipelineFlushScheduled = true;
+    this.clock.defer(() => {
+      this.pipelineFlushScheduled = false;
+      const batches = [...this.pipelineBuffer];
+      this.pipelineBuffer.clear();
+      for (const [c, batch] of batches) this.pipelineHandlers.get(c)?.(batch);
+    });
+  }
+}
+
+/** A query: a function of the state (in process only) or a machine's named query with its arguments. */
+export type Query<R> = ((state: any) => R) | { readonly name: string; readonly args?: unknown }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function querySpec<R>(query: Query<R>): QuerySpec {
+  if (typeof query === 'function') return { type: 'fn', fn: query as (state: unknown) => unknown };
+  return { type: 'named', name: query.name, args: query.args ?? null };
+}
