@@ -1,0 +1,128 @@
+// Clusters of Systems in one process, with real files and fsync, over the
+// in-process transport.
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalCluster } from '../helpers/local_cluster.js';
+import { NotLeaderError } from '../../src/api/errors.js';
+import { ConcordError } from '../../src/lib/errors.js';
+
+let cluster: LocalCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+async function kvCluster(nodes: string[]) {
+  cluster = new LocalCluster(nodes);
+  await cluster.startAll();
+  const sys = cluster.system(nodes[0] as string);
+  const result = await sys.startCluster('kv1', 'kv', nodes);
+  expect([...result.started].sort()).toEqual([...nodes].sort());
+  return { c: cluster, sys };
+}
+
+describe('in-process clusters', () => {
+  it('3 and 5 member clusters elect exactly one leader', async () => {
+    for (const nodes of [
+      ['a', 'b', 'c'],
+      ['a', 'b', 'c', 'd', 'e'],
+    ]) {
+      const { c } = await kvCluster(nodes);
+      const leader = await c.leader('kv1');
+      const statuses = await Promise.all(nodes.map((n) => c.system('a').members('kv1', { member: n })));
+      expect(statuses.filter((s) => s.role === 'leader').map((s) => s.node)).toEqual([leader]);
+      const term = statuses.find((s) => s.role === 'leader')?.term;
+      for (const s of statuses) expect(s.term).toBe(term);
+      await c.close();
+      cluster = undefined;
+    }
+  });
+
+  it('applies commands and answers consistent queries with every acknowledged write', async () => {
+    const { sys } = await kvCluster(['a', 'b', 'c']);
+    for (let i = 0; i < 20; i++) {
+      const reply = await sys.processCommand<{ ok: boolean }>('kv1', { type: 'put', key: `k${i}`, value: i });
+      expect(reply.ok).toBe(true);
+    }
+    expect(await sys.consistentQuery('kv1', { name: 'get', args: 'k7' })).toBe(7);
+    expect(await sys.consistentQuery('kv1', (s: Map<string, unknown>) => s.size)).toBe(20);
+    const cas = await sys.processCommand<{ ok: boolean; previous: unknown }>('kv1', { type: 'cas', key: 'k1', expected: 1, value: 'one' });
+    expect(cas).toEqual({ ok: true, previous: 1 });
+  });
+
+  it('replaces a stopped leader, and the old leader rejoins as a follower with every write', async () => {
+    const { c } = await kvCluster(['a', 'b', 'c']);
+    const first = await c.leader('kv1');
+    const other = ['a', 'b', 'c'].find((n) => n !== first) as string;
+    await c.system(other).processCommand('kv1', { type: 'put', key: 'before', value: 1 });
+    await c.stopNode(first);
+    const second = await c.leader('kv1', other);
+    expect(second).not.toBe(first);
+    await c.system(other).processCommand('kv1', { type: 'put', key: 'after', value: 2 });
+    const back = await c.startNode(first);
+    await back.restartServer('kv1');
+    await back.processCommand('kv1', { type: 'put', key: 'back', value: 3 });
+    const deadline = Date.now() + 5000;
+    let status = await back.members('kv1', { member: first });
+    while (status.appliedIndex < (await back.members('kv1')).commitIndex && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = await back.members('kv1', { member: first });
+    }
+    expect(status.role).toBe('follower');
+    expect(await back.localQuery('kv1', { name: 'keys' })).toEqual(['after', 'back', 'before']);
+  });
+
+  it('never reports committed a write that only an isolated minority holds, and repairs the diverged log', async () => {
+    const { c } = await kvCluster(['a', 'b', 'c']);
+    const old = await c.leader('kv1');
+    const rest = ['a', 'b', 'c'].filter((n) => n !== old);
+    c.network.partition([[old], rest]);
+    const doomed = c.system(old).processCommand('kv1', { type: 'put', key: 'minority', value: 'x' }, { timeoutMs: 1500 });
+    const fresh = await c.leader('kv1', rest[0]);
+    expect(rest).toContain(fresh);
+    await c.system(rest[0] as string).processCommand('kv1', { type: 'put', key: 'majority', value: 'y' });
+    const outcome = await doomed.then(
+      () => 'acknowledged',
+      (e: unknown) => (e instanceof ConcordError ? e.code : String(e)),
+    );
+    expect(outcome).not.toBe('acknowledged');
+    c.network.heal();
+    // The old leader's uncommitted entry is replaced by the majority's log.
+    const deadline = Date.now() + 5000;
+    let keys: unknown = [];
+    while (Date.now() < deadline) {
+      keys = await c.system(old).localQuery('kv1', { name: 'keys' });
+      if (JSON.stringify(keys) === JSON.stringify(['majority'])) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(keys).toEqual(['majority']);
+    expect(await c.system(old).consistentQuery('kv1', { name: 'get', args: 'minority' })).toBe(null);
+  });
+
+  it('gives the documented answers to the three kinds of query', async () => {
+    const { c, sys } = await kvCluster(['a', 'b', 'c']);
+    const leader = await c.leader('kv1');
+    const follower = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    await sys.processCommand('kv1', { type: 'put', key: 'q', value: 1 });
+    expect(await c.system(follower).consistentQuery('kv1', { name: 'get', args: 'q' })).toBe(1);
+    expect(await c.system(follower).leaderQuery('kv1', { name: 'get', args: 'q' })).toBe(1);
+    // A local query reads the local member, which may lag but never runs ahead of the leader.
+    const local = await c.system(follower).localQuery('kv1', { name: 'get', args: 'q' });
+    expect([null, 1]).toContain(local);
+    // Asking a follower directly for a leader query is refused with a hint.
+    await expect(c.system(follower).leaderQuery('kv1', { name: 'get', args: 'q' }, { member: follower })).rejects.toBeInstanceOf(NotLeaderError);
+  });
+
+  it('keeps every acknowledged command when the whole cluster restarts from disk', async () => {
+    const { c } = await kvCluster(['a', 'b', 'c']);
+    const acked: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      await c.system('a').processCommand('kv1', { type: 'put', key: `k${i}`, value: i });
+      acked.push(i);
+    }
+    for (const n of ['a', 'b', 'c']) await c.stopNode(n);
+    for (const n of ['a', 'b', 'c']) await (await c.startNode(n)).restartServer('kv1');
+    const size = await c.system('b').consistentQuery('kv1', (s: Map<string, unknown>) => s.size, { timeoutMs: 10_000 });
+    expect(size).toBe(acked.length);
+    for (const i of [0, 17, 49]) expect(await c.system('c').consistentQuery('kv1', { name: 'get', args: `k${i}` })).toBe(i);
+  });
+});
