@@ -1,6 +1,8 @@
 // `npm run bench -- <name>`: runs one benchmark, or `all` of them in turn.
 const benchmarks: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   actors: () => import('./actors.js'),
+  wal: () => import('./wal.js'),
+  'raft-local': () => import('./raft_local.js'),
 };
 
 async function main(): Promise<void> {
