@@ -126,3 +126,41 @@ describe('in-process clusters', () => {
     for (const i of [0, 17, 49]) expect(await c.system('c').consistentQuery('kv1', { name: 'get', args: `k${i}` })).toBe(i);
   });
 });
+
+describe('the System API', () => {
+  it('delivers pipelined command outcomes in batches with their correlations', async () => {
+    cluster = new LocalCluster(['a', 'b', 'c']);
+    await cluster.startAll();
+    const sys = cluster.system('a');
+    await sys.startCluster('ctr', 'counter', ['a', 'b', 'c']);
+    await sys.processCommand('ctr', { type: 'incr', by: 0 });
+    const batches: number[] = [];
+    const results = new Map<unknown, unknown>();
+    const all = new Promise<void>((resolve) => {
+      sys.onApplied('ctr', (batch) => {
+        batches.push(batch.length);
+        for (const r of batch) results.set(r.correlation, r.ok ? r.value : r.error.code);
+        if (results.size === 100) resolve();
+      });
+    });
+    for (let i = 0; i < 100; i++) sys.pipelineCommand('ctr', { type: 'incr' }, `c${i}`);
+    await all;
+    expect([...results.values()].sort((x, y) => (x as number) - (y as number))).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(batches.length).toBeLessThan(100); // delivered in batches, not one by one
+  });
+
+  it('rejects bad arguments with typed errors and changes nothing', async () => {
+    cluster = new LocalCluster(['a']);
+    await cluster.startAll();
+    const sys = cluster.system('a');
+    await expect(sys.startCluster('bad name!', 'kv', ['a'])).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(sys.startCluster('ok', 'no-such-machine', ['a'])).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(sys.startCluster('ok', 'kv', [])).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(sys.startCluster('ok', 'kv', ['a', 'a'])).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(sys.processCommand('missing', { type: 'put', key: 'k', value: 1 }, { timeoutMs: 300 })).rejects.toMatchObject({ code: 'cluster_not_found' });
+    await sys.startCluster('solo', 'kv', ['a']);
+    await expect(sys.processCommand('solo', { type: 'put', key: 'k', value: () => 1 })).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(sys.consistentQuery('solo', { name: 'no_such_query' })).rejects.toMatchObject({ code: 'invalid_argument' });
+    expect(await sys.consistentQuery('solo', { name: 'size' })).toBe(0);
+  });
+});

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { KvMachine, sameValue, type KvCommand, type KvState } from '../../../machines/kv.js';
+
+const meta = (index: number) => ({ index, term: 1, timestamp: 1_000 + index });
+
+function run(commands: KvCommand[]) {
+  const m = new KvMachine();
+  let state: KvState = m.init();
+  const replies = commands.map((c, i) => {
+    const r = m.apply(meta(i + 1), c, state);
+    state = r.state;
+    return r.reply;
+  });
+  return { m, state, replies };
+}
+
+describe('kv machine', () => {
+  it('puts, gets, deletes and reports the previous value', () => {
+    const { m, state, replies } = run([
+      { type: 'put', key: 'a', value: 1 },
+      { type: 'put', key: 'a', value: 2 },
+      { type: 'delete', key: 'a' },
+      { type: 'delete', key: 'a' },
+      { type: 'put', key: 'b', value: { deep: [1, 2] } },
+    ]);
+    expect(replies).toEqual([
+      { ok: true, previous: null },
+      { ok: true, previous: 1 },
+      { ok: true, previous: 2 },
+      { ok: false, previous: null },
+      { ok: true, previous: null },
+    ]);
+    expect(m.queries.get(state, 'a')).toBe(null);
+    expect(m.queries.get(state, 'b')).toEqual({ deep: [1, 2] });
+    expect(m.queries.keys(state)).toEqual(['b']);
+  });
+
+  it('compare-and-set succeeds only on the expected value, with null meaning absent, compared structurally', () => {
+    const { replies, state, m } = run([
+      { type: 'cas', key: 'x', expected: null, value: { v: 1 } },
+      { type: 'cas', key: 'x', expected: null, value: 'nope' },
+      { type: 'cas', key: 'x', expected: { v: 1 }, value: 'two' },
+      { type: 'cas', key: 'x', expected: { v: 1 }, value: 'three' },
+    ]);
+    expect(replies.map((r) => (r as { ok: boolean }).ok)).toEqual([true, false, true, false]);
+    expect(m.queries.get(state, 'x')).toBe('two');
+  });
+
+  it('put_if_absent writes once', () => {
+    const { replies, state, m } = run([
+      { type: 'put_if_absent', key: 'once', value: 'first' },
+      { type: 'put_if_absent', key: 'once', value: 'second' },
+    ]);
+    expect(replies).toEqual([
+      { ok: true, previous: null },
+      { ok: false, previous: 'first' },
+    ]);
+    expect(m.queries.get(state, 'once')).toBe('first');
+  });
+
+  it('answers bad commands with an error reply and leaves the state alone', () => {
+    const { replies, state } = run([{ type: 'put', key: 7 } as unknown as KvCommand, { type: 'frob', key: 'k' } as unknown as KvCommand]);
+    expect(replies).toEqual([{ error: 'a kv command needs a string key' }, { error: 'unknown kv command' }]);
+    expect(state.size).toBe(0);
+  });
+
+  it('round-trips its state through snapshot and restore', () => {
+    const { m, state } = run([
+      { type: 'put', key: 'a', value: new Uint8Array([1, 2, 3]) },
+      { type: 'put', key: 'b', value: [null, 'x'] },
+    ]);
+    const back = m.restore(m.snapshot(state));
+    expect([...back.keys()]).toEqual(['a', 'b']);
+    expect(sameValue(back.get('a'), new Uint8Array([1, 2, 3]))).toBe(true);
+    expect(back.get('b')).toEqual([null, 'x']);
+  });
+});
