@@ -7,7 +7,8 @@ import { initState, type RaftState } from '../../src/raft/core/state.js';
 import { start, step } from '../../src/raft/core/step.js';
 import type { LogReader } from '../../src/raft/core/log_cursor.js';
 import type { TimerHandle } from '../../src/io/clock.js';
-import type { CoreOptions, Effect, Entry, RaftEvent, RaftMessage, ServerId, TimerName } from '../../src/raft/core/types.js';
+import type { ClusterConfig, CoreOptions, Effect, Entry, RaftEvent, RaftMessage, ServerId, TimerName } from '../../src/raft/core/types.js';
+import { decodeConfig, kindOf } from '../../src/raft/core/entry_kind.js';
 import { EntryKind } from '../../src/raft/core/entry_kind.js';
 
 /** An in-memory log: entries[i] holds index i + 1 + offset. */
@@ -47,6 +48,17 @@ export class MemLog {
   truncateAfter(index: number): void {
     this.entries.length = Math.max(0, index - this.snapshotIndex);
     if (this.durable > index) this.durable = index;
+  }
+  /** Drops the prefix up to a snapshot point (keeping what follows if the log has that entry). */
+  compact(index: number, term: number): void {
+    if (this.term(index) === term && index <= this.lastIndex) {
+      this.entries = this.entries.slice(index - this.snapshotIndex);
+    } else {
+      this.entries = [];
+    }
+    this.snapshotIndex = index;
+    this.snapshotTerm = term;
+    this.durable = Math.max(this.durable, index);
   }
   append(entries: readonly Entry[]): void {
     for (const e of entries) {
@@ -98,6 +110,10 @@ export interface Member {
   rejected: Map<number, string>;
   readsReady: Map<number, number>;
   readsFailed: Set<number>;
+  /** The latest durable snapshot: the applied entries it stands for, and its configuration. */
+  snapshot: { index: number; term: number; data: Uint8Array; config: ClusterConfig } | undefined;
+  incoming: Uint8Array[];
+  done: Map<number, string>;
 }
 
 export interface NetOptions {
@@ -130,12 +146,25 @@ export class CoreCluster {
     readonly options: Partial<CoreOptions> = { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatMs: 30 },
   ) {
     this.random = new SeededRandom(seed);
-    for (const id of ids) this.boot(id, new MemLog(), { term: 0, votedFor: undefined });
+    for (const id of ids) this.boot(id, new MemLog(), { term: 0, votedFor: undefined }, undefined, { voters: [...ids], nonVoters: [] });
   }
 
-  private boot(id: ServerId, log: MemLog, persisted: { term: number; votedFor: ServerId | undefined }): void {
+  /** Starts a brand-new member that joins with no configuration (it learns it from the leader). */
+  join(id: ServerId): void {
+    this.ids.push(id);
+    this.boot(id, new MemLog(), { term: 0, votedFor: undefined }, undefined, { voters: [], nonVoters: [] });
+  }
+
+  private boot(
+    id: ServerId,
+    log: MemLog,
+    persisted: { term: number; votedFor: ServerId | undefined },
+    snapshot: Member['snapshot'],
+    initial: ClusterConfig,
+  ): void {
     const r = reader(log);
-    const configs = [{ index: 0, config: { voters: this.ids, nonVoters: [] as string[] } }];
+    const configs = [snapshot === undefined ? { index: 0, config: initial } : { index: snapshot.index, config: snapshot.config }];
+    for (const e of log.entries) if (kindOf(e) === 2) configs.push({ index: e.index, config: decodeConfig(e.payload) });
     const state = initState({
       id,
       term: persisted.term,
@@ -145,6 +174,7 @@ export class CoreCluster {
       now: this.clock.now(),
       random: this.random.fork(),
       options: this.options,
+      snapshot: snapshot === undefined ? undefined : { index: snapshot.index, term: snapshot.term, size: snapshot.data.length },
     });
     const m: Member = {
       id,
@@ -163,7 +193,11 @@ export class CoreCluster {
       rejected: new Map(),
       readsReady: new Map(),
       readsFailed: new Set(),
+      snapshot,
+      incoming: [],
+      done: new Map(),
     };
+    if (snapshot !== undefined) m.applied = decodeApplied(snapshot.data, log);
     this.members.set(id, m);
     this.carryOut(m, start(state, { now: this.clock.now(), log: r }));
   }
@@ -236,7 +270,7 @@ export class CoreCluster {
             name,
             this.clock.setTimer(e.atMs - this.clock.now(), () => {
               m.timers.delete(name);
-              this.deliver(m.id, { type: name === 'election' ? 'election_timeout' : 'heartbeat_timeout' });
+              this.deliver(m.id, { type: name === 'election' ? 'election_timeout' : name === 'heartbeat' ? 'heartbeat_timeout' : 'transfer_timeout' });
             }),
           );
           break;
@@ -259,10 +293,75 @@ export class CoreCluster {
         case 'reads_failed':
           for (const ref of e.refs) m.readsFailed.add(ref);
           break;
+        case 'membership_done':
+          m.done.set(e.ref, 'membership');
+          break;
+        case 'transfer_done':
+          m.done.set(e.ref, 'transfer');
+          break;
+        case 'send_snapshot_chunk': {
+          const snap = m.snapshot;
+          if (snap === undefined || snap.index !== e.index) break;
+          this.transmitNow(m, e.to, {
+            type: 'install_snapshot',
+            term: e.term,
+            leaderId: m.id,
+            lastIncludedIndex: e.index,
+            lastIncludedTerm: e.snapshotTerm,
+            config: snap.config,
+            machineVersion: 0,
+            offset: e.offset,
+            data: snap.data.slice(e.offset, e.offset + e.length),
+            done: e.offset + e.length >= e.size,
+            size: e.size,
+          });
+          break;
+        }
+        case 'receive_snapshot_chunk': {
+          if (e.msg.offset === 0) m.incoming = [];
+          m.incoming.push(e.msg.data);
+          if (e.msg.done) {
+            const msg = e.msg;
+            const data = concat(m.incoming);
+            this.later(m, this.diskDelay(), () => this.install(m, msg.lastIncludedIndex, msg.lastIncludedTerm, msg.config, data));
+          }
+          break;
+        }
+        case 'abort_snapshot':
+          m.incoming = [];
+          break;
         default:
           break;
       }
     }
+  }
+
+  private transmitNow(m: Member, to: ServerId, msg: RaftMessage): void {
+    if (m.persistSeq > m.persistDone) m.held.push({ barrier: m.persistSeq, to, msg });
+    else this.transmit(m.id, to, msg);
+  }
+
+  /** A follower finished receiving a snapshot: make it durable, restore, compact, tell the core. */
+  private install(m: Member, index: number, term: number, config: ClusterConfig, data: Uint8Array): void {
+    m.snapshot = { index, term, data, config };
+    m.log.compact(index, term);
+    m.applied = decodeApplied(data, m.log);
+    const configs = [{ index, config }];
+    for (const e of m.log.entries) if (kindOf(e) === 2) configs.push({ index: e.index, config: decodeConfig(e.payload) });
+    this.deliver(m.id, { type: 'snapshot_installed', index, term, size: data.length, configs });
+  }
+
+  /** Takes a snapshot of `id` at its applied index and compacts its log. */
+  snapshotNow(id: ServerId): void {
+    const m = this.member(id);
+    const index = m.state.appliedIndex;
+    if (index === 0 || (m.snapshot !== undefined && m.snapshot.index >= index)) return;
+    const term = m.log.term(index) as number;
+    const committedConfig = [...m.state.configs].reverse().find((c) => c.index <= index) ?? m.state.configs[0];
+    // m.applied holds every entry applied since index 1 (a restored snapshot brings them back).
+    m.snapshot = { index, term, data: encodeApplied(m.applied), config: (committedConfig as { config: ClusterConfig }).config };
+    m.log.compact(index, term);
+    this.deliver(id, { type: 'snapshot_taken', index, term, size: m.snapshot.data.length });
   }
 
   private later(m: Member, ms: number, fn: () => void): void {
@@ -328,9 +427,24 @@ export class CoreCluster {
     const log = new MemLog();
     log.snapshotIndex = m.log.snapshotIndex;
     log.snapshotTerm = m.log.snapshotTerm;
-    log.entries = m.log.entries.slice(0, m.log.durable - m.log.snapshotIndex);
+    log.entries = m.log.entries.slice(0, Math.max(0, m.log.durable - m.log.snapshotIndex));
     log.durable = log.lastIndex;
-    this.boot(id, log, m.persisted);
+    const initial = m.state.configs[0]?.config ?? { voters: [], nonVoters: [] };
+    this.boot(id, log, m.persisted, m.snapshot, m.snapshot === undefined ? initial : m.snapshot.config);
+  }
+
+  /** Submits a membership change at `id`; returns its ref. */
+  change(id: ServerId, change: { type: 'add_member' | 'remove_member'; id: ServerId }): number {
+    const ref = this.nextRef++;
+    this.deliver(id, { type: 'change_membership', ref, change });
+    return ref;
+  }
+
+  /** Asks `id` to hand leadership to `target`; returns the ref. */
+  transfer(id: ServerId, target: ServerId): number {
+    const ref = this.nextRef++;
+    this.deliver(id, { type: 'transfer_leadership', ref, target });
+    return ref;
   }
 
   leaders(): Member[] {
@@ -360,7 +474,8 @@ export class CoreCluster {
       }
       for (let i = s.commitIndex; i > 0 && !this.committed.has(i); i--) {
         const e = m.log.entries_(i, i)[0];
-        if (e !== undefined) this.committed.set(i, { entry: e, term: s.term });
+        if (e === undefined) break; // compacted into a snapshot
+        this.committed.set(i, { entry: e, term: s.term });
       }
     }
     const list = [...this.members.values()];
@@ -368,6 +483,26 @@ export class CoreCluster {
       for (let b = a + 1; b < list.length; b++) checkMatching(list[a] as Member, list[b] as Member, this.violations);
     }
   }
+}
+
+/** A snapshot's data in this harness: the applied entries it stands for, as JSON. */
+function encodeApplied(applied: Entry[]): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(applied.map((e) => [e.index, e.term, [...e.payload]])));
+}
+
+function decodeApplied(data: Uint8Array, _log: MemLog): Entry[] {
+  const raw = JSON.parse(new TextDecoder().decode(data)) as [number, number, number[]][];
+  return raw.map(([index, term, payload]) => ({ index, term, payload: new Uint8Array(payload) }));
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function sameEntry(a: Entry, b: Entry): boolean {

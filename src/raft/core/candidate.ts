@@ -5,13 +5,15 @@ import { becomeFollower } from './follower.js';
 import { becomeLeader } from './leader.js';
 import { voteResult } from './quorum.js';
 import { isVoter } from './state.js';
+import { abortIncoming } from './snapshot.js';
 import type { RequestVoteReply, ServerId } from './types.js';
 
 /** The election timer fired or the leader is suspected dead: campaign, if allowed. */
 export function suspectLeader(ctx: Ctx): void {
   const s = ctx.s;
-  if (s.role === 'leader' || s.role === 'stopped' || s.role === 'receive_snapshot') return;
-  if (s.role === 'await_condition' || !isVoter(s, s.id)) {
+  if (s.role === 'leader' || s.role === 'stopped') return;
+  abortIncoming(ctx); // a transfer whose leader went quiet is abandoned
+  if (s.role === 'await_condition' || !isVoter(s, s.id) || !s.canLead) {
     ctx.resetElectionDeadline();
     ctx.setTimer('election', s.electionDeadline);
     return;

@@ -3,6 +3,7 @@
 import { LogCursor, type LogReader } from './log_cursor.js';
 import { decodeConfig, EntryKind, kindOf } from './entry_kind.js';
 import type { RaftState } from './state.js';
+import { membershipCommitted } from './membership.js';
 import type { Effect, Entry, RaftMessage, Role, ServerId, TimerName } from './types.js';
 
 /** The working set of one call to `step`. */
@@ -81,6 +82,7 @@ export class Ctx {
       this.effects.push({ type: 'apply', from: s.appliedIndex + 1, to: s.commitIndex });
       s.appliedIndex = s.commitIndex;
     }
+    membershipCommitted(this);
   }
 
   /** Emits a `role` effect if role, term or leader changed since the step began (called once at the end). */

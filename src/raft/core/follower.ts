@@ -4,11 +4,14 @@
 import { assert } from '../../lib/assert.js';
 import type { Ctx } from './context.js';
 import { failReads } from './reads.js';
+import { abortIncoming } from './snapshot.js';
+import { transferEnded } from './transfer.js';
 import type { AppendEntries, RequestVote, ServerId } from './types.js';
 
 /** Becomes follower of `leaderId` (if known) at `term`, persisting a new term. */
 export function becomeFollower(ctx: Ctx, term: number, leaderId: ServerId | undefined): void {
   const s = ctx.s;
+  if (s.role === 'stopped') return;
   if (term > s.term) {
     s.term = term;
     s.votedFor = undefined;
@@ -16,13 +19,21 @@ export function becomeFollower(ctx: Ctx, term: number, leaderId: ServerId | unde
     s.ackedIndex = 0;
     s.readSeqSeen = 0;
     ctx.persist();
+    abortIncoming(ctx);
   }
   if (s.role === 'leader') {
     failReads(ctx, { code: 'not_leader', leader: leaderId });
+    transferEnded(ctx);
+    for (const ref of s.membershipWaits.values()) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: leaderId } });
+    for (const ref of s.promotions.values()) if (ref >= 0) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: leaderId } });
+    s.membershipWaits.clear();
+    s.promotions.clear();
     s.progress.clear();
     ctx.cancelTimer('heartbeat');
   }
-  s.role = s.blocked === 'down' || (s.blocked === 'overloaded' && s.role !== 'leader') ? 'await_condition' : 'follower';
+  if (s.role !== 'receive_snapshot' || s.incoming === undefined) {
+    s.role = s.blocked === 'down' || (s.blocked === 'overloaded' && s.role !== 'leader') ? 'await_condition' : 'follower';
+  }
   s.leaderId = leaderId;
   s.votes.clear();
   if (leaderId !== undefined) s.leaderContactMs = ctx.now;
@@ -33,7 +44,7 @@ export function becomeFollower(ctx: Ctx, term: number, leaderId: ServerId | unde
 /** Handles AppendEntries from the leader of the current term. */
 export function handleAppendEntries(ctx: Ctx, from: ServerId, m: AppendEntries): void {
   const s = ctx.s;
-  if (s.role !== 'follower' && s.role !== 'await_condition') becomeFollower(ctx, s.term, from);
+  if (s.role !== 'follower' && s.role !== 'await_condition' && s.role !== 'receive_snapshot') becomeFollower(ctx, s.term, from);
   if (s.leaderId !== from) {
     s.leaderId = from;
     s.verifiedIndex = 0;
@@ -44,6 +55,7 @@ export function handleAppendEntries(ctx: Ctx, from: ServerId, m: AppendEntries):
   if (s.role === 'await_condition') return; // the log cannot take writes: drop, the leader will retry
   if (m.readSeq > s.readSeqSeen) s.readSeqSeen = m.readSeq;
 
+  if (!contiguous(m)) return; // malformed: drop it (the leader will send a proper one)
   let prevLogIndex = m.prevLogIndex;
   let prevLogTerm = m.prevLogTerm;
   let entries = m.entries;
@@ -78,6 +90,18 @@ export function handleAppendEntries(ctx: Ctx, from: ServerId, m: AppendEntries):
   if (commit > s.commitIndex) ctx.commitTo(commit);
   // Entries are acknowledged once durable (on `written`); a heartbeat is answered at once.
   replyAck(ctx, from, entries.length === 0);
+}
+
+/** True when the entries follow prevLogIndex one by one, with terms that never go down. */
+function contiguous(m: AppendEntries): boolean {
+  let index = m.prevLogIndex;
+  let term = m.prevLogTerm;
+  for (const e of m.entries) {
+    if (e.index !== index + 1 || e.term < term || e.term > m.term) return false;
+    index = e.index;
+    term = e.term;
+  }
+  return true;
 }
 
 /** The follower's own log became durable up to `s.writtenIndex`: acknowledge it. */

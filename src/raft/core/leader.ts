@@ -1,6 +1,7 @@
 // Leader rules (§5.3, §5.4): append client commands, replicate them with a
 // bounded pipeline per follower, commit what a majority holds durably in the
 // current term, heartbeat, and step down when a quorum goes quiet.
+import { assert } from '../../lib/assert.js';
 import type { Ctx } from './context.js';
 import { noopEntryPayload } from './entry_kind.js';
 import { becomeFollower } from './follower.js';
@@ -8,7 +9,10 @@ import { newProgress, type Progress } from './progress.js';
 import { committedIndex, quorumSize } from './quorum.js';
 import { releaseReads, startReads } from './reads.js';
 import { peersOf } from './state.js';
-import type { AppendEntriesReply, CommandItem, Entry, ServerId } from './types.js';
+import { maybePromote } from './membership.js';
+import { handleSnapshotReply, snapshotHeartbeat, startSnapshotTransfer } from './snapshot.js';
+import { maybeSendTimeoutNow } from './transfer.js';
+import type { AppendEntriesReply, CommandItem, Entry, InstallSnapshotReply, ServerId } from './types.js';
 
 /** Takes over as leader: fresh progress for every peer, a no-op entry of the new term (§5.4.2), heartbeats. */
 export function becomeLeader(ctx: Ctx): void {
@@ -23,8 +27,13 @@ export function becomeLeader(ctx: Ctx): void {
   s.leaderContactMs = ctx.now;
   s.quorumCheckMs = ctx.now + s.options.electionTimeoutMinMs;
   s.progress.clear();
+  s.transfer = undefined;
+  s.membershipWaits.clear();
+  s.promotions.clear();
   const last = ctx.log.lastIndex;
   for (const id of peersOf(s)) s.progress.set(id, newProgress(last, ctx.now));
+  // A non-voter left over from an add that an earlier leader started still needs its promotion.
+  for (const id of s.config.nonVoters) if (id !== s.id) s.promotions.set(id, -1);
   ctx.cancelTimer('election');
   ctx.append([{ index: last + 1, term: s.term, payload: noopEntryPayload() }]);
   broadcastAppend(ctx, true);
@@ -37,6 +46,11 @@ export function leaderCommands(ctx: Ctx, items: readonly CommandItem[]): void {
   const s = ctx.s;
   if (s.blocked !== undefined) {
     for (const item of items) ctx.effects.push({ type: 'rejected', ref: item.ref, reason: { code: 'overloaded' } });
+    return;
+  }
+  if (s.transfer !== undefined) {
+    // Leadership is moving: send callers to the target, which should lead shortly.
+    for (const item of items) ctx.effects.push({ type: 'rejected', ref: item.ref, reason: { code: 'not_leader', leader: s.transfer.target } });
     return;
   }
   let index = ctx.log.lastIndex;
@@ -76,6 +90,12 @@ function replicate(ctx: Ctx, id: ServerId, pr: Progress): void {
 function sendAppend(ctx: Ctx, id: ServerId, pr: Progress, heartbeat: boolean): boolean {
   const s = ctx.s;
   const o = s.options;
+  if (pr.mode === 'snapshot') return false;
+  if (pr.nextIndex < ctx.log.firstIndex) {
+    // What the peer needs next was compacted away: it gets the snapshot instead.
+    startSnapshotTransfer(ctx, id, pr);
+    return false;
+  }
   const last = ctx.log.lastIndex;
   let entries: Entry[] = [];
   if (pr.mode === 'replicate') {
@@ -89,7 +109,11 @@ function sendAppend(ctx: Ctx, id: ServerId, pr: Progress, heartbeat: boolean): b
   if (entries.length === 0 && !heartbeat) return false;
   const prevLogIndex = pr.nextIndex - 1;
   const prevLogTerm = ctx.log.term(prevLogIndex);
-  if (prevLogTerm === undefined) return false; // compacted away: needs a snapshot (not reachable without compaction)
+  if (prevLogTerm === undefined) {
+    startSnapshotTransfer(ctx, id, pr);
+    return false;
+  }
+  assert(entries.length === 0 || (entries[0] as Entry).index === pr.nextIndex, 'AppendEntries must start at nextIndex');
   ctx.send(id, {
     type: 'append_entries',
     term: s.term,
@@ -121,6 +145,7 @@ export function handleAppendEntriesReply(ctx: Ctx, from: ServerId, m: AppendEntr
       pr.nextIndex = Math.max(pr.nextIndex, m.lastIndex + 1, pr.matchIndex + 1);
     }
     maybeCommit(ctx);
+    afterProgress(ctx, from);
   } else {
     if (m.rejectedIndex <= pr.matchIndex) return; // stale: that part is known to match
     if (pr.mode === 'probe' && m.rejectedIndex !== pr.nextIndex - 1) return; // reply to an older probe
@@ -133,9 +158,25 @@ export function handleAppendEntriesReply(ctx: Ctx, from: ServerId, m: AppendEntr
   replicate(ctx, from, pr);
 }
 
+/** A follower's InstallSnapshot reply; once it has the snapshot, replication goes on from the log. */
+export function handleInstallSnapshotReply(ctx: Ctx, from: ServerId, m: InstallSnapshotReply): void {
+  handleSnapshotReply(ctx, from, m, (id, pr) => {
+    replicate(ctx, id, pr);
+    maybeCommit(ctx);
+    afterProgress(ctx, id);
+  });
+}
+
+/** A peer's log moved forward: it may be ready for promotion or for a pending transfer. */
+function afterProgress(ctx: Ctx, id: ServerId): void {
+  maybePromote(ctx, id, () => broadcastAppend(ctx, false));
+  maybeSendTimeoutNow(ctx);
+}
+
 /** The leader's own log became durable further: it may now count itself toward commit. */
 export function leaderWritten(ctx: Ctx): void {
   maybeCommit(ctx);
+  maybeSendTimeoutNow(ctx);
 }
 
 /** Commits the highest index a majority of voters hold durably, if it is of the current term (§5.4.2). */
@@ -181,6 +222,10 @@ export function leaderHeartbeat(ctx: Ctx): void {
     s.quorumCheckMs = ctx.now + o.electionTimeoutMinMs;
   }
   for (const [id, pr] of s.progress) {
+    if (pr.mode === 'snapshot') {
+      snapshotHeartbeat(ctx, id, pr);
+      continue;
+    }
     if (ctx.now - pr.lastSentMs >= o.heartbeatMs || pr.mode === 'probe') {
       pr.probeSent = false;
       sendAppend(ctx, id, pr, true);

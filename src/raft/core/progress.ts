@@ -22,6 +22,12 @@ export interface Progress {
   readSeq: number;
   /** Snapshot mode: the snapshot index being sent. */
   snapshotIndex: number;
+  /** Snapshot mode: the next byte to send. */
+  snapshotOffset: number;
+  /** Snapshot mode: bytes the follower has acknowledged. */
+  snapshotAcked: number;
+  /** Snapshot mode: when the acknowledged offset last moved (lost chunks are re-sent after a quiet heartbeat). */
+  snapshotProgressMs: number;
 }
 
 /** A fresh Progress for a peer when a leader takes over with `lastIndex`. */
@@ -35,5 +41,8 @@ export function newProgress(lastIndex: number, now: number): Progress {
     lastHeardMs: now,
     readSeq: 0,
     snapshotIndex: 0,
+    snapshotOffset: 0,
+    snapshotAcked: 0,
+    snapshotProgressMs: now,
   };
 }

@@ -63,6 +63,18 @@ export interface RaftState {
   quorumCheckMs: number;
   /** Why the log cannot take writes right now, if it cannot. */
   blocked: 'overloaded' | 'down' | undefined;
+  /** The latest local snapshot (what a leader sends to followers behind its log). */
+  snapshot: { index: number; term: number; size: number } | undefined;
+  /** Follower: the snapshot being received, and the next byte it expects. */
+  incoming: { index: number; term: number; nextOffset: number; complete: boolean } | undefined;
+  /** Leader: a leadership transfer in progress. */
+  transfer: { ref: number; target: ServerId; sent: boolean } | undefined;
+  /** Leader: membership requests waiting for a configuration entry to commit, by entry index. */
+  membershipWaits: Map<number, number>;
+  /** Leader: add_member requests waiting for the member's promotion to voter, by member. */
+  promotions: Map<ServerId, number>;
+  /** False while this member cannot apply the cluster's machine version: it must not lead. */
+  canLead: boolean;
 }
 
 /** What a member starts from. */
@@ -76,6 +88,8 @@ export interface InitArgs {
   now: number;
   random: RandomSource;
   options?: Partial<CoreOptions>;
+  /** The local snapshot the log starts after, if any. */
+  snapshot?: { index: number; term: number; size: number } | undefined;
 }
 
 /** A follower's initial state. Call `start` on it to get the first effects (the election timer). */
@@ -112,7 +126,19 @@ export function initState(args: InitArgs): RaftState {
     readsBeforeCommit: [],
     quorumCheckMs: 0,
     blocked: undefined,
+    snapshot: args.snapshot,
+    incoming: undefined,
+    transfer: undefined,
+    membershipWaits: new Map(),
+    promotions: new Map(),
+    canLead: true,
   };
+}
+
+/** True when a configuration entry is appended but not yet committed (one change at a time, thesis §4.1). */
+export function configPending(state: RaftState): boolean {
+  const last = state.configs[state.configs.length - 1];
+  return last !== undefined && last.index > state.commitIndex;
 }
 
 /** True when `id` is a voter in the current configuration. */

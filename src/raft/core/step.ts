@@ -5,10 +5,21 @@
 import { assertNever } from '../../lib/assert.js';
 import { Ctx } from './context.js';
 import type { LogReader } from './log_cursor.js';
-import { handleVoteReply, suspectLeader } from './candidate.js';
+import { handleVoteReply, startElection, suspectLeader } from './candidate.js';
 import { becomeFollower, followerWritten, handleAppendEntries, handleRequestVote } from './follower.js';
-import { handleAppendEntriesReply, leaderCommands, leaderHeartbeat, leaderReads, leaderWritten } from './leader.js';
-import type { RaftState } from './state.js';
+import {
+  broadcastAppend,
+  handleAppendEntriesReply,
+  handleInstallSnapshotReply,
+  leaderCommands,
+  leaderHeartbeat,
+  leaderReads,
+  leaderWritten,
+} from './leader.js';
+import { changeMembership } from './membership.js';
+import { abortIncoming, handleInstallSnapshot, replyChunk } from './snapshot.js';
+import { isVoter, type RaftState } from './state.js';
+import { startTransfer, transferTimedOut } from './transfer.js';
 import type { Effect, RaftEvent, RaftMessage, Rejection, ServerId } from './types.js';
 
 /** What a step is given besides the state: the time and the member's log. */
@@ -69,11 +80,28 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
       if (state.role === 'await_condition') becomeFollower(ctx, state.term, state.leaderId);
       break;
     case 'change_membership':
+      if (state.role === 'leader') changeMembership(ctx, event.ref, event.change, () => broadcastAppend(ctx, false));
+      else rejectAll(ctx, event, notLeader(state));
+      break;
     case 'transfer_leadership':
+      if (state.role === 'leader') startTransfer(ctx, event.ref, event.target);
+      else rejectAll(ctx, event, notLeader(state));
+      break;
+    case 'transfer_timeout':
+      transferTimedOut(ctx);
+      break;
     case 'snapshot_taken':
+      if (state.snapshot === undefined || event.index > state.snapshot.index) state.snapshot = { index: event.index, term: event.term, size: event.size };
+      break;
     case 'snapshot_installed':
+      snapshotInstalled(ctx, event);
+      break;
     case 'snapshot_failed':
-      rejectAll(ctx, event, { code: 'invalid_argument', message: `${event.type} is not supported by this core` });
+      snapshotFailed(ctx, event.index);
+      break;
+    case 'set_can_lead':
+      state.canLead = event.value;
+      if (!event.value && state.role === 'leader') becomeFollower(ctx, state.term, undefined);
       break;
     default:
       assertNever(event, 'event');
@@ -117,13 +145,57 @@ function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
       return handleRequestVote(ctx, from, msg);
     case 'request_vote_reply':
       return handleVoteReply(ctx, from, msg);
-    case 'timeout_now':
     case 'install_snapshot':
+      if (s.role === 'leader') return;
+      if (s.role === 'candidate' || s.role === 'pre_vote') becomeFollower(ctx, s.term, from);
+      s.leaderId = from;
+      s.leaderContactMs = ctx.now;
+      ctx.resetElectionDeadline();
+      if (s.role === 'await_condition') return; // nothing can be written now; the leader retries
+      return handleInstallSnapshot(ctx, from, msg);
     case 'install_snapshot_reply':
-      return; // not supported by this core yet
+      if (s.role === 'leader' && msg.term === s.term) handleInstallSnapshotReply(ctx, from, msg);
+      return;
+    case 'timeout_now':
+      // Leadership transfer: campaign at once, skipping pre-vote (thesis §3.10).
+      if (s.role === 'follower' && from === s.leaderId && isVoter(s, s.id) && s.canLead) startElection(ctx, true);
+      return;
     default:
       assertNever(msg, 'message');
   }
+}
+
+/** The shell installed a received snapshot: continue from it as a follower. */
+function snapshotInstalled(ctx: Ctx, e: Extract<RaftEvent, { type: 'snapshot_installed' }>): void {
+  const s = ctx.s;
+  if (s.incoming === undefined || s.incoming.index !== e.index) return;
+  s.incoming = undefined;
+  if (s.role === 'receive_snapshot') s.role = 'follower';
+  s.snapshot = { index: e.index, term: e.term, size: e.size };
+  s.configs = e.configs.map((c) => ({ index: c.index, config: c.config }));
+  s.config = (s.configs[s.configs.length - 1] as { config: RaftState['config'] }).config;
+  if (e.index > s.commitIndex) s.commitIndex = e.index;
+  if (e.index > s.appliedIndex) s.appliedIndex = e.index;
+  s.writtenIndex = Math.max(Math.min(s.writtenIndex, ctx.log.lastIndex), e.index);
+  if (e.index > s.verifiedIndex) s.verifiedIndex = e.index;
+  if (s.leaderId !== undefined) replyChunk(ctx, s.leaderId, e.index, e.size, true);
+}
+
+function snapshotFailed(ctx: Ctx, index: number): void {
+  const s = ctx.s;
+  if (s.role === 'leader') {
+    // Reading it to send failed: fall back to probing, which starts a transfer of the latest one.
+    for (const pr of s.progress.values()) {
+      if (pr.mode === 'snapshot' && pr.snapshotIndex === index) {
+        pr.mode = 'probe';
+        pr.probeSent = false;
+      }
+    }
+    return;
+  }
+  if (s.incoming?.index !== index) return;
+  abortIncoming(ctx);
+  if (s.leaderId !== undefined) replyChunk(ctx, s.leaderId, index, 0, false);
 }
 
 function onWritten(ctx: Ctx, index: number): void {

@@ -142,9 +142,22 @@ export type RaftEvent =
   | { readonly type: 'log_unblocked' }
   | { readonly type: 'change_membership'; readonly ref: number; readonly change: MembershipChange }
   | { readonly type: 'transfer_leadership'; readonly ref: number; readonly target: ServerId }
-  | { readonly type: 'snapshot_taken'; readonly index: number; readonly term: number }
-  | { readonly type: 'snapshot_installed'; readonly index: number; readonly term: number; readonly config: ClusterConfig }
-  | { readonly type: 'snapshot_failed' };
+  | { readonly type: 'transfer_timeout' }
+  /** The shell saved a snapshot at `index` and compacted the log up to it. */
+  | { readonly type: 'snapshot_taken'; readonly index: number; readonly term: number; readonly size: number }
+  /** The shell finished writing a received snapshot and restored the machine from it. */
+  | {
+      readonly type: 'snapshot_installed';
+      readonly index: number;
+      readonly term: number;
+      readonly size: number;
+      /** The configuration in the snapshot, then any later ones still in the log. */
+      readonly configs: readonly { readonly index: number; readonly config: ClusterConfig }[];
+    }
+  /** Writing a received snapshot failed (the transfer restarts), or reading one to send failed. */
+  | { readonly type: 'snapshot_failed'; readonly index: number }
+  /** Whether this member may lead (false while its machine code is too old for the cluster). */
+  | { readonly type: 'set_can_lead'; readonly value: boolean };
 
 // ---- effects the shell carries out, in order ----
 
@@ -173,12 +186,26 @@ export type Effect =
   | { readonly type: 'rejected'; readonly ref: number; readonly reason: Rejection }
   | { readonly type: 'reads_ready'; readonly refs: readonly number[]; readonly index: number }
   | { readonly type: 'reads_failed'; readonly refs: readonly number[]; readonly reason: Rejection }
+  /** A membership change committed (an added member: once promoted to voter). */
   | { readonly type: 'membership_done'; readonly ref: number; readonly index: number }
+  /** The transfer target took over. */
   | { readonly type: 'transfer_done'; readonly ref: number }
   | { readonly type: 'role'; readonly role: Role; readonly term: number; readonly leaderId: ServerId | undefined }
-  | { readonly type: 'send_snapshot'; readonly to: ServerId; readonly offset: number }
+  /** Send bytes [offset, offset + length) of the snapshot at `index` as one InstallSnapshot chunk. */
+  | {
+      readonly type: 'send_snapshot_chunk';
+      readonly to: ServerId;
+      readonly term: number;
+      readonly index: number;
+      readonly snapshotTerm: number;
+      readonly offset: number;
+      readonly length: number;
+      readonly size: number;
+    }
+  /** Store this chunk of the snapshot being received (offset 0 starts a new one; `done` completes it). */
   | { readonly type: 'receive_snapshot_chunk'; readonly msg: InstallSnapshot }
-  | { readonly type: 'take_snapshot_allowed'; readonly upTo: number };
+  /** Drop the partly received snapshot. */
+  | { readonly type: 'abort_snapshot' };
 
 /** A seeded source of random numbers in [0, 1). */
 export interface RandomSource {
@@ -201,6 +228,10 @@ export interface CoreOptions {
   readonly inflightEntriesMax: number;
   /** A non-voter is promoted once within this many entries of the leader's commit index (default 64). */
   readonly promoteDistanceMax: number;
+  /** Bytes per InstallSnapshot chunk (default 512 KiB; NATS allows 1 MiB per message). */
+  readonly snapshotChunkBytes: number;
+  /** InstallSnapshot chunks sent but not acknowledged, per follower (default 4). */
+  readonly snapshotChunksInFlightMax: number;
   /** Pre-vote phase before elections (default true). */
   readonly preVote: boolean;
   /** A leader steps down when it has not heard from a quorum within an election timeout (default true). */
@@ -216,6 +247,8 @@ export const defaultCoreOptions: CoreOptions = {
   appendBytesMax: 256 * 1024,
   inflightEntriesMax: 8192,
   promoteDistanceMax: 64,
+  snapshotChunkBytes: 512 * 1024,
+  snapshotChunksInFlightMax: 4,
   preVote: true,
   checkQuorum: true,
 };

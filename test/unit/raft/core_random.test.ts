@@ -4,12 +4,12 @@ import { CoreCluster } from '../../helpers/core_cluster.js';
 /** One randomized run: faults for a while, then heal and demand progress. */
 function run(seed: number, size: 3 | 5): { violations: string[]; committed: number; acked: number } {
   const ids = size === 3 ? ['a', 'b', 'c'] : ['a', 'b', 'c', 'd', 'e'];
-  const c = new CoreCluster(ids, seed);
+  const c = new CoreCluster(ids, seed, { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatMs: 30, snapshotChunkBytes: 48 });
   const r = c.random.fork();
   c.net = { dropRate: 0.05, dupRate: 0.03, minDelayMs: 1, maxDelayMs: 20, diskMinMs: 1, diskMaxMs: 8 };
   const acceptedRefs: { id: string; ref: number }[] = [];
   for (let t = 0; t < 60; t++) {
-    const choice = r.int(10);
+    const choice = r.int(12);
     const id = r.pick(ids);
     if (choice < 5) {
       acceptedRefs.push({ id, ref: c.command(id, `cmd-${seed}-${t}`) });
@@ -21,6 +21,11 @@ function run(seed: number, size: 3 | 5): { violations: string[]; committed: numb
       c.crash(id);
     } else if (choice === 8 && !c.member(id).up) {
       c.restart(id);
+    } else if (choice === 9 && c.member(id).up) {
+      c.snapshotNow(id); // compaction: lagging members will need InstallSnapshot
+    } else if (choice === 10) {
+      const leader = c.leaders()[0];
+      if (leader !== undefined) c.transfer(leader.id, r.pick(ids));
     } else {
       c.read(id);
     }
@@ -31,9 +36,14 @@ function run(seed: number, size: 3 | 5): { violations: string[]; committed: numb
   // Still lossy: repair must not depend on a perfect network, only on a connected one.
   c.net = { dropRate: 0.05, dupRate: 0.02, minDelayMs: 1, maxDelayMs: 5, diskMinMs: 1, diskMaxMs: 3 };
   for (const id of ids) if (!c.member(id).up) c.restart(id);
-  const leader = c.awaitLeader(20_000);
-  const ref = c.command(leader.id, 'final');
+  // Like a client: resubmit after a definite rejection (e.g. during a leadership transfer).
+  let leader = c.awaitLeader(20_000);
+  let ref = c.command(leader.id, 'final');
   const ok = c.clock.runUntil(() => {
+    if (leader.rejected.has(ref) || leader.state.role !== 'leader') {
+      leader = c.leaders()[0] ?? leader;
+      if (leader.state.role === 'leader') ref = c.command(leader.id, 'final');
+    }
     const acc = leader.accepted.get(ref);
     return acc !== undefined && leader.state.commitIndex >= acc.index;
   }, 20_000);

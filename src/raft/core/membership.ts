@@ -1,0 +1,101 @@
+// Single-server membership changes (thesis §4.1): one change at a time, in
+// effect as soon as its entry is appended. A new member joins as a non-voter
+// and is promoted once it has caught up; a removed leader keeps leading until
+// the change commits, then hands over with TimeoutNow and stops.
+import type { Ctx } from './context.js';
+import { encodeConfig } from './entry_kind.js';
+import { newProgress } from './progress.js';
+import { configPending, isVoter } from './state.js';
+import type { ClusterConfig, MembershipChange, Rejection, ServerId } from './types.js';
+
+/** Leader: starts a membership change, or rejects it. */
+export function changeMembership(ctx: Ctx, ref: number, change: MembershipChange, replicate: () => void): void {
+  const s = ctx.s;
+  const reject = (reason: Rejection): void => {
+    ctx.effects.push({ type: 'rejected', ref, reason });
+  };
+  if (s.transfer !== undefined) return reject({ code: 'transfer_in_progress' });
+  if (configPending(s) || s.promotions.size > 0) return reject({ code: 'membership_change_in_progress' });
+  const { voters, nonVoters } = s.config;
+  const member = change.id;
+  let next: ClusterConfig;
+  if (change.type === 'add_member') {
+    if (voters.includes(member) || nonVoters.includes(member)) return reject({ code: 'invalid_argument', message: `${member} is already a member` });
+    next = { voters, nonVoters: [...nonVoters, member] };
+    s.promotions.set(member, ref);
+    s.progress.set(member, newProgress(ctx.log.lastIndex, ctx.now));
+  } else {
+    if (!voters.includes(member) && !nonVoters.includes(member)) return reject({ code: 'invalid_argument', message: `${member} is not a member` });
+    const remaining = voters.filter((v) => v !== member);
+    if (remaining.length === 0) return reject({ code: 'invalid_argument', message: 'cannot remove the last voter' });
+    next = { voters: remaining, nonVoters: nonVoters.filter((v) => v !== member) };
+    if (member !== s.id) s.progress.delete(member);
+  }
+  const index = appendConfig(ctx, next);
+  if (change.type === 'remove_member') s.membershipWaits.set(index, ref);
+  replicate();
+}
+
+/** Leader: promotes a caught-up non-voter (called after its progress moved). */
+export function maybePromote(ctx: Ctx, id: ServerId, replicate: () => void): void {
+  const s = ctx.s;
+  const ref = s.promotions.get(id);
+  if (ref === undefined || configPending(s) || !s.config.nonVoters.includes(id)) return;
+  const pr = s.progress.get(id);
+  if (pr === undefined || pr.matchIndex === 0 || pr.matchIndex + s.options.promoteDistanceMax < s.commitIndex) return;
+  s.promotions.delete(id);
+  const index = appendConfig(ctx, { voters: [...s.config.voters, id], nonVoters: s.config.nonVoters.filter((v) => v !== id) });
+  s.membershipWaits.set(index, ref);
+  replicate();
+}
+
+/**
+ * After the commit index moved: report changes that committed; a member that
+ * a committed configuration no longer includes stops, and a removed leader
+ * first hands over to the most up-to-date voter.
+ */
+export function membershipCommitted(ctx: Ctx): void {
+  const s = ctx.s;
+  for (const [index, ref] of s.membershipWaits) {
+    if (index > s.commitIndex) continue;
+    s.membershipWaits.delete(index);
+    ctx.effects.push({ type: 'membership_done', ref, index });
+  }
+  const latest = s.configs[s.configs.length - 1];
+  const removed = latest !== undefined && latest.index > 0 && !configPending(s) && !isVoter(s, s.id) && !s.config.nonVoters.includes(s.id);
+  if (!removed || s.role === 'stopped') return;
+  if (s.role === 'leader') {
+    let best: ServerId | undefined;
+    let bestMatch = -1;
+    for (const id of s.config.voters) {
+      const m = s.progress.get(id)?.matchIndex ?? 0;
+      if (m > bestMatch) {
+        best = id;
+        bestMatch = m;
+      }
+    }
+    if (best !== undefined) ctx.send(best, { type: 'timeout_now', term: s.term });
+  }
+  stopMember(ctx);
+}
+
+/** A member no longer in the cluster: it takes no further part. */
+export function stopMember(ctx: Ctx): void {
+  const s = ctx.s;
+  for (const ref of s.membershipWaits.values()) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: undefined } });
+  for (const ref of s.promotions.values()) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: undefined } });
+  s.membershipWaits.clear();
+  s.promotions.clear();
+  s.progress.clear();
+  s.role = 'stopped';
+  s.leaderId = undefined;
+  ctx.cancelTimer('heartbeat');
+  ctx.cancelTimer('election');
+  ctx.cancelTimer('transfer');
+}
+
+function appendConfig(ctx: Ctx, config: ClusterConfig): number {
+  const index = ctx.log.lastIndex + 1;
+  ctx.append([{ index, term: ctx.s.term, payload: encodeConfig(config) }]);
+  return index;
+}
