@@ -10,6 +10,12 @@ export interface ApplyMeta {
   readonly term: number;
   /** Leader time (epoch ms) when the command entered the log: the same on every replica. */
   readonly timestamp: number;
+  /**
+   * The cluster's machine version at this index. It changes at the same index
+   * on every member (a replicated machine_version entry), so a machine can
+   * switch behaviour safely during a rolling upgrade.
+   */
+  readonly machineVersion: number;
 }
 
 /** Somewhere a machine can send messages to: a subscription registered on a node (`System.subscribe`). */
@@ -64,7 +70,12 @@ export interface MachineConfig {
  * throw for bad input: return an error value as the reply instead.
  */
 export interface Machine<S = unknown, C = unknown, R = unknown> {
-  /** Version of the machine's behaviour (default 0); see machine upgrades. */
+  /**
+   * The newest behaviour this code implements (default 0). When a member whose
+   * code is newer than the cluster's version becomes leader, it appends a
+   * machine_version entry; from that index on every member applies with the
+   * new version, and a member whose code is older refuses to apply.
+   */
   readonly version?: number;
   /** The initial state. */
   init(config: MachineConfig): S;

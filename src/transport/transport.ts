@@ -42,12 +42,42 @@ export type QuerySpec =
   | { readonly type: 'fn'; readonly fn: (state: unknown) => unknown }
   | { readonly type: 'named'; readonly name: string; readonly args: unknown };
 
+/**
+ * A client session (Raft thesis §6.3): commands carrying the same session id
+ * and sequence number are applied at most once; `acked` tells the cluster
+ * that replies up to that sequence number have been received and may be forgotten.
+ */
+export interface SessionTag {
+  readonly id: number;
+  readonly seq: number;
+  readonly acked: number;
+}
+
 /** Requests a System serves. */
 export type Request =
-  | { readonly type: 'command'; readonly command: unknown }
+  | { readonly type: 'command'; readonly command: unknown; readonly session?: SessionTag | undefined }
+  | { readonly type: 'register_session' }
   | { readonly type: 'query'; readonly mode: 'consistent' | 'leader' | 'local'; readonly query: QuerySpec }
   | { readonly type: 'members' }
-  | { readonly type: 'start_server'; readonly machine: string; readonly members: readonly string[]; readonly config: unknown };
+  | { readonly type: 'add_member'; readonly member: string }
+  | { readonly type: 'remove_member'; readonly member: string }
+  | { readonly type: 'transfer_leadership'; readonly target: string }
+  | {
+      readonly type: 'start_server';
+      readonly machine: string;
+      readonly members: readonly string[];
+      readonly config: unknown;
+      /** Join an existing cluster: start with no configuration and wait for the leader. */
+      readonly join?: boolean | undefined;
+      /** Idle time after which a client session expires (the same on every member). */
+      readonly sessionTimeoutMs?: number | undefined;
+    }
+  /**
+   * Stop the local member of the cluster and delete its data, because the
+   * configuration entry at `removedAt` removed it. A member that has since
+   * learned of a later configuration including it (it was added again) is kept.
+   */
+  | { readonly type: 'delete_server'; readonly removedAt: number };
 
 /** An error as it travels: a stable code, a message and, for not_leader, the leader hint. */
 export interface WireError {

@@ -8,13 +8,21 @@ import { EntryKind } from '../core/entry_kind.js';
 const encoder = new Encoder({ ignoreUndefined: true });
 const decoder = new Decoder();
 
+/** A command's client session: id, sequence number, and the highest sequence number whose reply the client has. */
+export interface SessionRef {
+  readonly id: number;
+  readonly seq: number;
+  readonly acked: number;
+}
+
 /** What a command entry holds once decoded. */
 export type CommandBody =
-  | { readonly type: 'user'; readonly timestamp: number; readonly command: unknown }
+  | { readonly type: 'user'; readonly timestamp: number; readonly command: unknown; readonly session?: SessionRef | undefined }
   | { readonly type: 'down'; readonly timestamp: number; readonly node: string }
-  | { readonly type: 'timeout'; readonly timestamp: number; readonly name: string };
+  | { readonly type: 'timeout'; readonly timestamp: number; readonly name: string }
+  | { readonly type: 'register_session'; readonly timestamp: number };
 
-const tags = { user: 0, down: 1, timeout: 2 } as const;
+const tags = { user: 0, down: 1, timeout: 2, register: 3 } as const;
 
 function withKind(kind: number, body: unknown): Uint8Array {
   const view = encoder.encodeSharedRef(body);
@@ -28,22 +36,30 @@ function withKind(kind: number, body: unknown): Uint8Array {
 export function encodeCommand(body: CommandBody): Uint8Array {
   switch (body.type) {
     case 'user':
-      return withKind(EntryKind.command, [tags.user, body.timestamp, body.command]);
+      return body.session === undefined
+        ? withKind(EntryKind.command, [tags.user, body.timestamp, body.command])
+        : withKind(EntryKind.command, [tags.user, body.timestamp, body.command, body.session.id, body.session.seq, body.session.acked]);
     case 'down':
       return withKind(EntryKind.command, [tags.down, body.timestamp, body.node]);
     case 'timeout':
       return withKind(EntryKind.command, [tags.timeout, body.timestamp, body.name]);
+    case 'register_session':
+      return withKind(EntryKind.command, [tags.register, body.timestamp, null]);
   }
 }
 
 /** Decodes a command entry payload; a malformed one is a `corrupt` error (it passed checksums, so it is a bug). */
 export function decodeCommand(payload: Uint8Array): CommandBody {
   const raw = decoder.decode(payload.subarray(1)) as unknown;
-  if (Array.isArray(raw) && raw.length === 3 && typeof raw[1] === 'number') {
-    const [tag, timestamp, value] = raw as [number, number, unknown];
-    if (tag === tags.user) return { type: 'user', timestamp, command: value };
+  if (Array.isArray(raw) && (raw.length === 3 || raw.length === 6) && typeof raw[1] === 'number') {
+    const [tag, timestamp, value, id, seq, acked] = raw as [number, number, unknown, unknown, unknown, unknown];
+    if (tag === tags.user && raw.length === 3) return { type: 'user', timestamp, command: value };
+    if (tag === tags.user && typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') {
+      return { type: 'user', timestamp, command: value, session: { id, seq, acked } };
+    }
     if (tag === tags.down && typeof value === 'string') return { type: 'down', timestamp, node: value };
     if (tag === tags.timeout && typeof value === 'string') return { type: 'timeout', timestamp, name: value };
+    if (tag === tags.register) return { type: 'register_session', timestamp };
   }
   throw new ConcordError('corrupt', 'malformed command entry');
 }

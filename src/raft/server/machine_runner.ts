@@ -1,23 +1,32 @@
 // Runs the user's Machine on one member: applies committed entries in order,
-// answers queries, and keeps the record of monitors and timers that the
-// machine asked for (on every member, so a new leader can re-arm them).
+// answers queries, and keeps the replicated bookkeeping around the machine:
+// monitors and timers (so a new leader can re-arm them), client sessions
+// (exactly-once), and the cluster's machine version. Snapshots carry all of it.
 import { ConcordError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { EntryKind, kindOf } from '../core/entry_kind.js';
 import type { Entry, Role } from '../core/types.js';
 import type { AnyMachine, ApplyMeta, ApplyResult, MachineEffect } from '../machine.js';
-import { decodeCommand, decodeValue, encodeValue } from './entry_codec.js';
+import { decodeCommand, decodeMachineVersion, decodeValue, encodeValue, type CommandBody } from './entry_codec.js';
+import { Sessions, type RecordedReply, type SessionsData } from './sessions.js';
 import type { QuerySpec } from '../../transport/transport.js';
 
-/** The outcome of applying one entry: the reply for its caller (if a user command) and effects to run as leader. */
+/** The outcome of applying one entry: its caller's reply (for commands) and effects to run as leader. */
 export interface Applied {
   readonly index: number;
   readonly term: number;
-  readonly reply: unknown;
-  /** Set when the machine threw: the caller gets a machine_error. */
-  readonly error: ConcordError | undefined;
+  /** What the caller of this entry's command gets (undefined for entries nobody waits for). */
+  readonly outcome: RecordedReply | undefined;
   readonly effects: readonly MachineEffect[];
-  readonly user: boolean;
+}
+
+interface SnapshotEnvelope {
+  readonly v: 1;
+  readonly machine: Uint8Array;
+  readonly version: number;
+  readonly monitors: string[];
+  readonly timers: [string, number][];
+  readonly sessions: SessionsData;
 }
 
 /** A machine instance with its state and its replicated bookkeeping. */
@@ -27,46 +36,95 @@ export class MachineRunner {
   readonly monitors = new Set<string>();
   /** Machine timers: name -> due time (leader clock). */
   readonly timers = new Map<string, number>();
+  readonly sessions: Sessions;
   appliedIndex = 0;
+  /** The cluster's machine version (set by machine_version entries). */
+  version = 0;
+  /** Set when the cluster moved to a version this code does not know: nothing more is applied. */
+  halted: { readonly required: number; readonly index: number } | undefined;
 
   constructor(
     readonly machine: AnyMachine,
     private readonly logger: Logger,
     readonly cluster: string,
     readonly config: unknown,
+    sessionTimeoutMs: number,
   ) {
     this.state = machine.init({ cluster, config });
+    this.sessions = new Sessions(sessionTimeoutMs);
   }
 
-  /** Applies one committed entry. Never throws for a machine error: that is the caller's reply. */
+  /** The version this code implements. */
+  get codeVersion(): number {
+    return this.machine.version ?? 0;
+  }
+
+  /** Applies one committed entry (never after a halt). Machine errors become the caller's reply. */
   apply(entry: Entry): Applied | undefined {
+    if (this.halted !== undefined) return undefined;
+    const kind = kindOf(entry);
+    if (kind === EntryKind.machineVersion) return this.applyVersion(entry);
     this.appliedIndex = entry.index;
-    if (kindOf(entry) !== EntryKind.command) return undefined;
+    if (kind !== EntryKind.command) return undefined;
     const body = decodeCommand(entry.payload);
-    const meta: ApplyMeta = { index: entry.index, term: entry.term, timestamp: body.timestamp };
+    const meta: ApplyMeta = { index: entry.index, term: entry.term, timestamp: body.timestamp, machineVersion: this.version };
+    if (body.type === 'register_session') {
+      this.sessions.register(entry.index, body.timestamp);
+      return { index: entry.index, term: entry.term, outcome: { ok: true, value: entry.index }, effects: [] };
+    }
+    if (body.type === 'user' && body.session !== undefined) {
+      const verdict = this.sessions.check(body.session, body.timestamp);
+      if (verdict.type === 'duplicate') return { index: entry.index, term: entry.term, outcome: verdict.reply, effects: [] };
+      if (verdict.type === 'reject') {
+        return { index: entry.index, term: entry.term, outcome: { ok: false, code: verdict.code, message: verdict.message }, effects: [] };
+      }
+    }
+    const applied = this.run(meta, body);
+    if (body.type === 'user' && body.session !== undefined && applied.outcome !== undefined) this.sessions.record(body.session, applied.outcome);
+    return applied;
+  }
+
+  private run(meta: ApplyMeta, body: CommandBody): Applied {
     if (body.type === 'timeout') this.timers.delete(body.name); // fired; the machine may set it again
     let result: ApplyResult<unknown, unknown>;
     try {
       if (body.type === 'user') result = this.machine.apply(meta, body.command, this.state);
       else if (body.type === 'down') result = this.machine.down?.(meta, body.node, this.state) ?? { state: this.state };
-      else result = this.machine.timeout?.(meta, body.name, this.state) ?? { state: this.state };
+      else if (body.type === 'timeout') result = this.machine.timeout?.(meta, body.name, this.state) ?? { state: this.state };
+      else result = { state: this.state };
     } catch (e) {
       // Deterministic: every member throws at this index, so states stay equal.
-      this.logger.error('machine threw while applying', { cluster: this.cluster, index: entry.index, error: e });
-      const error = new ConcordError('machine_error', `machine failed to apply: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      return { index: entry.index, term: entry.term, reply: undefined, error, effects: [], user: body.type === 'user' };
+      this.logger.error('machine threw while applying', { cluster: this.cluster, index: meta.index, error: e });
+      const message = `machine failed to apply: ${e instanceof Error ? e.message : String(e)}`;
+      return { index: meta.index, term: meta.term, outcome: body.type === 'user' ? { ok: false, code: 'machine_error', message } : undefined, effects: [] };
     }
     this.state = result.state;
     const effects = result.effects ?? [];
     this.track(effects, body.timestamp);
-    return { index: entry.index, term: entry.term, reply: result.reply, error: undefined, effects, user: body.type === 'user' };
+    return { index: meta.index, term: meta.term, outcome: body.type === 'user' ? { ok: true, value: result.reply } : undefined, effects };
+  }
+
+  private applyVersion(entry: Entry): undefined {
+    const v = decodeMachineVersion(entry.payload);
+    if (v > this.codeVersion) {
+      this.halted = { required: v, index: entry.index };
+      this.logger.error('the cluster moved to a machine version this member does not run; it stops applying', {
+        cluster: this.cluster,
+        index: entry.index,
+        required: v,
+        running: this.codeVersion,
+      });
+      return undefined;
+    }
+    this.appliedIndex = entry.index;
+    if (v > this.version) this.version = v;
+    return undefined;
   }
 
   /** The machine's effects on entering a role (effects are only carried out by a leader). */
   enter(role: Role): readonly MachineEffect[] {
     try {
-      const effects = this.machine.stateEnter?.(role, this.state) ?? [];
-      return effects;
+      return this.machine.stateEnter?.(role, this.state) ?? [];
     } catch (e) {
       this.logger.error('machine stateEnter threw', { cluster: this.cluster, role, error: e });
       return [];
@@ -81,14 +139,35 @@ export class MachineRunner {
     return q(this.state, spec.args);
   }
 
-  /** Encodes the state (the machine's hook, or msgpack). */
+  /** The state and bookkeeping as snapshot bytes (the machine's own encoding, or msgpack, inside). */
   snapshot(): Uint8Array {
-    return this.machine.snapshot !== undefined ? this.machine.snapshot(this.state) : encodeValue(this.state);
+    const machine = this.machine.snapshot !== undefined ? this.machine.snapshot(this.state) : encodeValue(this.state);
+    const envelope: SnapshotEnvelope = {
+      v: 1,
+      machine,
+      version: this.version,
+      monitors: [...this.monitors],
+      timers: [...this.timers],
+      sessions: this.sessions.toData(),
+    };
+    return encodeValue(envelope);
   }
 
-  /** Replaces the state from a snapshot taken at `index`, with the replicated bookkeeping. */
+  /** Replaces everything from snapshot bytes taken at `index`. */
   restore(bytes: Uint8Array, index: number): void {
-    this.state = this.machine.restore !== undefined ? this.machine.restore(bytes) : decodeValue(bytes);
+    const env = decodeValue(bytes) as SnapshotEnvelope;
+    if (env === null || typeof env !== 'object' || env.v !== 1) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} has an unknown format`);
+    this.version = env.version;
+    if (env.version > this.codeVersion) {
+      this.halted = { required: env.version, index };
+      this.logger.error('snapshot needs a newer machine version; this member does not apply', { cluster: this.cluster, required: env.version });
+    }
+    this.state = this.machine.restore !== undefined ? this.machine.restore(env.machine) : decodeValue(env.machine);
+    this.monitors.clear();
+    for (const m of env.monitors) this.monitors.add(m);
+    this.timers.clear();
+    for (const [name, due] of env.timers) this.timers.set(name, due);
+    this.sessions.load(env.sessions);
     this.appliedIndex = index;
   }
 

@@ -1,7 +1,7 @@
 // The Raft server actor: a Statem whose states mirror the core's roles. It
 // feeds the core transport messages, WAL notifications and timer events, and
 // carries out the core's effects: log writes, persisted votes (messages wait
-// for them), sends, applies to the machine, replies and timers.
+// for them), sends, applies to the machine, snapshots, replies and timers.
 import { assert, assertNever } from '../../lib/assert.js';
 import { ConcordError } from '../../lib/errors.js';
 import type { Random } from '../../io/random.js';
@@ -16,9 +16,10 @@ import { initState, type ConfigAt, type RaftState } from '../core/state.js';
 import { start as startCore, step } from '../core/step.js';
 import type { CommandItem, CoreOptions, Effect, RaftEvent, RaftMessage, Rejection, Role, ServerId, TimerName } from '../core/types.js';
 import type { AnyMachine, Destination, MachineEffect } from '../machine.js';
-import type { NodeEvent, QuerySpec, Request, Response, WireError } from '../../transport/transport.js';
-import { encodeCommand } from './entry_codec.js';
+import type { NodeEvent, QuerySpec, Request, Response, SessionTag, WireError } from '../../transport/transport.js';
+import { encodeCommand, encodeMachineVersion, type CommandBody } from './entry_codec.js';
 import { MachineRunner, type Applied } from './machine_runner.js';
+import { SnapshotIo, decodeSnapshotMeta, type SnapshotIoMsg } from './snapshot_io.js';
 
 /** Where a reply goes: the requesting node and its request id. */
 export interface ReplyTo {
@@ -30,6 +31,8 @@ export interface ReplyTo {
 export interface ServerObserver {
   /** An entry was applied on `node` (every kind: no-ops and configurations too). */
   applied?(cluster: string, node: string, index: number, term: number, payload: Uint8Array): void;
+  /** The member on `node` was deleted with its data (a later member there is a new one). */
+  removed?(cluster: string, node: string): void;
 }
 
 /** What the System provides to its servers. */
@@ -44,16 +47,24 @@ export interface ServerHost {
   notify(dest: Destination, msg: unknown): void;
   liveNodes(): ReadonlySet<string>;
   forkRandom(): Random;
+  /** This member was removed from its cluster (the removal committed): the host may delete it. */
+  memberRemoved(cluster: string): void;
 }
 
 /** How a server starts. */
 export interface ServerArgs {
   readonly cluster: string;
+  /** The name the machine is registered under on every node. */
+  readonly machineName: string;
   readonly machine: AnyMachine;
   readonly machineConfig: unknown;
   /** Voters of a brand-new cluster (ignored once the log or a snapshot holds a configuration). */
   readonly initialMembers: readonly string[];
   readonly host: ServerHost;
+  /** Idle time after which a client session expires, by leader time (default 60 s). */
+  readonly sessionTimeoutMs?: number;
+  /** Take a snapshot every this many applied entries (default 65,536); the machine may ask sooner with release_cursor. */
+  readonly snapshotEveryEntries?: number;
 }
 
 /** The server's mailbox. */
@@ -65,12 +76,17 @@ export type ServerMsg =
   | { readonly type: 'node_event'; readonly event: NodeEvent }
   | { readonly type: 'flush' }
   | MetaStored
+  | SnapshotIoMsg
   | LogEvent;
 
-/** A summary of one server, for `overview`. */
+/** A summary of one server, for `members` and `overview`. */
 export interface ServerStatus {
   readonly cluster: string;
   readonly node: string;
+  /** The machine's registered name and its configuration (what a new member is started with). */
+  readonly machine: string;
+  readonly machineConfig: unknown;
+  readonly sessionTimeoutMs: number;
   readonly role: Role;
   readonly term: number;
   readonly leader: string | undefined;
@@ -78,26 +94,35 @@ export interface ServerStatus {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly writtenIndex: number;
+  readonly snapshotIndex: number;
   readonly voters: readonly string[];
   readonly nonVoters: readonly string[];
+  readonly machineVersion: number;
+  /** Set when this member cannot apply the cluster's machine version. */
+  readonly halted: string | undefined;
 }
 
 const timerEvents: Record<TimerName, RaftEvent> = {
   election: { type: 'election_timeout' },
   heartbeat: { type: 'heartbeat_timeout' },
-  transfer: { type: 'heartbeat_timeout' },
+  transfer: { type: 'transfer_timeout' },
 };
 
 /** The Raft server actor for one member of one cluster. */
 export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private host!: ServerHost;
+  private args!: ServerArgs;
   private cluster = '';
   private core!: RaftState;
   private log!: GroupLog;
   private runner!: MachineRunner;
+  private snapshots!: SnapshotIo;
+  private snapshotEvery = 65_536;
+  private lastSnapshotIndex = 0;
   private nextRef = 1;
   private commandBatch: CommandItem[] = [];
-  private readonly commandReplies = new Map<number, ReplyTo | undefined>();
+  /** Requests waiting for the core to accept (commands) or finish (membership, transfer). */
+  private readonly pendingRefs = new Map<number, ReplyTo | undefined>();
   private readonly awaitingApply = new Map<number, { term: number; replyTo: ReplyTo }>();
   private readBatch: number[] = [];
   private readonly readRequests = new Map<number, { replyTo: ReplyTo; query: QuerySpec }>();
@@ -116,59 +141,87 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
 
   protected start(args: ServerArgs): Role {
     this.host = args.host;
+    this.args = args;
     this.cluster = args.cluster;
+    this.snapshotEvery = args.snapshotEveryEntries ?? 65_536;
     const logSystem = args.host.logSystem;
     this.log = logSystem.openLog(args.cluster, this.self);
-    this.runner = new MachineRunner(args.machine, args.host.logger, args.cluster, args.machineConfig);
+    this.runner = new MachineRunner(args.machine, args.host.logger, args.cluster, args.machineConfig, args.sessionTimeoutMs ?? 60_000);
+    this.snapshots = new SnapshotIo(logSystem.snapshots(args.cluster), (msg) => this.send(this.self, msg));
     const meta = logSystem.metaStore().fetch(args.cluster);
-    const configs = this.recoverConfigs(args.initialMembers);
+    const { configs, snapshot } = this.recover(args.initialMembers);
     this.core = initState({
       id: args.host.nodeId,
-      term: meta?.term ?? 0,
-      votedFor: meta?.votedFor ?? undefined,
+      term: meta.term,
+      votedFor: meta.votedFor ?? undefined,
       configs,
       log: this.log,
       now: this.now(),
       random: args.host.forkRandom(),
       options: args.host.coreOptions,
+      snapshot,
     });
+    if (this.runner.halted !== undefined) this.core.canLead = false;
     this.carryOut(startCore(this.core, { now: this.now(), log: this.log }));
     return this.core.role;
   }
 
-  /** The configurations in the log after the snapshot (or the initial members for a new cluster). */
-  private recoverConfigs(initialMembers: readonly string[]): ConfigAt[] {
-    const configs: ConfigAt[] = [{ index: 0, config: { voters: [...initialMembers], nonVoters: [] } }];
+  /** Restores the latest snapshot and finds the configurations after it. */
+  private recover(initialMembers: readonly string[]): { configs: ConfigAt[]; snapshot: RaftState['snapshot'] } {
+    const latest = this.host.logSystem.snapshots(this.cluster).latest();
+    let configs: ConfigAt[];
+    let snapshot: RaftState['snapshot'];
+    if (latest === undefined) {
+      configs = [{ index: 0, config: { voters: [...initialMembers], nonVoters: [] } }];
+    } else {
+      this.runner.restore(this.host.logSystem.snapshots(this.cluster).read(latest.index), latest.index);
+      configs = [{ index: latest.index, config: decodeSnapshotMeta(latest.meta).config }];
+      snapshot = { index: latest.index, term: latest.term, size: latest.size };
+      this.lastSnapshotIndex = latest.index;
+    }
+    return { configs: [...configs, ...this.configsAfter(latest?.index ?? 0)], snapshot };
+  }
+
+  /** Configuration entries in the log after `index`. */
+  private configsAfter(index: number): ConfigAt[] {
+    const out: ConfigAt[] = [];
     const last = this.log.lastIndex;
-    for (let i = this.log.firstIndex; i <= last; ) {
+    for (let i = Math.max(index + 1, this.log.firstIndex); i <= last; ) {
       const batch = this.log.entries(i, last, 1 << 22);
       if (batch.length === 0) break;
-      for (const e of batch) if (kindOf(e) === EntryKind.config) configs.push({ index: e.index, config: decodeConfig(e.payload) });
+      for (const e of batch) if (kindOf(e) === EntryKind.config) out.push({ index: e.index, config: decodeConfig(e.payload) });
       i = (batch[batch.length - 1] as { index: number }).index + 1;
     }
-    return configs;
+    return out;
   }
 
   /** The server's insides, read-only by contract (the simulator checks invariants on them). */
-  inspect(): { readonly core: Readonly<RaftState>; readonly log: GroupLog; readonly machineState: unknown } {
-    return { core: this.core, log: this.log, machineState: this.runner.state };
+  inspect(): { readonly core: Readonly<RaftState>; readonly log: GroupLog; readonly machineState: unknown; readonly runner: MachineRunner } {
+    return { core: this.core, log: this.log, machineState: this.runner.state, runner: this.runner };
   }
 
-  /** A snapshot of this server's state, for overview. */
+  /** A summary of this server's state. */
   status(): ServerStatus {
     const c = this.core;
+    const h = this.runner.halted;
     return {
       cluster: this.cluster,
       node: c.id,
+      machine: this.args.machineName,
+      machineConfig: this.args.machineConfig,
+      sessionTimeoutMs: this.runner.sessions.timeoutMs,
       role: c.role,
       term: c.term,
       leader: c.leaderId,
       commitIndex: c.commitIndex,
-      appliedIndex: c.appliedIndex,
+      appliedIndex: this.runner.appliedIndex,
       lastIndex: this.log.lastIndex,
       writtenIndex: this.log.writtenIndex,
+      snapshotIndex: this.log.snapshotIndex,
       voters: c.config.voters,
       nonVoters: c.config.nonVoters,
+      machineVersion: this.runner.version,
+      halted: h === undefined ? undefined : `cluster needs machine version ${h.required}, this member runs ${this.runner.codeVersion}`,
     };
   }
 
@@ -178,12 +231,13 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
 
   override terminate(): void {
     const error: WireError = { code: 'shutdown', message: `member ${this.cluster}/${this.host.nodeId} stopped; outcome unknown` };
-    for (const r of this.commandReplies.values()) if (r !== undefined) this.host.respond(r, { ok: false, error });
+    for (const r of this.pendingRefs.values()) if (r !== undefined) this.host.respond(r, { ok: false, error });
     for (const p of this.awaitingApply.values()) this.host.respond(p.replyTo, { ok: false, error });
     for (const q of this.readRequests.values()) this.host.respond(q.replyTo, { ok: false, error });
-    this.commandReplies.clear();
+    this.pendingRefs.clear();
     this.awaitingApply.clear();
     this.readRequests.clear();
+    this.snapshots.abort();
   }
 
   // ---- events ----
@@ -213,6 +267,15 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       case 'node_event':
         this.onNodeEvent(msg.event);
         break;
+      case 'snapshot_saved':
+        this.snapshotSaved(msg.index, msg.term, msg.size, msg.error);
+        break;
+      case 'snapshot_chunk_written':
+        if (!this.snapshots.chunkWritten(msg.index, msg.error)) this.receiveFailed(msg.index, msg.error);
+        break;
+      case 'snapshot_received':
+        this.snapshotReceived(msg.index, msg.error);
+        break;
       default:
         this.onLogEvent(msg);
     }
@@ -237,34 +300,48 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
         this.stepCore({ type: 'log_unblocked' });
         break;
       default:
-        break;
+        assertNever(change, 'log change');
     }
   }
 
   private onRequest(replyTo: ReplyTo, body: Request): void {
+    const refuse = (error: WireError) => this.host.respond(replyTo, { ok: false, error });
+    if (this.runner.halted !== undefined && body.type !== 'members') return refuse({ code: 'machine_version', message: this.status().halted ?? '' });
     switch (body.type) {
-      case 'command': {
-        if (this.core.role !== 'leader') return this.host.respond(replyTo, { ok: false, error: this.notLeader() });
-        let payload: Uint8Array;
-        try {
-          payload = encodeCommand({ type: 'user', timestamp: this.now(), command: body.command });
-        } catch (e) {
-          return this.host.respond(replyTo, { ok: false, error: { code: 'invalid_argument', message: `command cannot be encoded: ${String(e)}` } });
-        }
-        const ref = this.nextRef++;
-        this.commandReplies.set(ref, replyTo);
-        this.commandBatch.push({ ref, payload });
-        return;
-      }
+      case 'command':
+        return this.onCommand(replyTo, body.command, body.session);
+      case 'register_session':
+        if (this.core.role !== 'leader') return refuse(this.notLeader());
+        return this.propose({ type: 'register_session', timestamp: this.now() }, replyTo);
       case 'query':
         return this.onQuery(replyTo, body.mode, body.query);
       case 'members':
         return this.host.respond(replyTo, { ok: true, value: this.status() });
+      case 'add_member':
+      case 'remove_member':
+        return this.onAdmin(replyTo, { type: 'change_membership', ref: this.nextRef++, change: { type: body.type, id: body.member } });
+      case 'transfer_leadership':
+        return this.onAdmin(replyTo, { type: 'transfer_leadership', ref: this.nextRef++, target: body.target });
       case 'start_server':
-        return this.host.respond(replyTo, { ok: false, error: { code: 'invalid_argument', message: 'start_server is for the System' } });
+      case 'delete_server':
+        return refuse({ code: 'invalid_argument', message: `${body.type} is for the System` });
       default:
         assertNever(body, 'request');
     }
+  }
+
+  private onCommand(replyTo: ReplyTo, command: unknown, session: SessionTag | undefined): void {
+    if (this.core.role !== 'leader') return this.host.respond(replyTo, { ok: false, error: this.notLeader() });
+    try {
+      this.propose({ type: 'user', timestamp: this.now(), command, session }, replyTo);
+    } catch (e) {
+      this.host.respond(replyTo, { ok: false, error: { code: 'invalid_argument', message: `command cannot be encoded: ${String(e)}` } });
+    }
+  }
+
+  private onAdmin(replyTo: ReplyTo, event: Extract<RaftEvent, { type: 'change_membership' | 'transfer_leadership' }>): void {
+    this.pendingRefs.set(event.ref, replyTo);
+    this.stepCore(event);
   }
 
   private onQuery(replyTo: ReplyTo, mode: 'consistent' | 'leader' | 'local', query: QuerySpec): void {
@@ -316,15 +393,22 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     if (this.core.role === 'leader' && this.runner.monitors.has(event.node)) this.proposeDown(event.node);
   }
 
-  /** Runs on every role change: the machine's stateEnter, and a new leader re-arms monitors and timers. */
+  /** Runs on every role change: the machine's stateEnter; a new leader re-arms monitors and timers and upgrades. */
   private entered(): void {
     const role = this.state;
+    if (role === 'stopped') {
+      this.host.memberRemoved(this.cluster);
+      return;
+    }
     const effects = this.runner.enter(role);
     if (role !== 'leader') return;
     this.proposedDown.clear();
     const live = this.host.liveNodes();
     for (const node of this.runner.monitors) if (!live.has(node)) this.proposeDown(node);
     for (const [name, due] of this.runner.timers) this.armMachineTimer(name, due);
+    if (this.runner.codeVersion > this.runner.version) {
+      this.commandBatch.push({ ref: this.internalRef(), payload: encodeMachineVersion(this.runner.codeVersion) });
+    }
     this.runEffects(effects);
   }
 
@@ -347,8 +431,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private carryOutOne(e: Effect): 'overloaded' | 'down' | undefined {
     switch (e.type) {
       case 'send':
-        if (this.persistSeq > this.persistDone) this.held.push({ seq: this.persistSeq, to: e.to, msg: e.msg });
-        else this.host.sendRaft(this.cluster, e.to, e.msg);
+        this.sendRaft(e.to, e.msg);
         return undefined;
       case 'persist':
         this.host.logSystem.metaStore().store(this.cluster, e.term, e.votedFor ?? null, this.self, ++this.persistSeq);
@@ -370,34 +453,56 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
         this.cancelTimeout(e.name);
         return undefined;
       case 'accepted': {
-        const replyTo = this.commandReplies.get(e.ref);
-        this.commandReplies.delete(e.ref);
+        const replyTo = this.takeRef(e.ref);
         if (replyTo !== undefined) this.awaitingApply.set(e.index, { term: e.term, replyTo });
         return undefined;
       }
-      case 'rejected': {
-        const replyTo = this.commandReplies.get(e.ref);
-        this.commandReplies.delete(e.ref);
-        if (replyTo !== undefined) this.host.respond(replyTo, { ok: false, error: wireError(e.reason) });
+      case 'rejected':
+        this.answerRef(e.ref, { ok: false, error: wireError(e.reason) });
         return undefined;
-      }
+      case 'membership_done':
+        this.answerRef(e.ref, { ok: true, value: e.index });
+        return undefined;
+      case 'transfer_done':
+        this.answerRef(e.ref, { ok: true, value: null });
+        return undefined;
       case 'reads_ready':
         for (const ref of e.refs) this.finishRead(ref, undefined);
         return undefined;
       case 'reads_failed':
         for (const ref of e.refs) this.finishRead(ref, wireError(e.reason));
         return undefined;
-      case 'role':
+      case 'send_snapshot_chunk':
+        this.sendSnapshotChunk(e);
         return undefined;
-      case 'membership_done':
-      case 'transfer_done':
-      case 'send_snapshot':
       case 'receive_snapshot_chunk':
-      case 'take_snapshot_allowed':
+        this.snapshots.receive(e.msg);
+        return undefined;
+      case 'abort_snapshot':
+        this.snapshots.abort();
+        return undefined;
+      case 'role':
         return undefined;
       default:
         return assertNever(e, 'effect');
     }
+  }
+
+  /** Sends to a peer, holding the message while a persist it may depend on is under way. */
+  private sendRaft(to: ServerId, msg: RaftMessage): void {
+    if (this.persistSeq > this.persistDone) this.held.push({ seq: this.persistSeq, to, msg });
+    else this.host.sendRaft(this.cluster, to, msg);
+  }
+
+  private takeRef(ref: number): ReplyTo | undefined {
+    const replyTo = this.pendingRefs.get(ref);
+    this.pendingRefs.delete(ref);
+    return replyTo;
+  }
+
+  private answerRef(ref: number, response: Response): void {
+    const replyTo = this.takeRef(ref);
+    if (replyTo !== undefined) this.host.respond(replyTo, response);
   }
 
   private finishRead(ref: number, error: WireError | undefined): void {
@@ -415,10 +520,13 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       const observer = this.host.observer;
       for (const entry of batch) {
         observer?.applied?.(this.cluster, this.host.nodeId, entry.index, entry.term, entry.payload);
+        const wasHalted = this.runner.halted !== undefined;
         this.applied(entry.index, entry.term, this.runner.apply(entry));
+        if (!wasHalted && this.runner.halted !== undefined) this.stepCore({ type: 'set_can_lead', value: false });
       }
       i = (batch[batch.length - 1] as { index: number }).index + 1;
     }
+    if (this.runner.appliedIndex - this.lastSnapshotIndex >= this.snapshotEvery) this.takeSnapshot();
   }
 
   private applied(index: number, term: number, result: Applied | undefined): void {
@@ -428,13 +536,92 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       if (pending.term !== term) {
         // Our entry was replaced by another leader's: it will never apply, so the caller may retry.
         this.host.respond(pending.replyTo, { ok: false, error: { code: 'not_leader', message: 'command was dropped by a leader change', leader: this.core.leaderId } });
-      } else if (result?.error !== undefined) {
-        this.host.respond(pending.replyTo, { ok: false, error: { code: result.error.code, message: result.error.message } });
+      } else if (result?.outcome === undefined) {
+        this.host.respond(pending.replyTo, { ok: false, error: { code: 'machine_version', message: 'not applied: this member cannot run the cluster\'s machine version' } });
+      } else if (result.outcome.ok) {
+        this.host.respond(pending.replyTo, { ok: true, value: result.outcome.value });
       } else {
-        this.host.respond(pending.replyTo, { ok: true, value: result?.reply });
+        this.host.respond(pending.replyTo, { ok: false, error: { code: result.outcome.code, message: result.outcome.message } });
       }
     }
-    if (result !== undefined && this.core.role === 'leader') this.runEffects(result.effects);
+    if (result === undefined) return;
+    // Every member compacts its own log where the machine allows; other effects run on the leader.
+    for (const e of result.effects) if (e.type === 'release_cursor' && e.index > this.lastSnapshotIndex) this.takeSnapshot();
+    if (this.core.role === 'leader') this.runEffects(result.effects);
+  }
+
+  // ---- snapshots ----
+
+  /** Snapshots the machine at the applied index (unless one is being saved already). */
+  private takeSnapshot(): void {
+    const index = this.runner.appliedIndex;
+    const term = this.log.term(index);
+    if (index <= this.lastSnapshotIndex || term === undefined || this.runner.halted !== undefined) return;
+    let config = this.core.configs[0]?.config ?? this.core.config;
+    for (const c of this.core.configs) if (c.index <= index) config = c.config;
+    this.snapshots.save(index, term, { config, machineVersion: this.runner.version }, this.runner.snapshot());
+  }
+
+  private snapshotSaved(index: number, term: number, size: number, error: Error | null): void {
+    if (error !== null) {
+      this.host.logger.warn('snapshot save failed', { cluster: this.cluster, index, error });
+      return;
+    }
+    if (index <= this.lastSnapshotIndex) return;
+    this.lastSnapshotIndex = index;
+    if (index > this.log.snapshotIndex) this.log.setSnapshotPoint(index, term);
+    this.stepCore({ type: 'snapshot_taken', index, term, size });
+  }
+
+  private sendSnapshotChunk(e: Extract<Effect, { type: 'send_snapshot_chunk' }>): void {
+    let chunk: ReturnType<SnapshotIo['chunk']>;
+    try {
+      chunk = this.snapshots.chunk(e.index, e.offset, e.length);
+    } catch (err) {
+      this.host.logger.warn('cannot read snapshot chunk', { cluster: this.cluster, index: e.index, error: err });
+      this.stepCore({ type: 'snapshot_failed', index: e.index });
+      return;
+    }
+    this.sendRaft(e.to, {
+      type: 'install_snapshot',
+      term: e.term,
+      leaderId: this.core.id,
+      lastIncludedIndex: e.index,
+      lastIncludedTerm: e.snapshotTerm,
+      config: chunk.meta.config,
+      machineVersion: chunk.meta.machineVersion,
+      offset: e.offset,
+      data: chunk.data,
+      done: e.offset + e.length >= e.size,
+      size: e.size,
+    });
+  }
+
+  private receiveFailed(index: number, error: Error | null): void {
+    if (error !== null) this.host.logger.warn('writing a received snapshot failed', { cluster: this.cluster, index, error });
+    this.stepCore({ type: 'snapshot_failed', index });
+  }
+
+  /** A received snapshot is durable: restore the machine from it, move the log past it, tell the core. */
+  private snapshotReceived(index: number, error: Error | null): void {
+    if (error !== null) return this.receiveFailed(index, error);
+    this.snapshots.received(index);
+    const store = this.host.logSystem.snapshots(this.cluster);
+    const latest = store.latest();
+    if (latest === undefined || latest.index !== index) return this.receiveFailed(index, null);
+    this.runner.restore(store.read(index), index);
+    if (this.log.term(index) === latest.term && index <= this.log.lastIndex) this.log.setSnapshotPoint(index, latest.term);
+    else this.log.resetTo(index, latest.term);
+    this.lastSnapshotIndex = index;
+    // Callers waiting on entries the snapshot covers cannot learn their fate here.
+    for (const [i, p] of this.awaitingApply) {
+      if (i > index) continue;
+      this.awaitingApply.delete(i);
+      this.host.respond(p.replyTo, { ok: false, error: { code: 'timeout', message: 'outcome unknown: the member installed a snapshot past it' } });
+    }
+    const configs = [{ index, config: decodeSnapshotMeta(latest.meta).config }, ...this.configsAfter(index)];
+    this.stepCore({ type: 'snapshot_installed', index, term: latest.term, size: latest.size, configs });
+    if (this.runner.halted !== undefined) this.stepCore({ type: 'set_can_lead', value: false });
   }
 
   // ---- machine effects (leader only) ----
@@ -473,11 +660,19 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     this.propose({ type: 'down', timestamp: this.now(), node });
   }
 
-  /** Adds an internal command (no caller waits for it) to the next batch. */
-  private propose(body: Parameters<typeof encodeCommand>[0]): void {
+  /** Adds a command to the next batch; `replyTo` gets its outcome once applied. */
+  private propose(body: CommandBody, replyTo?: ReplyTo): void {
+    const payload = encodeCommand(body);
+    const ref = replyTo === undefined ? this.internalRef() : this.nextRef++;
+    if (replyTo !== undefined) this.pendingRefs.set(ref, replyTo);
+    this.commandBatch.push({ ref, payload });
+  }
+
+  /** A ref for an entry nobody waits for. */
+  private internalRef(): number {
     const ref = this.nextRef++;
-    this.commandReplies.set(ref, undefined);
-    this.commandBatch.push({ ref, payload: encodeCommand(body) });
+    this.pendingRefs.set(ref, undefined);
+    return ref;
   }
 
   private notLeader(): WireError {

@@ -1,0 +1,129 @@
+// The server's snapshot file work: taking a snapshot (one save at a time),
+// reading chunks to send, and writing the chunks of one being received, in
+// order, one write at a time. Completions come back to the server as messages.
+import { assert } from '../../lib/assert.js';
+import type { DiskError } from '../../io/disk.js';
+import type { SnapshotStore, SnapshotWriter } from '../../log/snapshot_store.js';
+import type { ClusterConfig, InstallSnapshot } from '../core/types.js';
+import { decodeValue, encodeValue } from './entry_codec.js';
+
+/** What a snapshot's meta bytes hold besides index and term. */
+export interface SnapshotMetaData {
+  readonly config: ClusterConfig;
+  readonly machineVersion: number;
+}
+
+/** Encodes the meta stored beside a snapshot. */
+export function encodeSnapshotMeta(meta: SnapshotMetaData): Uint8Array {
+  return encodeValue({ config: { voters: meta.config.voters, nonVoters: meta.config.nonVoters }, machineVersion: meta.machineVersion });
+}
+
+/** Decodes what encodeSnapshotMeta made. */
+export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMetaData {
+  const m = decodeValue(bytes) as SnapshotMetaData;
+  return { config: { voters: [...m.config.voters], nonVoters: [...m.config.nonVoters] }, machineVersion: m.machineVersion };
+}
+
+/** Completion messages for the server. */
+export type SnapshotIoMsg =
+  | { readonly type: 'snapshot_saved'; readonly index: number; readonly term: number; readonly size: number; readonly error: DiskError | null }
+  | { readonly type: 'snapshot_chunk_written'; readonly index: number; readonly error: DiskError | null }
+  | { readonly type: 'snapshot_received'; readonly index: number; readonly error: DiskError | null };
+
+/** A snapshot being received: chunks queue up and are written one after another. */
+interface Receiving {
+  readonly index: number;
+  readonly term: number;
+  readonly size: number;
+  readonly writer: SnapshotWriter;
+  readonly queue: Uint8Array[];
+  writing: boolean;
+  last: boolean;
+}
+
+/** Snapshot file work for one server. */
+export class SnapshotIo {
+  private saving = false;
+  private rx: Receiving | undefined;
+  private metaCache: { index: number; meta: SnapshotMetaData } | undefined;
+
+  constructor(
+    private readonly store: SnapshotStore,
+    private readonly notify: (msg: SnapshotIoMsg) => void,
+  ) {}
+
+  /** Saves a snapshot unless one is being saved; returns whether it started. */
+  save(index: number, term: number, meta: SnapshotMetaData, data: Uint8Array): boolean {
+    if (this.saving) return false;
+    this.saving = true;
+    this.store.save({ index, term, meta: encodeSnapshotMeta(meta) }, data, (error) => {
+      this.saving = false;
+      this.notify({ type: 'snapshot_saved', index, term, size: data.length, error });
+    });
+    return true;
+  }
+
+  /** The chunk [offset, offset + length) of the snapshot at `index`, with its meta (throws if it is gone). */
+  chunk(index: number, offset: number, length: number): { data: Uint8Array; meta: SnapshotMetaData } {
+    if (this.metaCache?.index !== index) {
+      const latest = this.store.latest();
+      assert(latest !== undefined && latest.index === index, () => `snapshot ${index} is no longer stored`);
+      this.metaCache = { index, meta: decodeSnapshotMeta(latest.meta) };
+    }
+    return { data: length === 0 ? new Uint8Array(0) : this.store.readChunk(index, offset, length), meta: this.metaCache.meta };
+  }
+
+  /** Takes one received chunk (offset 0 starts a new snapshot). */
+  receive(msg: InstallSnapshot): void {
+    if (msg.offset === 0) {
+      this.abort();
+      const meta = encodeSnapshotMeta({ config: msg.config, machineVersion: msg.machineVersion });
+      const writer = this.store.beginWrite({ index: msg.lastIncludedIndex, term: msg.lastIncludedTerm, meta });
+      this.rx = { index: msg.lastIncludedIndex, term: msg.lastIncludedTerm, size: msg.size, writer, queue: [], writing: false, last: false };
+    }
+    const rx = this.rx;
+    if (rx === undefined || rx.index !== msg.lastIncludedIndex) return;
+    if (msg.data.length > 0) rx.queue.push(msg.data);
+    if (msg.done) rx.last = true;
+    this.pump();
+  }
+
+  /** Continues after a chunk write completed. Returns false if the receive failed or was replaced. */
+  chunkWritten(index: number, error: DiskError | null): boolean {
+    const rx = this.rx;
+    if (rx === undefined || rx.index !== index) return false;
+    rx.writing = false;
+    if (error !== null) {
+      this.abort();
+      return false;
+    }
+    this.pump();
+    return true;
+  }
+
+  /** Drops a snapshot being received. */
+  abort(): void {
+    this.rx?.writer.abort();
+    this.rx = undefined;
+  }
+
+  /** Forgets the received snapshot once installed. */
+  received(index: number): void {
+    if (this.rx?.index === index) this.rx = undefined;
+  }
+
+  private pump(): void {
+    const rx = this.rx;
+    if (rx === undefined || rx.writing) return;
+    const next = rx.queue.shift();
+    if (next !== undefined) {
+      rx.writing = true;
+      rx.writer.writeChunk(next, (error) => this.notify({ type: 'snapshot_chunk_written', index: rx.index, error }));
+      return;
+    }
+    if (rx.last) {
+      rx.writing = true;
+      rx.writer.finish((error) => this.notify({ type: 'snapshot_received', index: rx.index, error }));
+    }
+  }
+}
