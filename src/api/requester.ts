@@ -26,6 +26,19 @@ interface Pending {
 
 const retryable = new Set(['not_leader', 'no_leader', 'overloaded', 'cluster_not_found']);
 
+/** Requests that may be sent again after a timeout without risk of applying twice. */
+function repeatable(body: Request): boolean {
+  switch (body.type) {
+    case 'query':
+    case 'members':
+      return true;
+    case 'command':
+      return body.session !== undefined;
+    default:
+      return false;
+  }
+}
+
 /** Sends requests to the members of clusters and follows leader hints. */
 export class Requester {
   /** Best known leader per cluster. */
@@ -73,9 +86,10 @@ export class Requester {
   request(cluster: string, body: Request, options: RequestOptions, cb: RequestCallback): void {
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     const deadline = this.clock.now() + timeoutMs;
-    // A command that times out may have been applied: never retry it. Other requests are
-    // safe to repeat, so one silent member must not use up the whole deadline.
-    const idempotent = body.type !== 'command' && options.member === undefined;
+    // A command that times out may have been applied: never retry it (unless a client
+    // session makes it exactly-once). Reads are safe to repeat, so one silent member
+    // must not use up the whole deadline.
+    const idempotent = options.member === undefined && repeatable(body);
     let node = options.member ?? this.liveLeader(cluster) ?? this.firstMember(cluster);
     let lastError: ConcordError | undefined;
     let round = 0;

@@ -9,8 +9,10 @@ import { ConcordError } from '../lib/errors.js';
 export interface ServerRecord {
   readonly cluster: string;
   readonly machine: string;
+  /** Voters of a new cluster; empty for a member that joined an existing one. */
   readonly members: readonly string[];
   readonly config: unknown;
+  readonly sessionTimeoutMs?: number | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -59,6 +61,14 @@ export function loadServerRecord(disk: Disk, dataDir: string, cluster: string): 
   } catch (e) {
     throw new ConcordError('corrupt', `server record ${path} is unreadable`, { cause: e });
   }
+}
+
+/** Removes the record of `cluster` durably (the member was removed). */
+export function deleteServerRecord(disk: Disk, dataDir: string, cluster: string, cb: (err: Error | null) => void): void {
+  const dir = serversDir(dataDir);
+  const path = joinPath(dir, `${cluster}.json`);
+  if (!disk.existsSync(path)) return cb(null);
+  disk.unlink(path, (err) => (err ? cb(err) : disk.syncDir(dir, (err2) => cb(err2))));
 }
 
 /** The clusters this node has records for. */

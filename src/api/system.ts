@@ -19,7 +19,8 @@ import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type Server
 import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
 import { ClusterNotFoundError } from './errors.js';
 import { Requester, type RequestCallback, type RequestOptions } from './requester.js';
-import { listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
+import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
+import { Session, openSession } from './session.js';
 
 /** How a System starts. */
 export interface SystemOptions {
@@ -42,6 +43,10 @@ export interface SystemOptions {
   readonly actors?: Omit<ActorSystemOptions, 'clock' | 'logger'>;
   /** Default deadline of API calls (default 5000 ms). */
   readonly requestTimeoutMs?: number;
+  /** Idle time after which client sessions of clusters started here expire (default 60 s). */
+  readonly sessionTimeoutMs?: number;
+  /** Each member snapshots its machine every this many applied entries (default 65,536). */
+  readonly snapshotEveryEntries?: number;
   /** Watches every local server (for simulation and tests). */
   readonly observer?: ServerObserver;
 }
@@ -105,6 +110,8 @@ export class System implements ServerHost {
   private serversSup!: ActorRef;
   /** Clusters with a member on this node (started or restarted here). */
   private readonly localClusters = new Set<string>();
+  /** Start and delete operations per cluster, one at a time. */
+  private readonly clusterOps = new Map<string, Promise<void>>();
   private nextSubscription = 1;
   private stopped = false;
 
@@ -173,7 +180,7 @@ export class System implements ServerHost {
     if (new Set(members).size !== members.length) throw new InvalidArgumentError('members must be distinct');
     if (!(machine in this.machines)) throw new InvalidArgumentError(`no machine named '${machine}' on ${this.nodeId}`);
     this.requester.members.set(cluster, [...members]);
-    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null };
+    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: this.options.sessionTimeoutMs ?? 60_000 };
     const outcomes = await Promise.allSettled(
       members.map((node) => this.requester.requestAsync(cluster, body, { member: node, timeoutMs: options.timeoutMs ?? 10_000 })),
     );
@@ -279,6 +286,72 @@ export class System implements ServerHost {
     return { node: this.nodeId, servers };
   }
 
+  /**
+   * Adds `member` (a node id) to the cluster: starts a member there that waits
+   * for the leader, which adds it as a non-voter, brings it up to date (from
+   * the log or a snapshot) and promotes it to voter. Resolves once it is a voter.
+   */
+  async addMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
+    validName('member', member);
+    const status = await this.members(cluster, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    if (status.voters.includes(member)) return;
+    const start: Request = {
+      type: 'start_server',
+      machine: status.machine,
+      members: [],
+      config: status.machineConfig,
+      join: true,
+      sessionTimeoutMs: status.sessionTimeoutMs,
+    };
+    await this.requester.requestAsync(cluster, start, { member, timeoutMs: options.timeoutMs ?? 10_000 });
+    this.requester.members.set(cluster, [...status.voters, ...status.nonVoters, member]);
+    if (status.nonVoters.includes(member)) return this.awaitVoter(cluster, member, options);
+    await this.requester.requestAsync(cluster, { type: 'add_member', member }, { timeoutMs: options.timeoutMs ?? 60_000 });
+  }
+
+  private async awaitVoter(cluster: string, member: string, options: CallOptions): Promise<void> {
+    const deadline = this.clock.now() + (options.timeoutMs ?? 60_000);
+    while (this.clock.now() < deadline) {
+      const s = await this.members(cluster);
+      if (s.voters.includes(member)) return;
+      await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
+    }
+    throw new ConcordError('timeout', `${member} was not promoted in time`);
+  }
+
+  /**
+   * Removes `member` from the cluster (the leader too: it hands over once the
+   * change commits). Resolves once the change is committed; the removed member
+   * then stops and deletes its data.
+   */
+  async removeMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
+    validName('member', member);
+    const removedAt = (await this.requester.requestAsync(cluster, { type: 'remove_member', member }, { timeoutMs: options.timeoutMs ?? 30_000 })) as number;
+    const members = this.requester.members.get(cluster);
+    if (members !== undefined) this.requester.members.set(cluster, members.filter((m) => m !== member));
+    if (this.requester.leaders.get(cluster) === member) this.requester.leaders.delete(cluster);
+    // Best effort: the member also stops by itself if it learns the change committed.
+    this.requester.requestAsync(cluster, { type: 'delete_server', removedAt }, { member, timeoutMs: 2000 }).catch(() => {});
+  }
+
+  /** Hands leadership to `target` (a voter). Resolves once the target has taken over. */
+  async transferLeadership(cluster: string, target: string, options: CallOptions = {}): Promise<void> {
+    await this.requester.requestAsync(cluster, { type: 'transfer_leadership', target }, options);
+    this.requester.leaders.set(cluster, target);
+  }
+
+  /** Sends any request to the cluster's leader and resolves with its value (the general form of the calls above). */
+  requestRaw(cluster: string, body: Request, options: CallOptions = {}): Promise<unknown> {
+    return this.requester.requestAsync(cluster, body, options);
+  }
+
+  /** Opens an exactly-once client session on `cluster` (see Session). */
+  openSession(cluster: string, options: CallOptions = {}): Promise<Session> {
+    return new Promise((resolve, reject) => {
+      openSession(this, cluster, options, (err, session) => (err === null ? resolve(session as Session) : reject(err)));
+    });
+  }
+
   /** Registers a handler for machine `send` effects; returns the destination to give the machine. */
   subscribe(handler: (msg: unknown) => void): Destination {
     const id = `s${this.nextSubscription++}`;
@@ -347,6 +420,53 @@ export class System implements ServerHost {
     return this.random.fork();
   }
 
+  /** @internal The local member was removed from its cluster: stop it and delete its data. */
+  memberRemoved(cluster: string): void {
+    this.serialized(cluster, () => this.deleteLocalServer(cluster)).catch((e: unknown) =>
+      this.logger.warn('deleting a removed member failed', { cluster, error: e }),
+    );
+  }
+
+  /** Runs `op` after every earlier start or delete of `cluster` on this node has finished. */
+  private serialized<T>(cluster: string, op: () => Promise<T>): Promise<T> {
+    const before = this.clusterOps.get(cluster) ?? Promise.resolve();
+    const run = before.then(op, op);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.clusterOps.set(cluster, settled);
+    settled.then(() => {
+      if (this.clusterOps.get(cluster) === settled) this.clusterOps.delete(cluster);
+    });
+    return run;
+  }
+
+  /** Deletes the local member if it is the one removed at `removedAt` (not one added again since). */
+  private async deleteIfRemoved(cluster: string, removedAt: number): Promise<boolean> {
+    const view = this.inspectServer(cluster);
+    if (view !== undefined) {
+      const { configs, config, role } = view.core;
+      const latest = configs[configs.length - 1]?.index ?? 0;
+      const member = config.voters.includes(this.nodeId) || config.nonVoters.includes(this.nodeId);
+      const freshJoiner = latest === 0 && config.voters.length === 0 && view.log.lastIndex === 0;
+      if (role !== 'stopped' && (freshJoiner || (member && latest >= removedAt))) return false;
+    } else if (!this.localClusters.has(cluster) && loadServerRecord(this.disk, this.options.dataDir, cluster) === undefined) {
+      return true; // nothing here
+    }
+    await this.deleteLocalServer(cluster);
+    return true;
+  }
+
+  private async deleteLocalServer(cluster: string): Promise<void> {
+    this.localClusters.delete(cluster);
+    const children = await whichChildren(this.actors, this.serversSup);
+    if (children.some((c) => c.id === cluster)) await terminateChild(this.actors, this.serversSup, cluster);
+    this.observer?.removed?.(cluster, this.nodeId); // a member started here from now on is a new one
+    await new Promise<void>((resolve, reject) => this.logSystem.deleteLog(cluster, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => deleteServerRecord(this.disk, this.options.dataDir, cluster, (err) => (err ? reject(err) : resolve())));
+  }
+
   // ---- routing ----
 
   private serverRef(cluster: string): ActorRef<ServerMsg> | undefined {
@@ -391,6 +511,14 @@ export class System implements ServerHost {
       this.startServerRequest(env.cluster, env.body, replyTo);
       return;
     }
+    if (env.body.type === 'delete_server') {
+      const removedAt = env.body.removedAt;
+      this.serialized(env.cluster, () => this.deleteIfRemoved(env.cluster, removedAt)).then(
+        (deleted) => this.respond(replyTo, { ok: true, value: deleted }),
+        (e: unknown) => this.respond(replyTo, { ok: false, error: { code: 'disk_error', message: String(e) } }),
+      );
+      return;
+    }
     const ref = this.serverRef(env.cluster);
     if (ref === undefined || !this.actors.send(ref, { type: 'request', replyTo, body: env.body })) {
       this.respond(replyTo, { ok: false, error: { code: 'cluster_not_found', message: `${this.nodeId} hosts no member of ${env.cluster}` } });
@@ -415,15 +543,29 @@ export class System implements ServerHost {
   }
 
   private startServerRequest(cluster: string, body: Extract<Request, { type: 'start_server' }>, replyTo: ReplyTo): void {
-    const fail = (code: string, message: string) => this.respond(replyTo, { ok: false, error: { code, message } });
-    if (this.serverRef(cluster) !== undefined) return this.respond(replyTo, { ok: true, value: 'already_started' });
+    this.serialized(cluster, () => new Promise<void>((done) => this.startServerNow(cluster, body, replyTo, done))).catch(() => {});
+  }
+
+  private startServerNow(cluster: string, body: Extract<Request, { type: 'start_server' }>, replyTo: ReplyTo, done: () => void): void {
+    const respond = (response: Response) => {
+      this.respond(replyTo, response);
+      done();
+    };
+    const fail = (code: string, message: string) => respond({ ok: false, error: { code, message } });
+    if (this.serverRef(cluster) !== undefined) return respond({ ok: true, value: 'already_started' });
     if (!(body.machine in this.machines)) return fail('invalid_argument', `no machine named '${body.machine}' on ${this.nodeId}`);
-    if (!body.members.includes(this.nodeId)) return fail('invalid_argument', `${this.nodeId} is not a member of ${cluster}`);
-    const record: ServerRecord = { cluster, machine: body.machine, members: body.members, config: body.config };
+    if (body.join !== true && !body.members.includes(this.nodeId)) return fail('invalid_argument', `${this.nodeId} is not a member of ${cluster}`);
+    const record: ServerRecord = {
+      cluster,
+      machine: body.machine,
+      members: body.join === true ? [] : body.members,
+      config: body.config,
+      sessionTimeoutMs: body.sessionTimeoutMs,
+    };
     saveServerRecord(this.disk, this.options.dataDir, record, (err) => {
       if (err) return fail('disk_error', `cannot record ${cluster}: ${err.message}`);
       this.spawnServer(record).then(
-        () => this.respond(replyTo, { ok: true, value: 'started' }),
+        () => respond({ ok: true, value: 'started' }),
         (e: unknown) => fail(e instanceof ConcordError ? e.code : 'machine_error', e instanceof Error ? e.message : String(e)),
       );
     });
@@ -432,9 +574,18 @@ export class System implements ServerHost {
   private async spawnServer(record: ServerRecord): Promise<void> {
     const factory = this.machines[record.machine];
     if (factory === undefined) throw new InvalidArgumentError(`no machine named '${record.machine}' on ${this.nodeId}`);
-    this.requester.members.set(record.cluster, record.members);
+    if (record.members.length > 0) this.requester.members.set(record.cluster, record.members);
     this.localClusters.add(record.cluster);
-    const args: ServerArgs = { cluster: record.cluster, machine: factory(), machineConfig: record.config, initialMembers: record.members, host: this };
+    const args: ServerArgs = {
+      cluster: record.cluster,
+      machineName: record.machine,
+      machine: factory(),
+      machineConfig: record.config,
+      initialMembers: record.members,
+      host: this,
+      sessionTimeoutMs: record.sessionTimeoutMs ?? 60_000,
+      snapshotEveryEntries: this.options.snapshotEveryEntries ?? 65_536,
+    };
     const spec: ChildSpec = {
       id: record.cluster,
       restart: 'transient',

@@ -93,6 +93,11 @@ export class SimClock implements Clock {
     return true;
   }
 
+  /** Runs one deferred task or one timer already due, without moving time. Returns false if there was none. */
+  stepNow(): boolean {
+    return this.step(this.time);
+  }
+
   /** Runs everything due within the next `ms` of virtual time, then sets time to now + ms. */
   runFor(ms: number): void {
     const end = this.time + ms;
@@ -125,28 +130,39 @@ export class SimClock implements Clock {
    * between steps. Rejects with an Error if it has not settled after `maxMs` of virtual time.
    */
   async settle<T>(promise: Promise<T>, maxMs = 60_000): Promise<T> {
+    return this.settleWith(promise, maxMs, () => {});
+  }
+
+  /**
+   * Like settle, calling `afterStep` after every step. Promise callbacks run
+   * before time moves: a continuation runs at the same virtual instant as the
+   * event that resolved its promise, whatever else is scheduled later.
+   */
+  async settleWith<T>(promise: Promise<T>, maxMs: number, afterStep: () => void): Promise<T> {
     let settled = false;
-    const watched = promise.then(
-      (v) => {
-        settled = true;
-        return v;
-      },
-      (e: unknown) => {
-        settled = true;
-        throw e;
-      },
-    );
+    const watched = promise.finally(() => {
+      settled = true;
+    });
     watched.catch(() => {});
     const end = this.time + maxMs;
     while (!settled) {
       let ran = 0;
-      while (ran < 64 && this.step(end)) ran++;
-      await flushMicrotasks();
-      if (ran === 0 && !settled) {
-        throw new Error(`SimClock.settle: promise still pending after ${maxMs} ms of virtual time`);
+      while (ran < 256 && this.stepNow()) {
+        afterStep();
+        ran++;
       }
+      await flushMicrotasks();
+      if (settled || ran > 0) continue;
+      // Nothing runnable at this instant, and no promise callback scheduled anything: move time.
+      if (!this.step(end)) throw new Error(`SimClock.settle: promise still pending after ${maxMs} ms of virtual time`);
+      afterStep();
     }
     return watched;
+  }
+
+  /** Lets every queued promise callback run; virtual time does not move. */
+  yieldToPromises(): Promise<void> {
+    return flushMicrotasks();
   }
 
   private dropCancelled(): void {

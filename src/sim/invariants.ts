@@ -30,6 +30,9 @@ export class Invariants {
 
   /** Feed this to every System (`observer` option): it checks state machine safety as entries apply. */
   readonly observer: ServerObserver = {
+    removed: (cluster, node) => {
+      this.seen.delete(`${cluster}/${node}`);
+    },
     applied: (cluster, node, index, term, payload) => {
       const map = mapOf(this.applied, cluster);
       const mine: Recorded = { term, digest: digest(payload) };

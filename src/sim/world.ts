@@ -112,9 +112,12 @@ export class World {
     return true;
   }
 
-  /** Drives the world until `promise` settles (for set-up calls that return promises). */
-  async settle<T>(promise: Promise<T>, maxMs = 30_000): Promise<T> {
-    return this.clock.settle(promise, maxMs);
+  /**
+   * Drives the world until `promise` settles, checking invariants after every
+   * step; promise callbacks run before virtual time moves.
+   */
+  settle<T>(promise: Promise<T>, maxMs = 30_000): Promise<T> {
+    return this.clock.settleWith(promise, maxMs, () => this.afterStep());
   }
 
   private afterStep(): void {

@@ -25,6 +25,10 @@ export class LocalCluster {
   ) {}
 
   async startNode(node: string): Promise<System> {
+    return this.startNodeWith(node, {});
+  }
+
+  async startNodeWith(node: string, options: Partial<SystemOptions>): Promise<System> {
     const system = await System.start({
       nodeId: node,
       dataDir: join(this.dir, node),
@@ -34,6 +38,7 @@ export class LocalCluster {
       logger: this.logger,
       raft: fastRaft,
       ...this.extra,
+      ...options,
     });
     this.systems.set(node, system);
     return system;

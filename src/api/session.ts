@@ -1,0 +1,64 @@
+// A client session (Raft thesis §6.3): every command carries the session id
+// and a sequence number, so the cluster applies it at most once however many
+// times it is retried: a retry after a timeout, or after the leader died
+// between applying a command and replying, gets the recorded reply.
+import type { ConcordError } from '../lib/errors.js';
+import type { Request } from '../transport/transport.js';
+import type { RequestCallback, RequestOptions } from './requester.js';
+
+/** What a Session needs from its owner (a System or a Client). */
+export interface SessionHost {
+  submit(cluster: string, body: Request, options: RequestOptions, cb: RequestCallback): void;
+}
+
+/** Commands through one exactly-once session. Open one with `System.openSession` or `Client.openSession`. */
+export class Session {
+  private nextSeq = 1;
+  /** Sequence numbers sent but not yet answered. */
+  private readonly outstanding = new Set<number>();
+
+  /** @internal */
+  constructor(
+    private readonly host: SessionHost,
+    readonly cluster: string,
+    /** The session id (the index of its registration entry). */
+    readonly id: number,
+  ) {}
+
+  /** Every reply up to this sequence number has been received (tells the cluster it may forget them). */
+  get acked(): number {
+    let low = this.nextSeq;
+    for (const s of this.outstanding) if (s < low) low = s;
+    return low - 1;
+  }
+
+  /**
+   * Submits a command, retrying through leader changes and timeouts until the
+   * deadline; it is applied at most once. Rejects with `session_expired` if the
+   * session idled out (open a new one), or `timeout` if no answer came in time.
+   */
+  processCommand<R = unknown>(command: unknown, options: RequestOptions = {}): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.submit(command, options, (err, value) => (err === null ? resolve(value as R) : reject(err)));
+    });
+  }
+
+  /** processCommand with a callback (simulated clients stay on virtual time). */
+  submit(command: unknown, options: RequestOptions, cb: (err: ConcordError | null, value: unknown) => void): void {
+    const seq = this.nextSeq++;
+    this.outstanding.add(seq);
+    const session = { id: this.id, seq, acked: this.acked };
+    this.host.submit(this.cluster, { type: 'command', command, session }, options, (err, value) => {
+      this.outstanding.delete(seq);
+      cb(err, value);
+    });
+  }
+}
+
+/** Registers a new session with the cluster (a replicated command) and calls back with it. */
+export function openSession(host: SessionHost, cluster: string, options: RequestOptions, cb: (err: ConcordError | null, session: Session | undefined) => void): void {
+  host.submit(cluster, { type: 'register_session' }, options, (err, id) => {
+    if (err !== null) cb(err, undefined);
+    else cb(null, new Session(host, cluster, id as number));
+  });
+}
