@@ -1,0 +1,220 @@
+// Snapshots, membership changes, leadership transfer, sessions and machine
+// upgrades, through the public API on real files.
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalCluster } from '../helpers/local_cluster.js';
+import { ConcordError } from '../../src/lib/errors.js';
+import type { ApplyMeta, ApplyResult, Machine } from '../../src/raft/machine.js';
+
+let cluster: LocalCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+const until = async (what: string, check: () => Promise<boolean>, ms = 8000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+async function start(nodes: string[], members = nodes, extra = {}) {
+  cluster = new LocalCluster(nodes, { snapshotEveryEntries: 25, ...extra });
+  await cluster.startAll();
+  await cluster.system(nodes[0] as string).startCluster('kv', 'kv', members);
+  return cluster;
+}
+
+describe('snapshots', () => {
+  it('brings a member that was down while the log was compacted back from a snapshot', async () => {
+    const c = await start(['a', 'b', 'c']);
+    const leader = await c.leader('kv');
+    const down = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    const up = ['a', 'b', 'c'].find((n) => n !== leader && n !== down) as string;
+    await c.stopNode(down);
+    for (let i = 0; i < 120; i++) await c.system(up).processCommand('kv', { type: 'put', key: `k${i}`, value: i });
+    const status = await c.system(up).members('kv');
+    expect(status.snapshotIndex).toBeGreaterThan(50); // the log was compacted
+    const back = await c.startNode(down);
+    await back.restartServer('kv');
+    await until('the restarted member to catch up', async () => (await back.members('kv', { member: down })).appliedIndex >= status.commitIndex);
+    const mine = await back.members('kv', { member: down });
+    expect(mine.snapshotIndex).toBeGreaterThan(50); // it got there by InstallSnapshot
+    expect(await back.localQuery('kv', (s: Map<string, unknown>) => s.size)).toBe(120);
+  });
+
+  it('recovers a restarted member from its own latest snapshot plus the log after it', async () => {
+    const c = await start(['a', 'b', 'c']);
+    for (let i = 0; i < 60; i++) await c.system('a').processCommand('kv', { type: 'put', key: `k${i}`, value: i });
+    for (const n of ['a', 'b', 'c']) await c.stopNode(n);
+    for (const n of ['a', 'b', 'c']) await (await c.startNode(n)).restartServer('kv');
+    expect((await c.system('a').members('kv', { member: 'a' })).snapshotIndex).toBeGreaterThan(0);
+    expect(await c.system('b').consistentQuery('kv', (s: Map<string, unknown>) => s.size, { timeoutMs: 10_000 })).toBe(60);
+  });
+});
+
+describe('membership', () => {
+  it('grows 1 -> 3 -> 5 and shrinks 5 -> 3 under load without losing or duplicating an acknowledged command', async () => {
+    cluster = new LocalCluster(['a', 'b', 'c', 'd', 'e'], { snapshotEveryEntries: 40 });
+    const c = cluster;
+    await c.startAll();
+    const a = c.system('a');
+    await a.startCluster('ctr', 'counter', ['a']);
+    const session = await a.openSession('ctr');
+    let acked = 0;
+    let stop = false;
+    const load = (async () => {
+      while (!stop) {
+        // Each increment returns the new total: acknowledged ones must be exactly 1..acked.
+        const value = await session.processCommand<number>({ type: 'incr' }, { timeoutMs: 10_000 });
+        expect(value).toBe(acked + 1);
+        acked++;
+      }
+    })();
+    for (const n of ['b', 'c', 'd', 'e']) await a.addMember('ctr', n, { timeoutMs: 20_000 });
+    expect((await a.members('ctr')).voters.length).toBe(5);
+    await a.removeMember('ctr', 'd');
+    await a.removeMember('ctr', 'e');
+    stop = true;
+    await load;
+    const status = await a.members('ctr');
+    expect([...status.voters].sort()).toEqual(['a', 'b', 'c']);
+    expect(acked).toBeGreaterThan(10);
+    expect(await a.consistentQuery('ctr', { name: 'get' })).toBe(acked);
+    await until('members to stop and delete data', async () => (await c.system('d').overview()).servers.length === 0);
+  });
+
+  it('removes the leader: it hands over once the change commits and stops', async () => {
+    const c = await start(['a', 'b', 'c']);
+    const leader = await c.leader('kv');
+    const other = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    await c.system(other).processCommand('kv', { type: 'put', key: 'x', value: 1 });
+    await c.system(other).removeMember('kv', leader);
+    const next = await c.leader('kv', other);
+    expect(next).not.toBe(leader);
+    const status = await c.system(other).members('kv');
+    expect(status.voters).not.toContain(leader);
+    expect(await c.system(other).consistentQuery('kv', { name: 'get', args: 'x' })).toBe(1);
+  });
+
+  it('refuses a second change while one is pending, with membership_change_in_progress', async () => {
+    const c = await start(['a', 'b', 'c'], ['a', 'b']);
+    await c.leader('kv');
+    await c.stopNode('c'); // 'c' cannot catch up, so its promotion stays pending
+    const first = c.system('a').requestRaw('kv', { type: 'add_member', member: 'c' }, { timeoutMs: 30_000 });
+    first.catch(() => {});
+    await until('the first change to be in effect', async () => (await c.system('a').members('kv')).nonVoters.includes('c'));
+    await expect(c.system('a').removeMember('kv', 'b')).rejects.toMatchObject({ code: 'membership_change_in_progress' });
+  });
+});
+
+describe('leadership transfer', () => {
+  it('moves leadership to the target', async () => {
+    const c = await start(['a', 'b', 'c']);
+    const leader = await c.leader('kv');
+    const target = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    await c.system('a').transferLeadership('kv', target);
+    expect(await c.leader('kv')).toBe(target);
+    await c.system('a').processCommand('kv', { type: 'put', key: 'after', value: true });
+  });
+
+  it('fails after an election timeout when the target cannot take over, and the old leader carries on', async () => {
+    const c = await start(['a', 'b', 'c']);
+    const leader = await c.leader('kv');
+    const target = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    c.network.block(leader, target);
+    await expect(c.system(leader).transferLeadership('kv', target)).rejects.toMatchObject({ code: 'timeout' });
+    c.network.heal();
+    expect(await c.leader('kv')).toBe(leader);
+    await c.system(leader).processCommand('kv', { type: 'put', key: 'still', value: 'leading' });
+  });
+});
+
+describe('exactly-once sessions', () => {
+  it('applies a retried command once when the leader died between applying it and replying', async () => {
+    // Kill the leader's node the moment it applies the second increment: its reply never leaves.
+    let killAt: { node: string; index: number } | undefined;
+    cluster = new LocalCluster(['a', 'b', 'c'], {
+      observer: {
+        applied: (clusterName, node, index) => {
+          if (clusterName === 'ctr' && killAt !== undefined && node === killAt.node && index >= killAt.index) {
+            const victim = cluster?.systems.get(node);
+            killAt = undefined;
+            queueMicrotask(() => victim?.kill()); // before the transport flushes the reply
+          }
+        },
+      },
+    });
+    const c = cluster;
+    await c.startAll();
+    await c.system('a').startCluster('ctr', 'counter', ['a', 'b', 'c']);
+    const leader = await c.leader('ctr');
+    const client = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    const session = await c.system(client).openSession('ctr');
+    expect(await session.processCommand({ type: 'incr' })).toBe(1);
+    const status = await c.system(client).members('ctr');
+    killAt = { node: leader, index: status.commitIndex + 1 };
+    const value = await session.processCommand<number>({ type: 'incr' }, { timeoutMs: 10_000 });
+    expect(killAt).toBeUndefined(); // the leader did die after applying
+    expect(value).toBe(2); // the retry got the recorded reply...
+    expect(await c.system(client).consistentQuery('ctr', { name: 'get' })).toBe(2); // ...and nothing ran twice
+    c.systems.delete(leader);
+  });
+
+  it('rejects a command of an expired session with session_expired', async () => {
+    const c = await start(['a'], ['a'], { sessionTimeoutMs: 200 });
+    const session = await c.system('a').openSession('kv');
+    await session.processCommand({ type: 'put', key: 'k', value: 1 });
+    await new Promise((r) => setTimeout(r, 1300));
+    await c.system('a').processCommand('kv', { type: 'put', key: 'tick', value: 1 }); // leader time moves on
+    const error = await session.processCommand({ type: 'put', key: 'k', value: 2 }).catch((e: unknown) => e);
+    expect((error as ConcordError).code).toBe('session_expired');
+  });
+});
+
+describe('machine upgrades', () => {
+  /** v1 adds 1; v2 adds 10. The behaviour switches at the machine_version entry. */
+  class Stepper implements Machine<number, 'step', number> {
+    constructor(readonly version: number) {}
+    init() {
+      return 0;
+    }
+    apply(meta: ApplyMeta, _cmd: 'step', n: number): ApplyResult<number, number> {
+      const next = n + (meta.machineVersion >= 2 ? 10 : 1);
+      return { state: next, reply: next };
+    }
+    readonly queries = { get: (n: number) => n };
+  }
+
+  it('switches every member to the new version at the same index, and an old member refuses to apply', async () => {
+    const versions: Record<string, number> = { a: 1, b: 1, c: 1 };
+    cluster = new LocalCluster(['a', 'b', 'c'], {});
+    const c = cluster;
+    for (const n of ['a', 'b', 'c']) await c.startNodeWith(n, { machines: { stepper: () => new Stepper(versions[n] as number) } });
+    await c.system('a').startCluster('up', 'stepper', ['a', 'b', 'c']);
+    expect(await c.system('a').processCommand('up', 'step')).toBe(1);
+    // Rolling upgrade: restart two members on v2 code, then make one of them leader.
+    for (const n of ['b', 'c']) {
+      versions[n] = 2;
+      await c.stopNode(n);
+      await (await c.startNodeWith(n, { machines: { stepper: () => new Stepper(2) } })).restartServer('up');
+    }
+    const commit = (await c.system('a').members('up')).commitIndex;
+    await until('the upgraded members to catch up', async () => (await c.system('b').members('up', { member: 'b' })).appliedIndex >= commit);
+    await until('b to lead', async () => {
+      await c.system('b').transferLeadership('up', 'b');
+      return (await c.system('b').members('up', { member: 'b' })).role === 'leader';
+    });
+    await until('the upgrade to apply', async () => (await c.system('b').members('up', { member: 'c' })).machineVersion === 2);
+    expect(await c.system('b').processCommand('up', 'step')).toBe(11);
+    // The members on v2 agree; the member still on v1 code stopped applying and says why.
+    expect(await c.system('b').localQuery('up', { name: 'get' })).toBe(11);
+    // A follower applies once it learns the commit index (with the next AppendEntries).
+    await until('c to apply it too', async () => (await c.system('c').localQuery('up', { name: 'get' }, { member: 'c' })) === 11);
+    const old = await c.system('a').members('up', { member: 'a' });
+    expect(old.halted).toMatch(/machine version 2/);
+    await expect(c.system('a').localQuery('up', { name: 'get' }, { member: 'a' })).rejects.toMatchObject({ code: 'machine_version' });
+  });
+});
