@@ -62,5 +62,7 @@ export { System, validName, type SystemOptions, type CallOptions, type PipelineR
 export type { ServerStatus, ServerObserver } from './raft/server/server.js';
 export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, ShutdownError } from './api/errors.js';
 export type { RequestOptions } from './api/requester.js';
+export { Session } from './api/session.js';
+export type { SessionTag } from './transport/transport.js';
 export { LocalNetwork, LocalTransport, type NetworkFaults, type NetworkStats } from './transport/local.js';
 export type { Transport, Envelope, NodeEvent } from './transport/transport.js';

@@ -121,6 +121,7 @@ export class Requester {
         const error = fromWire(r.error);
         if (!retryable.has(error.code) || options.member !== undefined) return cb(error, undefined);
         lastError = error;
+        if (error.code === 'cluster_not_found') this.forget(cluster, node);
         const hint = r.error.leader;
         if (hint !== undefined && hint !== node && this.isLive(hint)) {
           this.leaders.set(cluster, hint);
@@ -151,6 +152,15 @@ export class Requester {
       p.cb(new ShutdownError(), undefined);
     }
     this.pending.clear();
+  }
+
+  /** `node` hosts no member of `cluster` (any more): stop asking it. */
+  private forget(cluster: string, node: string): void {
+    if (this.leaders.get(cluster) === node) this.leaders.delete(cluster);
+    const members = this.members.get(cluster);
+    if (members !== undefined && members.includes(node) && members.length > 1) {
+      this.members.set(cluster, members.filter((m) => m !== node));
+    }
   }
 
   private liveLeader(cluster: string): string | undefined {

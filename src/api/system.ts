@@ -420,6 +420,11 @@ export class System implements ServerHost {
     return this.random.fork();
   }
 
+  /** @internal */
+  membersChanged(cluster: string, members: readonly string[]): void {
+    this.requester.members.set(cluster, members);
+  }
+
   /** @internal The local member was removed from its cluster: stop it and delete its data. */
   memberRemoved(cluster: string): void {
     this.serialized(cluster, () => this.deleteLocalServer(cluster)).catch((e: unknown) =>

@@ -49,6 +49,8 @@ export interface ServerHost {
   forkRandom(): Random;
   /** This member was removed from its cluster (the removal committed): the host may delete it. */
   memberRemoved(cluster: string): void;
+  /** The configuration this member knows changed: the host learns who to ask. */
+  membersChanged(cluster: string, members: readonly string[]): void;
 }
 
 /** How a server starts. */
@@ -130,6 +132,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private persistDone = 0;
   private held: { seq: number; to: ServerId; msg: RaftMessage }[] = [];
   private readonly proposedDown = new Set<string>();
+  private knownConfig: RaftState['config'] | undefined;
 
   protected readonly states: { readonly [K in Role]: StateHandler<Role, ServerMsg> } = (() => {
     const h: StateHandler<Role, ServerMsg> = {
@@ -416,6 +419,11 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
 
   private stepCore(event: RaftEvent): void {
     this.carryOut(step(this.core, event, { now: this.now(), log: this.log }));
+    const config = this.core.config;
+    if (config !== this.knownConfig && config.voters.length > 0) {
+      this.knownConfig = config;
+      this.host.membersChanged(this.cluster, [...config.voters, ...config.nonVoters]);
+    }
   }
 
   /** Carries out the core's effects in order; log back-pressure becomes a follow-up event. */
