@@ -13,7 +13,7 @@ describe('counter machine', () => {
       { type: 'reset' },
     ];
     const replies = cmds.map((c, i) => {
-      const r = m.apply({ index: i + 1, term: 1, timestamp: 0 }, c, state);
+      const r = m.apply({ index: i + 1, term: 1, timestamp: 0, machineVersion: 1 }, c, state);
       state = r.state;
       return r.reply;
     });
@@ -26,7 +26,7 @@ describe('counter machine', () => {
   it('rejects a non-integer step without changing anything', () => {
     const m = new CounterMachine();
     const state = m.init();
-    expect(m.apply({ index: 1, term: 1, timestamp: 0 }, { type: 'incr', by: 0.5 }, state).reply).toEqual({ error: 'by must be a safe integer' });
+    expect(m.apply({ index: 1, term: 1, timestamp: 0, machineVersion: 1 }, { type: 'incr', by: 0.5 }, state).reply).toEqual({ error: 'by must be a safe integer' });
     expect(state.size).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KvMachine, sameValue, type KvCommand, type KvState } from '../../../machines/kv.js';
 
-const meta = (index: number) => ({ index, term: 1, timestamp: 1_000 + index });
+const meta = (index: number) => ({ index, term: 1, timestamp: 1_000 + index, machineVersion: 1 });
 
 function run(commands: KvCommand[]) {
   const m = new KvMachine();
