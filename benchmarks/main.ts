@@ -3,6 +3,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<void> }>> = 
   actors: () => import('./actors.js'),
   wal: () => import('./wal.js'),
   'raft-local': () => import('./raft_local.js'),
+  'raft-nats': () => import('./raft_nats.js'),
 };
 
 async function main(): Promise<void> {

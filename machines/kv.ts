@@ -66,6 +66,11 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
     get: (state: KvState, key: unknown) => (typeof key === 'string' && state.has(key) ? state.get(key) : null),
     keys: (state: KvState) => [...state.keys()].sort(),
     size: (state: KvState) => state.size,
+    /** [key, value] pairs whose key starts with args.prefix (all when absent), sorted by key. */
+    range: (state: KvState, args: unknown) => {
+      const prefix = typeof (args as { prefix?: unknown } | null)?.prefix === 'string' ? (args as { prefix: string }).prefix : '';
+      return [...state].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    },
   };
 
   snapshot(state: KvState): Uint8Array {

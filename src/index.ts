@@ -58,7 +58,9 @@ export type {
 } from './raft/machine.js';
 export { encodeValue, decodeValue } from './raft/server/entry_codec.js';
 export type { Role, ServerId, CoreOptions, ClusterConfig } from './raft/core/types.js';
-export { System, validName, type SystemOptions, type CallOptions, type PipelineResult, type Query, type StartClusterResult } from './api/system.js';
+export { System, type SystemOptions, type StartClusterResult } from './api/system.js';
+export { Caller, validName, type CallOptions, type PipelineResult, type Query } from './api/caller.js';
+export { Client, type ClientOptions, type ClientStats } from './api/client.js';
 export type { ServerStatus, ServerObserver } from './raft/server/server.js';
 export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, ShutdownError } from './api/errors.js';
 export type { RequestOptions } from './api/requester.js';
@@ -66,3 +68,5 @@ export { Session } from './api/session.js';
 export type { SessionTag } from './transport/transport.js';
 export { LocalNetwork, LocalTransport, type NetworkFaults, type NetworkStats } from './transport/local.js';
 export type { Transport, Envelope, NodeEvent } from './transport/transport.js';
+export { NatsTransport } from './transport/nats.js';
+export type { NatsTransportOptions } from './transport/nats_options.js';

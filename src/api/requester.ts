@@ -22,6 +22,7 @@ export type RequestCallback = (error: ConcordError | null, value: unknown) => vo
 interface Pending {
   cb: (error: ConcordError | null, response: Response | undefined) => void;
   timer: TimerHandle;
+  node: string;
 }
 
 const retryable = new Set(['not_leader', 'no_leader', 'overloaded', 'cluster_not_found']);
@@ -66,7 +67,7 @@ export class Requester {
       this.pending.delete(id);
       cb(new TimeoutError(`no answer from ${node} for ${cluster} within ${timeoutMs} ms`), undefined);
     });
-    this.pending.set(id, { cb, timer });
+    this.pending.set(id, { cb, timer, node });
     this.deliver(node, { type: 'request', id, from: this.nodeId, cluster, body });
   }
 
@@ -77,6 +78,19 @@ export class Requester {
     this.pending.delete(env.id);
     this.clock.clearTimer(p.timer);
     p.cb(null, env.body);
+  }
+
+  /**
+   * `node` went down: its pending attempts end now, as if timed out, so that
+   * repeatable requests move on to another member at once.
+   */
+  nodeDown(node: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.node !== node) continue;
+      this.pending.delete(id);
+      this.clock.clearTimer(p.timer);
+      p.cb(new TimeoutError(`${node} went down before answering`), undefined);
+    }
   }
 
   /**
@@ -103,7 +117,7 @@ export class Requester {
     const next = (): void => {
       const left = deadline - this.clock.now();
       if (left <= 0) return giveUp();
-      const slice = idempotent ? Math.min(left, Math.max(250, timeoutMs / 4)) : left;
+      const slice = idempotent ? Math.min(left, Math.min(2000, Math.max(250, timeoutMs / 4))) : left;
       this.attempt(node, cluster, body, slice, (err, response) => {
         round++;
         if (err !== null) {

@@ -18,9 +18,9 @@ import type { AnyMachine, Destination } from '../raft/machine.js';
 import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type ServerMsg, type ServerObserver, type ServerStatus } from '../raft/server/server.js';
 import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
 import { ClusterNotFoundError } from './errors.js';
-import { Requester, type RequestCallback, type RequestOptions } from './requester.js';
+import { Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
-import { Session, openSession } from './session.js';
+import { Caller, validName, type CallOptions } from './caller.js';
 
 /** How a System starts. */
 export interface SystemOptions {
@@ -51,13 +51,8 @@ export interface SystemOptions {
   readonly observer?: ServerObserver;
 }
 
-/** Options of a command or query call. */
-export type CallOptions = RequestOptions;
-
-/** A command's outcome, as delivered to `onApplied` for pipelined commands. */
-export type PipelineResult =
-  | { readonly correlation: unknown; readonly ok: true; readonly value: unknown }
-  | { readonly correlation: unknown; readonly ok: false; readonly error: ConcordError };
+export type { CallOptions, PipelineResult, Query } from './caller.js';
+export { validName } from './caller.js';
 
 /** What `startCluster` reports. */
 export interface StartClusterResult {
@@ -65,15 +60,6 @@ export interface StartClusterResult {
   readonly notStarted: readonly { readonly node: string; readonly error: Error }[];
 }
 
-const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** Checks a cluster or node name. */
-export function validName(kind: string, name: unknown): string {
-  if (typeof name !== 'string' || !namePattern.test(name)) {
-    throw new InvalidArgumentError(`${kind} must be 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
-  }
-  return name;
-}
 
 /** Owns the transport's lifetime inside the supervision tree. */
 class TransportOwner extends Actor<never, Transport> {
@@ -88,7 +74,7 @@ class TransportOwner extends Actor<never, Transport> {
 }
 
 /** A Concord node. Create it with `System.start`. */
-export class System implements ServerHost {
+export class System extends Caller implements ServerHost {
   readonly nodeId: string;
   readonly actors: ActorSystem;
   readonly logSystem: LogSystem;
@@ -101,12 +87,9 @@ export class System implements ServerHost {
   readonly dropped = { unknownCluster: 0, misaddressed: 0, failed: 0 };
   private readonly transport: Transport;
   private readonly random: Random;
-  private readonly requester: Requester;
+  protected readonly requester: Requester;
   private readonly machines: Readonly<Record<string, () => AnyMachine>>;
   private readonly subscriptions = new Map<string, (msg: unknown) => void>();
-  private readonly pipelineHandlers = new Map<string, (batch: PipelineResult[]) => void>();
-  private readonly pipelineBuffer = new Map<string, PipelineResult[]>();
-  private pipelineFlushScheduled = false;
   private serversSup!: ActorRef;
   /** Clusters with a member on this node (started or restarted here). */
   private readonly localClusters = new Set<string>();
@@ -116,6 +99,7 @@ export class System implements ServerHost {
   private stopped = false;
 
   private constructor(private readonly options: SystemOptions) {
+    super();
     this.nodeId = validName('nodeId', options.nodeId);
     if (options.transport.nodeId !== this.nodeId) throw new InvalidArgumentError('transport.nodeId must equal nodeId');
     this.clock = options.clock ?? new RealClock();
@@ -195,6 +179,22 @@ export class System implements ServerHost {
     return { started, notStarted };
   }
 
+  /**
+   * Makes sure this node hosts a member of `cluster` (a new cluster of
+   * `members`, or the one already on disk). Each node of a cluster can call it
+   * on start-up; together they form the cluster.
+   */
+  async ensureMember(cluster: string, machine: string, members: readonly string[], options: { config?: unknown } = {}): Promise<void> {
+    validName('cluster', cluster);
+    if (this.serverRef(cluster) !== undefined) return;
+    if (loadServerRecord(this.disk, this.options.dataDir, cluster) !== undefined) return this.restartServer(cluster);
+    if (!members.includes(this.nodeId)) throw new InvalidArgumentError(`${this.nodeId} is not one of the members ${members.join(',')}`);
+    for (const m of members) validName('member', m);
+    this.requester.members.set(cluster, [...members]);
+    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: this.options.sessionTimeoutMs ?? 60_000 };
+    await this.requester.requestAsync(cluster, body, { member: this.nodeId, timeoutMs: 10_000 });
+  }
+
   /** Restarts the local member of `cluster` from what is on disk. */
   async restartServer(cluster: string): Promise<void> {
     validName('cluster', cluster);
@@ -220,57 +220,6 @@ export class System implements ServerHost {
 
   // ---- commands and queries ----
 
-  /**
-   * Sends any request with a callback instead of a promise: simulated clients
-   * use it to stay on virtual time.
-   */
-  submit(cluster: string, body: Request, options: CallOptions, cb: RequestCallback): void {
-    this.requester.request(cluster, body, options, cb);
-  }
-
-  /** Submits a command to the cluster's leader; resolves with the machine's reply once it is applied. */
-  processCommand<R = unknown>(cluster: string, command: unknown, options: CallOptions = {}): Promise<R> {
-    return this.requester.requestAsync(cluster, { type: 'command', command }, options) as Promise<R>;
-  }
-
-  /**
-   * Submits a command without waiting: its outcome is delivered with
-   * `correlation` to the handler set by `onApplied`, in batches.
-   */
-  pipelineCommand(cluster: string, command: unknown, correlation: unknown, options: CallOptions = {}): void {
-    this.processCommand(cluster, command, options).then(
-      (value) => this.pipelineResult(cluster, { correlation, ok: true, value }),
-      (e: unknown) => this.pipelineResult(cluster, { correlation, ok: false, error: e instanceof ConcordError ? e : new ConcordError('transport', String(e)) }),
-    );
-  }
-
-  /** Sets the handler of pipelined outcomes for `cluster`. */
-  onApplied(cluster: string, handler: (batch: PipelineResult[]) => void): void {
-    this.pipelineHandlers.set(cluster, handler);
-  }
-
-  /** A linearizable read (ReadIndex): sees every command acknowledged before it was called. */
-  consistentQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
-    return this.requester.requestAsync(cluster, { type: 'query', mode: 'consistent', query: querySpec(query) }, options) as Promise<R>;
-  }
-
-  /** Reads the leader's state without a quorum round: fast, but a deposed leader may answer stale. */
-  leaderQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
-    return this.requester.requestAsync(cluster, { type: 'query', mode: 'leader', query: querySpec(query) }, options) as Promise<R>;
-  }
-
-  /** Reads one member's state (the local one by default): may be behind. */
-  localQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
-    const member = options.member ?? (this.serverRef(cluster) !== undefined ? this.nodeId : undefined);
-    const opts: CallOptions = member === undefined ? options : { ...options, member };
-    return this.requester.requestAsync(cluster, { type: 'query', mode: 'local', query: querySpec(query) }, opts) as Promise<R>;
-  }
-
-  /** The cluster's members and leader, as its leader (or `options.member`) sees them. */
-  members(cluster: string, options: CallOptions = {}): Promise<ServerStatus> {
-    return this.requester.requestAsync(cluster, { type: 'members' }, options) as Promise<ServerStatus>;
-  }
-
   /** The status of every member hosted by this node. */
   async overview(): Promise<{ node: string; servers: ServerStatus[] }> {
     const children = await whichChildren(this.actors, this.serversSup);
@@ -284,72 +233,6 @@ export class System implements ServerHost {
       }
     }
     return { node: this.nodeId, servers };
-  }
-
-  /**
-   * Adds `member` (a node id) to the cluster: starts a member there that waits
-   * for the leader, which adds it as a non-voter, brings it up to date (from
-   * the log or a snapshot) and promotes it to voter. Resolves once it is a voter.
-   */
-  async addMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
-    validName('member', member);
-    const status = await this.members(cluster, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
-    if (status.voters.includes(member)) return;
-    const start: Request = {
-      type: 'start_server',
-      machine: status.machine,
-      members: [],
-      config: status.machineConfig,
-      join: true,
-      sessionTimeoutMs: status.sessionTimeoutMs,
-    };
-    await this.requester.requestAsync(cluster, start, { member, timeoutMs: options.timeoutMs ?? 10_000 });
-    this.requester.members.set(cluster, [...status.voters, ...status.nonVoters, member]);
-    if (status.nonVoters.includes(member)) return this.awaitVoter(cluster, member, options);
-    await this.requester.requestAsync(cluster, { type: 'add_member', member }, { timeoutMs: options.timeoutMs ?? 60_000 });
-  }
-
-  private async awaitVoter(cluster: string, member: string, options: CallOptions): Promise<void> {
-    const deadline = this.clock.now() + (options.timeoutMs ?? 60_000);
-    while (this.clock.now() < deadline) {
-      const s = await this.members(cluster);
-      if (s.voters.includes(member)) return;
-      await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
-    }
-    throw new ConcordError('timeout', `${member} was not promoted in time`);
-  }
-
-  /**
-   * Removes `member` from the cluster (the leader too: it hands over once the
-   * change commits). Resolves once the change is committed; the removed member
-   * then stops and deletes its data.
-   */
-  async removeMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
-    validName('member', member);
-    const removedAt = (await this.requester.requestAsync(cluster, { type: 'remove_member', member }, { timeoutMs: options.timeoutMs ?? 30_000 })) as number;
-    const members = this.requester.members.get(cluster);
-    if (members !== undefined) this.requester.members.set(cluster, members.filter((m) => m !== member));
-    if (this.requester.leaders.get(cluster) === member) this.requester.leaders.delete(cluster);
-    // Best effort: the member also stops by itself if it learns the change committed.
-    this.requester.requestAsync(cluster, { type: 'delete_server', removedAt }, { member, timeoutMs: 2000 }).catch(() => {});
-  }
-
-  /** Hands leadership to `target` (a voter). Resolves once the target has taken over. */
-  async transferLeadership(cluster: string, target: string, options: CallOptions = {}): Promise<void> {
-    await this.requester.requestAsync(cluster, { type: 'transfer_leadership', target }, options);
-    this.requester.leaders.set(cluster, target);
-  }
-
-  /** Sends any request to the cluster's leader and resolves with its value (the general form of the calls above). */
-  requestRaw(cluster: string, body: Request, options: CallOptions = {}): Promise<unknown> {
-    return this.requester.requestAsync(cluster, body, options);
-  }
-
-  /** Opens an exactly-once client session on `cluster` (see Session). */
-  openSession(cluster: string, options: CallOptions = {}): Promise<Session> {
-    return new Promise((resolve, reject) => {
-      openSession(this, cluster, options, (err, session) => (err === null ? resolve(session as Session) : reject(err)));
-    });
   }
 
   /** Registers a handler for machine `send` effects; returns the destination to give the machine. */
@@ -380,6 +263,11 @@ export class System implements ServerHost {
   inspectServer(cluster: string): ReturnType<RaftServer['inspect']> | undefined {
     const ref = this.serverRef(cluster);
     return ref === undefined ? undefined : this.actors.instanceOf<RaftServer>(ref)?.inspect();
+  }
+
+  /** The local member if this node hosts one, else the first known member. */
+  protected override localMember(cluster: string): string | undefined {
+    return this.serverRef(cluster) !== undefined ? this.nodeId : super.localMember(cluster);
   }
 
   /** Stops every member and the node (data stays on disk). */
@@ -531,6 +419,7 @@ export class System implements ServerHost {
   }
 
   private onNodeEvent(event: NodeEvent): void {
+    if (event.type === 'node_down') this.requester.nodeDown(event.node);
     for (const c of this.localClusters) {
       const ref = this.serverRef(c);
       if (ref !== undefined) this.actors.send(ref, { type: 'node_event', event });
@@ -600,28 +489,5 @@ export class System implements ServerHost {
     await startChild(this.actors, this.serversSup, spec);
   }
 
-  private pipelineResult(cluster: string, result: PipelineResult): void {
-    let buffer = this.pipelineBuffer.get(cluster);
-    if (buffer === undefined) {
-      buffer = [];
-      this.pipelineBuffer.set(cluster, buffer);
-    }
-    buffer.push(result);
-    if (this.pipelineFlushScheduled) return;
-    this.pipelineFlushScheduled = true;
-    this.clock.defer(() => {
-      this.pipelineFlushScheduled = false;
-      const batches = [...this.pipelineBuffer];
-      this.pipelineBuffer.clear();
-      for (const [c, batch] of batches) this.pipelineHandlers.get(c)?.(batch);
-    });
-  }
 }
 
-/** A query: a function of the state (in process only) or a machine's named query with its arguments. */
-export type Query<R> = ((state: any) => R) | { readonly name: string; readonly args?: unknown }; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-function querySpec<R>(query: Query<R>): QuerySpec {
-  if (typeof query === 'function') return { type: 'fn', fn: query as (state: unknown) => unknown };
-  return { type: 'named', name: query.name, args: query.args ?? null };
-}

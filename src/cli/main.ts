@@ -1,41 +1,58 @@
 #!/usr/bin/env node
-// The `concord` command. For now it has one command, `demo`: a supervised
-// actor example (the Raft demo replaces it once clusters exist).
-import { Actor, ActorSystem, startSupervisor, whichChildren, workerSpec, type ActorRef, type From } from '../index.js';
+// The `concord` command: run a node, talk to a cluster, or run the demo.
+// Exit codes: 0 ok, 1 operation error, 2 usage error.
+import { ConcordError } from '../lib/errors.js';
+import { UsageError } from './args.js';
+import { clientUsage, runClientCommand } from './client_commands.js';
+import { demoUsage, runDemo } from './demo.js';
+import { nodeUsage, runNode } from './node_command.js';
 
-type Job = { type: 'work'; n: number } | { type: 'fail' };
+const usage = `Usage: concord <command> [options]
+Commands:
+  node      run a node process (members of clusters, over NATS)
+  kv        put, get, del, cas on a kv cluster
+  counter   incr, get on a counter cluster
+  cluster   status, members, add, remove, transfer
+  demo      a 3-member cluster, a leader killed, every acknowledged write checked (npm start)
+Run \`concord <command> --help\` for its options.`;
 
-/** Squares numbers; fails on request so that the supervisor has something to do. */
-class Squarer extends Actor<Job> {
-  handle(msg: Job): void {
-    if (msg.type === 'fail') throw new Error('asked to fail');
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'node':
+      return runNode(rest);
+    case 'kv':
+    case 'counter':
+    case 'cluster':
+      return runClientCommand(command, rest);
+    case 'demo':
+      return runDemo(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${usage}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
   }
-  override handleCall(msg: Job, from: From): void {
-    if (msg.type === 'work') from.reply(msg.n * msg.n);
-  }
 }
 
-async function demo(): Promise<void> {
-  const system = new ActorSystem();
-  const sup = startSupervisor(system, { strategy: 'one_for_one', children: [workerSpec('squarer', Squarer, undefined, { name: 'squarer' })] });
-  const ask = (n: number) => system.call<number>('squarer', { type: 'work', n });
-  process.stdout.write(`7 squared is ${await ask(7)}\n`);
-  const before = system.whereis('squarer') as ActorRef;
-  system.send(before, { type: 'fail' });
-  await system.whenExited(before);
-  const [child] = await whichChildren(system, sup);
-  process.stdout.write(`the squarer crashed; its supervisor restarted it as ${String(child?.ref)}\n`);
-  process.stdout.write(`9 squared is ${await ask(9)}\n`);
-  await system.shutdown();
-}
+const helpFor: Record<string, string> = { node: nodeUsage, demo: demoUsage, ...clientUsage };
 
-const [command = 'help'] = process.argv.slice(2);
-if (command === 'demo') {
-  demo().catch((e: unknown) => {
-    process.stderr.write(`demo failed: ${String(e)}\n`);
-    process.exitCode = 1;
-  });
-} else {
-  process.stdout.write('usage: concord demo\n');
-  process.exitCode = command === 'help' || command === '--help' ? 0 : 2;
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = process.exitCode ?? code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      const help = helpFor[process.argv[2] ?? ''] ?? usage;
+      process.stderr.write(`concord: ${e.message}\n\n${help}\n`);
+      process.exitCode = 2;
+    } else {
+      const code = e instanceof ConcordError ? ` [${e.code}]` : '';
+      process.stderr.write(`concord: ${e instanceof Error ? e.message : String(e)}${code}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

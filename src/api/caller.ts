@@ -1,0 +1,190 @@
+// The calling side of the public API, shared by System (a node that may host
+// members) and Client (a process that hosts none): commands, pipelined
+// commands, the three queries, membership changes, leadership transfer and
+// exactly-once sessions, all sent through a Requester that follows leaders.
+import { ConcordError } from '../lib/errors.js';
+import type { Clock } from '../io/clock.js';
+import type { ServerStatus } from '../raft/server/server.js';
+import type { QuerySpec, Request } from '../transport/transport.js';
+import type { Requester, RequestCallback, RequestOptions } from './requester.js';
+import { Session, openSession } from './session.js';
+
+/** Options of a command or query call. */
+export type CallOptions = RequestOptions;
+
+/** A query: a function of the state (in process only) or a machine's named query with its arguments. */
+export type Query<R> = ((state: any) => R) | { readonly name: string; readonly args?: unknown }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A command's outcome, as delivered to `onApplied` for pipelined commands. */
+export type PipelineResult =
+  | { readonly correlation: unknown; readonly ok: true; readonly value: unknown }
+  | { readonly correlation: unknown; readonly ok: false; readonly error: ConcordError };
+
+const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Checks a cluster or node name. */
+export function validName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || !namePattern.test(name)) {
+    throw new ConcordError('invalid_argument', `${kind} must be 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+function querySpec<R>(query: Query<R>): QuerySpec {
+  if (typeof query === 'function') return { type: 'fn', fn: query as (state: unknown) => unknown };
+  return { type: 'named', name: query.name, args: query.args ?? null };
+}
+
+/** Everything a caller of clusters can do. */
+export abstract class Caller {
+  protected abstract readonly requester: Requester;
+  /** The source of time for deadlines and pauses. */
+  abstract readonly clock: Clock;
+  private readonly pipelineHandlers = new Map<string, (batch: PipelineResult[]) => void>();
+  private readonly pipelineBuffer = new Map<string, PipelineResult[]>();
+  private pipelineFlushScheduled = false;
+
+  /** Tells the caller who the members of `cluster` are (nodes to ask first). */
+  knowMembers(cluster: string, members: readonly string[]): void {
+    validName('cluster', cluster);
+    for (const m of members) validName('member', m);
+    this.requester.members.set(cluster, [...members]);
+  }
+
+  /** Sends any request with a callback instead of a promise (simulated clients stay on virtual time). */
+  submit(cluster: string, body: Request, options: CallOptions, cb: RequestCallback): void {
+    this.requester.request(cluster, body, options, cb);
+  }
+
+  /** Sends any request to the cluster's leader (or `options.member`) and resolves with its value. */
+  requestRaw(cluster: string, body: Request, options: CallOptions = {}): Promise<unknown> {
+    return this.requester.requestAsync(cluster, body, options);
+  }
+
+  /**
+   * Submits a command to the cluster's leader; resolves with the machine's
+   * reply once it is applied. A `timeout` means the outcome is unknown; use a
+   * Session for commands that must be retried safely.
+   */
+  processCommand<R = unknown>(cluster: string, command: unknown, options: CallOptions = {}): Promise<R> {
+    return this.requester.requestAsync(cluster, { type: 'command', command }, options) as Promise<R>;
+  }
+
+  /** Submits a command without waiting: its outcome goes, with `correlation`, to the `onApplied` handler, in batches. */
+  pipelineCommand(cluster: string, command: unknown, correlation: unknown, options: CallOptions = {}): void {
+    this.processCommand(cluster, command, options).then(
+      (value) => this.pipelineResult(cluster, { correlation, ok: true, value }),
+      (e: unknown) => this.pipelineResult(cluster, { correlation, ok: false, error: e instanceof ConcordError ? e : new ConcordError('transport', String(e)) }),
+    );
+  }
+
+  /** Sets the handler of pipelined outcomes for `cluster`. */
+  onApplied(cluster: string, handler: (batch: PipelineResult[]) => void): void {
+    this.pipelineHandlers.set(cluster, handler);
+  }
+
+  /** A linearizable read (ReadIndex): sees every command acknowledged before it was called. */
+  consistentQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
+    return this.requester.requestAsync(cluster, { type: 'query', mode: 'consistent', query: querySpec(query) }, options) as Promise<R>;
+  }
+
+  /** Reads the leader's state without a quorum round: fast, but a deposed leader may answer stale. */
+  leaderQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
+    return this.requester.requestAsync(cluster, { type: 'query', mode: 'leader', query: querySpec(query) }, options) as Promise<R>;
+  }
+
+  /** Reads one member's state (`options.member`, else this node's own member or the first known): may lag. */
+  localQuery<R = unknown>(cluster: string, query: Query<R>, options: CallOptions = {}): Promise<R> {
+    const member = options.member ?? this.localMember(cluster);
+    const opts: CallOptions = member === undefined ? options : { ...options, member };
+    return this.requester.requestAsync(cluster, { type: 'query', mode: 'local', query: querySpec(query) }, opts) as Promise<R>;
+  }
+
+  /** The member a local query asks by default. */
+  protected localMember(cluster: string): string | undefined {
+    return this.requester.members.get(cluster)?.[0];
+  }
+
+  /** The cluster's members and leader, as its leader (or `options.member`) sees them. */
+  members(cluster: string, options: CallOptions = {}): Promise<ServerStatus> {
+    return this.requester.requestAsync(cluster, { type: 'members' }, options) as Promise<ServerStatus>;
+  }
+
+  /**
+   * Adds `member` (a node id) to the cluster: starts a member there that waits
+   * for the leader, which adds it as a non-voter, brings it up to date (from
+   * the log or a snapshot) and promotes it to voter. Resolves once it is a voter.
+   */
+  async addMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
+    validName('member', member);
+    const status = await this.members(cluster, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    if (status.voters.includes(member)) return;
+    const start: Request = {
+      type: 'start_server',
+      machine: status.machine,
+      members: [],
+      config: status.machineConfig,
+      join: true,
+      sessionTimeoutMs: status.sessionTimeoutMs,
+    };
+    await this.requester.requestAsync(cluster, start, { member, timeoutMs: options.timeoutMs ?? 10_000 });
+    this.requester.members.set(cluster, [...status.voters, ...status.nonVoters, member]);
+    if (status.nonVoters.includes(member)) return this.awaitVoter(cluster, member, options);
+    await this.requester.requestAsync(cluster, { type: 'add_member', member }, { timeoutMs: options.timeoutMs ?? 60_000 });
+  }
+
+  private async awaitVoter(cluster: string, member: string, options: CallOptions): Promise<void> {
+    const deadline = this.clock.now() + (options.timeoutMs ?? 60_000);
+    while (this.clock.now() < deadline) {
+      const s = await this.members(cluster);
+      if (s.voters.includes(member)) return;
+      await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
+    }
+    throw new ConcordError('timeout', `${member} was not promoted in time`);
+  }
+
+  /**
+   * Removes `member` from the cluster (the leader too: it hands over once the
+   * change commits). Resolves once the change is committed; the removed member
+   * then stops and deletes its data.
+   */
+  async removeMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
+    validName('member', member);
+    const removedAt = (await this.requester.requestAsync(cluster, { type: 'remove_member', member }, { timeoutMs: options.timeoutMs ?? 30_000 })) as number;
+    const members = this.requester.members.get(cluster);
+    if (members !== undefined) this.requester.members.set(cluster, members.filter((m) => m !== member));
+    if (this.requester.leaders.get(cluster) === member) this.requester.leaders.delete(cluster);
+    // Best effort: the member also stops by itself if it learns the change committed.
+    this.requester.requestAsync(cluster, { type: 'delete_server', removedAt }, { member, timeoutMs: 2000 }).catch(() => {});
+  }
+
+  /** Hands leadership to `target` (a voter). Resolves once the target has taken over. */
+  async transferLeadership(cluster: string, target: string, options: CallOptions = {}): Promise<void> {
+    await this.requester.requestAsync(cluster, { type: 'transfer_leadership', target }, options);
+    this.requester.leaders.set(cluster, target);
+  }
+
+  /** Opens an exactly-once client session on `cluster` (see Session). */
+  openSession(cluster: string, options: CallOptions = {}): Promise<Session> {
+    return new Promise((resolve, reject) => {
+      openSession(this, cluster, options, (err, session) => (err === null ? resolve(session as Session) : reject(err)));
+    });
+  }
+
+  private pipelineResult(cluster: string, result: PipelineResult): void {
+    let buffer = this.pipelineBuffer.get(cluster);
+    if (buffer === undefined) {
+      buffer = [];
+      this.pipelineBuffer.set(cluster, buffer);
+    }
+    buffer.push(result);
+    if (this.pipelineFlushScheduled) return;
+    this.pipelineFlushScheduled = true;
+    this.clock.defer(() => {
+      this.pipelineFlushScheduled = false;
+      const batches = [...this.pipelineBuffer];
+      this.pipelineBuffer.clear();
+      for (const [c, batch] of batches) this.pipelineHandlers.get(c)?.(batch);
+    });
+  }
+}

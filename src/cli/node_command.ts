@@ -1,0 +1,89 @@
+// `concord node`: runs a node process. It connects to NATS, recovers every
+// member it has on disk, optionally makes sure it hosts a member of a
+// cluster, prints `ready <id>`, and runs until SIGINT or SIGTERM.
+import { join } from 'node:path';
+import { System } from '../api/system.js';
+import { NatsTransport } from '../transport/nats.js';
+import { RealClock, sleep } from '../io/clock.js';
+import { stderrLogger } from '../lib/logger.js';
+import { KvMachine } from '../../machines/kv.js';
+import { CounterMachine } from '../../machines/counter.js';
+import { connectionHelp, connectionOptions, flagOrEnv, list, parse, positiveInt, UsageError } from './args.js';
+import { transportOptions, type ConnectionFlags } from './connect.js';
+
+/** Usage of `concord node`. */
+export const nodeUsage = `Usage: concord node --id <name>|_ --data <dir> [--cluster <name> --members a,b,c --machine kv|counter]
+Runs a node until SIGINT/SIGTERM. It restarts every member it has in <dir>.
+  --id <name>        this node's id; \`_\` picks the next free one (n1, n2, ...) and keeps its data in <dir>/<id>
+  --data <dir>       where the WAL, segments and snapshots live [CONCORD_DATA]
+  --machine <name>   kv or counter (default kv), with --cluster and --members:
+                     make sure this node hosts a member of that cluster
+  --snapshot-every <n>  snapshot every n applied entries (default 65536)
+  --election-timeout <ms>  minimum election timeout (default 1000; heartbeats every tenth of it)
+${connectionHelp}`;
+
+const machines = { kv: () => new KvMachine(), counter: () => new CounterMachine() };
+
+/** Runs `concord node`; resolves when the node has stopped. */
+export async function runNode(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' } });
+  if (values.help === true) {
+    process.stdout.write(`${nodeUsage}\n`);
+    return 0;
+  }
+  const idFlag = values.id;
+  const dataFlag = flagOrEnv(values.data, 'CONCORD_DATA');
+  if (idFlag === undefined || dataFlag === undefined) throw new UsageError('concord node needs --id and --data');
+  const machine = values.machine ?? 'kv';
+  if (!(machine in machines)) throw new UsageError(`unknown machine '${machine}' (kv or counter)`);
+  const cluster = flagOrEnv(values.cluster, 'CONCORD_CLUSTER');
+  const members = list(flagOrEnv(values.members, 'CONCORD_MEMBERS') ?? '');
+  const id = idFlag === '_' ? await freeNodeId(values) : idFlag;
+  const dataDir = idFlag === '_' ? join(dataFlag, id) : dataFlag;
+  const clock = new RealClock();
+  const logger = stderrLogger();
+  const transport = await NatsTransport.connect({ ...transportOptions(id, values), clock, logger });
+  const system = await System.start({
+    nodeId: id,
+    dataDir,
+    transport,
+    machines,
+    clock,
+    logger,
+    snapshotEveryEntries: positiveInt(values['snapshot-every'], '--snapshot-every', 65_536),
+    raft: raftTiming(positiveInt(values['election-timeout'], '--election-timeout', 1000)),
+  });
+  await system.restartAll();
+  if (cluster !== undefined && members.length > 0) await system.ensureMember(cluster, machine, members);
+  process.stdout.write(`ready ${id}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await system.stop();
+  return 0;
+}
+
+/** Raft timing from a minimum election timeout: randomised up to twice it, heartbeats at a tenth. */
+export function raftTiming(electionMs: number): { electionTimeoutMinMs: number; electionTimeoutMaxMs: number; heartbeatMs: number } {
+  return { electionTimeoutMinMs: electionMs, electionTimeoutMaxMs: 2 * electionMs, heartbeatMs: Math.max(5, Math.floor(electionMs / 10)) };
+}
+
+/** The smallest `nN` that no live node uses, learned from NATS heartbeats. */
+async function freeNodeId(flags: ConnectionFlags): Promise<string> {
+  const clock = new RealClock();
+  const probe = await NatsTransport.connect({ ...transportOptions(`probe-${process.pid}`, flags), clock, heartbeatMs: 100, nodeTimeoutMs: 1000 });
+  probe.listen(
+    () => {},
+    () => {},
+  );
+  await sleep(clock, 700); // long enough to hear every node's heartbeat
+  const live = probe.liveNodes();
+  await probe.close();
+  for (let n = 1; ; n++) if (!live.has(`n${n}`)) return `n${n}`;
+}
