@@ -84,7 +84,7 @@ export class System extends Caller implements ServerHost {
   readonly coreOptions: Partial<CoreOptions>;
   readonly observer: ServerObserver | undefined;
   /** Inbound envelopes dropped because they were malformed or addressed to nothing here. */
-  readonly dropped = { unknownCluster: 0, misaddressed: 0, failed: 0 };
+  readonly dropped = { unknownCluster: 0, misaddressed: 0, notMember: 0, failed: 0 };
   private readonly transport: Transport;
   private readonly random: Random;
   protected readonly requester: Requester;
@@ -381,8 +381,18 @@ export class System extends Caller implements ServerHost {
             return;
           }
           const ref = this.serverRef(env.cluster);
-          if (ref === undefined) this.dropped.unknownCluster++;
-          else this.actors.send(ref, { type: 'raft', from: env.from, msg: env.msg });
+          if (ref === undefined) {
+            this.dropped.unknownCluster++;
+            return;
+          }
+          // Only members of the configuration this node knows may speak (a member still
+          // joining knows none yet, and listens to whoever leads).
+          const members = this.requester.members.get(env.cluster);
+          if (members !== undefined && !members.includes(env.from)) {
+            this.dropped.notMember++;
+            return;
+          }
+          this.actors.send(ref, { type: 'raft', from: env.from, msg: env.msg });
           return;
         }
         case 'request':

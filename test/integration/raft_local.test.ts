@@ -164,3 +164,31 @@ describe('the System API', () => {
     expect(await sys.consistentQuery('solo', { name: 'size' })).toBe(0);
   });
 });
+
+describe('inbound validation', () => {
+  it('drops Raft traffic from a node that is not a member, so it cannot disturb the cluster', async () => {
+    cluster = new LocalCluster(['a', 'b', 'c']);
+    await cluster.startAll();
+    const sys = cluster.system('a');
+    await sys.startCluster('kv1', 'kv', ['a', 'b', 'c']);
+    const leader = await cluster.leader('kv1');
+    const before = await sys.members('kv1');
+    const rogue = cluster.network.connect('rogue');
+    rogue.listen(() => {}, () => {});
+    for (const to of ['a', 'b', 'c']) {
+      rogue.send(to, {
+        type: 'raft',
+        cluster: 'kv1',
+        from: 'rogue',
+        to,
+        msg: { type: 'request_vote', term: before.term + 100, candidateId: 'rogue', lastLogIndex: 1e9, lastLogTerm: 1e9, preVote: false, transfer: true },
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const after = await sys.members('kv1');
+    expect(after.term).toBe(before.term);
+    expect(after.leader).toBe(leader);
+    expect(['a', 'b', 'c'].reduce((n, id) => n + cluster!.system(id).dropped.notMember, 0)).toBe(3);
+    await rogue.close();
+  });
+});
