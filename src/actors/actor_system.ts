@@ -31,7 +31,7 @@ export interface ActorSystemOptions {
   shuffle?: boolean;
   /** Messages one actor handles per turn before others get theirs (default 256). */
   sliceMax?: number;
-  /** Messages handled per drain before yielding to I/O (default 8192). */
+  /** Messages handled per drain before yielding to I/O (default 1024: I/O completions, e.g. the WAL's, wait at most one drain). */
   drainMax?: number;
   /** Default mailbox bound; a send past it is dropped and counted (default 1,048,576). */
   mailboxMax?: number;
@@ -88,7 +88,7 @@ export class ActorSystem {
     assert(!options.shuffle || options.random !== undefined, 'shuffle needs a random source');
     this.random = options.shuffle === true ? options.random : undefined;
     this.sliceMax = options.sliceMax ?? 256;
-    this.drainMax = options.drainMax ?? 8192;
+    this.drainMax = options.drainMax ?? 1024;
     this.mailboxMax = options.mailboxMax ?? 1 << 20;
     this.onDeliver = options.onDeliver;
     assert(this.sliceMax >= 1 && this.drainMax >= 1 && this.mailboxMax >= 1, 'limits must be >= 1');

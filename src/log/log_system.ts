@@ -34,6 +34,8 @@ export interface WalStats {
   pressureRollovers: number;
   overloads: number;
   failures: number;
+  /** Milliseconds spent with a write and sync in flight (WAL busy time). */
+  busyMs: number;
 }
 
 /** Counters of the segment writer. */
@@ -91,7 +93,7 @@ export class LogSystem {
   readonly metaValues = new Map<string, MetaValue>();
   /** @internal Segment files with their index, most recently used kept. */
   readonly readers: LRUCache<string, SegmentReader>;
-  readonly walStats: WalStats = { batches: 0, entries: 0, bytes: 0, syncs: 0, rollovers: 0, pressureRollovers: 0, overloads: 0, failures: 0 };
+  readonly walStats: WalStats = { batches: 0, entries: 0, bytes: 0, syncs: 0, rollovers: 0, pressureRollovers: 0, overloads: 0, failures: 0, busyMs: 0 };
   readonly segmentStats: SegmentStats = { waves: 0, chunks: 0, entries: 0, bytes: 0, walFilesFlushed: 0, filesDeleted: 0, failures: 0 };
   readonly metaStats = { compactions: 0 };
   private system: ActorSystem | undefined;
@@ -315,7 +317,12 @@ export class LogSystem {
 
   /** @internal A WalFile for number `seq`. */
   newWalFile(seq: number): WalFile {
-    return new WalFile(seq, joinPath(this.walDir, walFileName(seq)));
+    return new WalFile(seq, this.walPath(seq));
+  }
+
+  /** @internal The path of WAL file number `seq`. */
+  walPath(seq: number): string {
+    return joinPath(this.walDir, walFileName(seq));
   }
 
   /** @internal Sends a request to the WAL (dropped while it restarts: the restarted WAL rewrites the mem tables). */

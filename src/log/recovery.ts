@@ -11,6 +11,12 @@ import { readFileHeader, scanRecords, walFileSeq, type RecordKind } from './wal_
 import { WalFile } from './wal_file.js';
 import { SegmentReader, segmentFileSeq } from './segment.js';
 
+/** True for a file that holds nothing but zeros (a WAL file allocated in advance and never used). */
+function unused(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
 function corrupt(path: string, offset: number, why: string): ConcordError {
   return new ConcordError('corrupt', `${path} is corrupt at offset ${offset}: ${why}`);
 }
@@ -29,6 +35,17 @@ export function recoverWal(ls: LogSystem): number {
     .sort((a, b) => a.seq - b.seq);
   const started = ls.clock.now();
   let next = 1;
+  // A file prepared for the next rollover but never used holds only zeros: drop it first,
+  // so that the file really written last is treated as the last one.
+  while (files.length > 0) {
+    const last = files[files.length - 1] as { name: string; seq: number };
+    const path = joinPath(ls.walDir, last.name);
+    if (!unused(disk.readFileSync(path))) break;
+    next = last.seq + 1;
+    disk.unlinkSync(path);
+    disk.syncDirSync(ls.walDir);
+    files.pop();
+  }
   let entries = 0;
   for (let i = 0; i < files.length; i++) {
     const { name, seq } = files[i] as { name: string; seq: number };
@@ -71,13 +88,16 @@ function replayWalFile(ls: LogSystem, seq: number, path: string, isLast: boolean
     if (g === undefined) throw corrupt(path, offset, `record for log number ${gid}, which the file never named`);
     replayRecord(ls, g, file, kind, index, term, payload, path, offset);
   });
-  if (end < bytes.length) {
+  // Zeros after the last record are space allocated in advance, not damage.
+  let stop = bytes.length;
+  while (stop > end && bytes[stop - 1] === 0) stop--;
+  if (end < stop) {
     if (!isLast) throw corrupt(path, end, 'invalid record in a WAL file that is not the last');
     // A crash can only tear the last write, which is at most one batch: a longer
     // invalid stretch is damage to data that was synced, not a torn tail.
     const o = ls.options;
-    if (o.walSyncMethod !== 'none' && bytes.length - end > o.walBatchBytesMax + largest + 65_536) {
-      throw corrupt(path, end, `invalid record followed by ${bytes.length - end} bytes, more than one write can tear`);
+    if (o.walSyncMethod !== 'none' && stop - end > o.walBatchBytesMax + largest + 65_536) {
+      throw corrupt(path, end, `invalid record followed by ${stop - end} bytes, more than one write can tear`);
     }
     ls.logger.warn('cutting a torn WAL tail', { file: path, offset: end, bytes: bytes.length - end });
     const h = disk.openSync(path, 'readwrite');

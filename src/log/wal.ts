@@ -21,6 +21,8 @@ export type WalMsg =
   | { type: 'reset'; group: GroupState; index: number; term: number }
   | { type: 'delete'; group: GroupState; done: DiskCallback }
   | { type: 'io_done'; op: 'write' | 'close' | 'open'; error: DiskError | null; handle: FileHandle | undefined }
+  /** The next WAL file was created and filled with zeros in the background (handle undefined: it failed). */
+  | { type: 'spare_ready'; seq: number; handle: FileHandle | undefined }
   | { type: 'retry' }
   /** Starts writing what `init` queued (afterBatch runs only after a message). */
   | { type: 'kick' };
@@ -66,6 +68,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   /** Requests received, in order (LogSystem counts them as they are sent). */
   private received = 0;
   private readonly io = new IoGate();
+  /** The next file, already allocated, waiting to be rolled into. */
+  private spare: { seq: number; handle: FileHandle } | undefined;
+  private preparing = false;
 
   override init(args: { ls: LogSystem }): void {
     this.ls = args.ls;
@@ -73,6 +78,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     const nextSeq = restarted ? this.ls.resumeWalAfterRestart() : this.ls.recoverWal();
     this.ls.walRecovered = true;
     this.planned = this.ls.newWalFile(nextSeq);
+    this.prepareSpare(nextSeq); // usually ready before the first write arrives
     if (restarted) {
       // Requests the dead instance had not made durable are covered by rewriting the mem tables.
       this.received = this.ls.walRequestsSent;
@@ -104,6 +110,12 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
       case 'retry':
         this.retrying = false;
         return;
+      case 'spare_ready':
+        this.preparing = false;
+        if (msg.handle === undefined) return;
+        if (this.stopping || (this.current !== undefined && msg.seq <= this.current.seq)) return this.ls.disk.close(msg.handle, () => {});
+        this.spare = { seq: msg.seq, handle: msg.handle };
+        return;
       case 'kick':
         return;
       default:
@@ -122,11 +134,55 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     this.writeBatch(this.current, b);
   }
 
+  /**
+   * Creates the file after the current one and fills it with zeros, off the
+   * critical path: by the time of the rollover it is allocated, so the syncs
+   * into it never commit file-size metadata. A crash leaves it behind with a
+   * zero header: recovery removes it quietly.
+   */
+  private prepareSpare(seq: number): void {
+    const bytes = this.ls.options.walPreallocateBytes;
+    if (bytes <= 0 || this.preparing || this.stopping || (this.spare !== undefined && this.spare.seq >= seq)) return;
+    if (this.spare !== undefined) {
+      this.ls.disk.close(this.spare.handle, () => {});
+      this.spare = undefined;
+    }
+    this.preparing = true;
+    const disk = this.ls.disk;
+    const path = this.ls.walPath(seq);
+    const zeros = new Uint8Array(Math.min(bytes, 4 * 1024 * 1024));
+    let handle: FileHandle | undefined;
+    const steps: Step[] = [
+      (next) =>
+        disk.open(path, 'write', (err, h) => {
+          if (err === null) handle = h;
+          next(err);
+        }),
+    ];
+    for (let at = 0; at < bytes; at += zeros.length) {
+      const part = zeros.subarray(0, Math.min(zeros.length, bytes - at));
+      steps.push((next) => disk.write(handle as FileHandle, part, at, next));
+    }
+    steps.push((next) => disk.sync(handle as FileHandle, 'fsync', next));
+    steps.push((next) => disk.syncDir(this.ls.walDir, next));
+    const self = this.self;
+    runSteps(steps, (error) => {
+      if (error !== null && handle !== undefined) {
+        const h = handle;
+        handle = undefined;
+        disk.close(h, () => disk.unlink(path, () => {}));
+      }
+      if (!this.system.send(self, { type: 'spare_ready', seq, handle }) && handle !== undefined) disk.close(handle, () => {});
+    });
+  }
+
   /** Waits for the operation in flight, then closes the file. */
   override terminate(): PromiseLike<void> {
     this.stopping = true;
     const done = new Completion();
     this.io.whenIdle(() => {
+      if (this.spare !== undefined) this.ls.disk.close(this.spare.handle, () => {});
+      this.spare = undefined;
       const h = this.current?.handle;
       if (this.current !== undefined) this.current.handle = undefined;
       if (h === undefined) done.resolve();
@@ -271,6 +327,14 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
 
   private openFile(f: WalFile): void {
     const disk = this.ls.disk;
+    const spare = this.spare;
+    if (spare !== undefined && spare.seq === f.seq) {
+      // Prepared in the background: created, zero-filled, synced with its directory.
+      this.spare = undefined;
+      this.busy = true;
+      this.onIoDone('open', null, spare.handle);
+      return;
+    }
     let handle: FileHandle | undefined;
     const steps: Step[] = [
       (next) =>
@@ -300,8 +364,11 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     this.busy = true;
     this.io.begin();
     const self = this.self;
+    const clock = this.system.clock;
+    const began = clock.now();
     runSteps(steps, (error) => {
       this.io.end();
+      this.ls.walStats.busyMs += clock.now() - began;
       if (!this.system.send(self, { type: 'io_done', op, error, handle: result() }) && op === 'open') {
         const h = result();
         if (h !== undefined) this.ls.disk.close(h, () => {});
@@ -334,6 +401,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         f.handle = handle;
         this.current = f;
         this.ls.walActive = f;
+        this.prepareSpare(f.seq + 1);
         return this.recovered();
       }
       default:

@@ -63,7 +63,8 @@ export class World {
       disk,
       logger: this.logger,
       raft: o.raft ?? simRaft,
-      ...(o.log === undefined ? {} : { log: o.log }),
+      // A small preallocation keeps the path exercised without filling simulated memory with zeros.
+      log: { walPreallocateBytes: 64 * 1024, ...o.log },
       actors: { random: this.random.fork(), shuffle: true, sliceMax: 8, drainMax: 32 },
       requestTimeoutMs: o.requestTimeoutMs ?? 2000,
       observer: this.invariants.observer,

@@ -18,14 +18,18 @@ function crashedCopy(w: World): { disk: SimDisk; clock: SimClock } {
 }
 
 /** Appends raw bytes to a file of a copy (as a torn write would leave them). */
+/** Writes `bytes` right after the last record (where a torn write lands), before any allocated zeros. */
 function appendRaw(c: { disk: SimDisk; clock: SimClock }, path: string, bytes: Uint8Array): number {
   let h: FileHandle = -1;
   let size = 0;
   let err: DiskError | null = null;
+  const content = c.disk.contents(path);
+  let end = content.length;
+  while (end > 0 && content[end - 1] === 0) end--;
   c.disk.open(path, 'readwrite', (e, handle) => {
     err = e;
     h = handle;
-    size = c.disk.sizeSync(handle);
+    size = end;
     c.disk.write(h, bytes, size, (e2) => {
       err = e2;
       c.disk.sync(h, 'fsync', (e3) => (err = e3));
@@ -38,9 +42,58 @@ function appendRaw(c: { disk: SimDisk; clock: SimClock }, path: string, bytes: U
 
 const garbage = Uint8Array.from([0x40, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 0, 9, 9, 9]);
 
+/** WAL files in use (not counting the next file, allocated in advance and still all zeros). */
 function walFiles(disk: SimDisk): string[] {
-  return disk.paths().filter((p) => p.startsWith('/data/wal/'));
+  return disk.paths().filter((p) => p.startsWith('/data/wal/') && disk.contents(p).some((b) => b !== 0));
 }
+
+describe('recovery with WAL files allocated in advance', () => {
+  it('removes an unused next file quietly and reads the zero tail of the current one as its end', () => {
+    const w = logWorld({ log: { walPreallocateBytes: 64 * 1024 } });
+    w.settle();
+    const log = w.open('p/1');
+    log.append(makeEntries('p/1', 1, 20, 1));
+    w.settle();
+    const files = w.disk.paths().filter((p) => p.startsWith('/data/wal/'));
+    expect(files.length).toBe(2); // the file in use and the next one, prepared
+    expect(w.disk.contents(files[0] as string).length).toBeGreaterThanOrEqual(64 * 1024);
+    const copy = crashedCopy(w);
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: { walPreallocateBytes: 64 * 1024 } });
+    expect(w2.logger.records.filter((r) => r.level === 'warn' || r.level === 'error')).toEqual([]);
+    expect(w2.open('p/1').entries(1, 100).map((e) => e.index)).toEqual(makeEntries('p/1', 1, 20, 1).map((e) => e.index));
+  });
+
+  it('cuts a torn write inside allocated space, and calls more damage than one write can tear corruption', () => {
+    const w = logWorld({ log: { walPreallocateBytes: 64 * 1024 } });
+    w.settle();
+    const log = w.open('p/2');
+    log.append(makeEntries('p/2', 1, 10, 1));
+    w.settle();
+    const copy = crashedCopy(w);
+    const file = walFiles(copy.disk)[0] as string;
+    const bytes = copy.disk.contents(file);
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    copy.disk.corrupt(file, end + 40); // a few stray bytes of a torn write, then zeros
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: { walPreallocateBytes: 64 * 1024 } });
+    expect(w2.logger.records.find((r) => r.msg === 'cutting a torn WAL tail')?.fields).toMatchObject({ file, offset: end });
+    expect(w2.open('p/2').entries(1, 100).length).toBe(10);
+  });
+
+  it('falls back to a plain open when preparing the next file fails', () => {
+    const opts = { walFileBytesMax: 4096, walBatchBytesMax: 1024, walPreallocateBytes: 8192 };
+    const w = logWorld({ log: opts });
+    w.settle();
+    const log = w.open('p/3');
+    log.append(makeEntries('p/3', 1, 5, 1));
+    w.settle();
+    w.disk.failNext('write', 'ENOSPC', 1, '/data/wal/'); // hits the zero fill of the next file
+    for (let i = 6; i <= 200; i += 15) log.append(makeEntries('p/3', i, i + 14, 1));
+    w.settle();
+    expect(log.writtenIndex).toBe(200);
+    expect(w.ls.stats().wal.rollovers).toBeGreaterThan(1);
+  });
+});
 
 describe('recovery', () => {
   it('cuts a torn WAL tail, says where, and keeps every synced entry', () => {

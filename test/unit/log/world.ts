@@ -60,7 +60,8 @@ export function logWorld(o: WorldOptions = {}) {
   const disk = o.disk ?? new SimDisk(clock, random.fork(), o.diskOptions);
   const logger = memoryLogger();
   const system = new ActorSystem({ clock, random: random.fork(), shuffle: o.shuffle ?? true, sliceMax: 16, drainMax: 64, logger });
-  const ls = new LogSystem({ dataDir: '/data', disk, clock, logger, walSyncMethod: 'datasync', ...o.log });
+  // Small preallocation: the path is exercised without filling simulated memory with zeros.
+  const ls = new LogSystem({ dataDir: '/data', disk, clock, logger, walSyncMethod: 'datasync', walPreallocateBytes: 64 * 1024, ...o.log });
   const top = startSupervisor(system, { strategy: 'one_for_one', maxRestarts: 10, children: [ls.childSpec()] });
   const state: OwnerState = { logs: new Map(), changes: [], events: [], meta: [] };
   const owner = system.spawn(Owner, state) as ActorRef<LogEvent | MetaStored>;
