@@ -1,6 +1,9 @@
 // The key-value machine: put, get, delete, compare-and-set and put-if-absent
 // on keys holding any msgpack-encodable value.
-import { encodeValue, decodeValue, type ApplyMeta, type ApplyResult, type Machine } from '../src/index.js';
+import { encodeValue, decodeValues, type ApplyMeta, type ApplyResult, type Machine } from '../src/index.js';
+
+/** Entries per snapshot chunk: small enough that encoding one never holds the server up for long. */
+const snapshotChunkEntries = 256;
 
 /** KV commands. */
 export type KvCommand =
@@ -73,11 +76,17 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
     },
   };
 
-  snapshot(state: KvState): Uint8Array {
-    return encodeValue([...state]);
+  /** Captures the entries now (a shallow copy: values are never mutated in place), encodes them later, a chunk at a time. */
+  snapshotChunks(state: KvState): Iterable<Uint8Array> {
+    const entries = [...state];
+    return (function* () {
+      for (let i = 0; i < entries.length; i += snapshotChunkEntries) yield encodeValue(entries.slice(i, i + snapshotChunkEntries));
+    })();
   }
 
   restore(bytes: Uint8Array): KvState {
-    return new Map(decodeValue(bytes) as [string, unknown][]);
+    const state: KvState = new Map();
+    for (const chunk of decodeValues(bytes)) for (const [k, v] of chunk as [string, unknown][]) state.set(k, v);
+    return state;
   }
 }

@@ -56,7 +56,7 @@ export type {
   MachineConfig,
   Destination,
 } from './raft/machine.js';
-export { encodeValue, decodeValue } from './raft/server/entry_codec.js';
+export { encodeValue, decodeValue, decodeValues } from './raft/server/entry_codec.js';
 export type { Role, ServerId, CoreOptions, ClusterConfig } from './raft/core/types.js';
 export { System, type SystemOptions, type StartClusterResult } from './api/system.js';
 export { Caller, validName, type CallOptions, type PipelineResult, type Query } from './api/caller.js';

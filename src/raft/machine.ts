@@ -89,9 +89,17 @@ export interface Machine<S = unknown, C = unknown, R = unknown> {
   timeout?(meta: ApplyMeta, name: string, state: S): ApplyResult<S, never>;
   /** Named read-only queries, usable from any process (function queries only work in process). */
   readonly queries?: Readonly<Record<string, (state: S, args: unknown) => unknown>>;
-  /** Encodes the state for a snapshot (default: msgpack). */
+  /** Encodes the state for a snapshot in one go (default: msgpack). Large states should use snapshotChunks. */
   snapshot?(state: S): Uint8Array;
-  /** Decodes a snapshot made by `snapshot`. */
+  /**
+   * Encodes the state for a snapshot piece by piece, so that a large state does
+   * not block the server: capture the state when called (e.g. a shallow copy
+   * of a Map: later commands keep applying), then yield encoded chunks; the
+   * server encodes and writes one chunk at a time between other work.
+   * `restore` receives the chunks concatenated.
+   */
+  snapshotChunks?(state: S): Iterable<Uint8Array>;
+  /** Decodes a snapshot made by `snapshot` or `snapshotChunks`. */
   restore?(bytes: Uint8Array): S;
 }
 

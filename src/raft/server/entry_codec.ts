@@ -1,7 +1,7 @@
 // Entry payloads as the server writes them: the kind byte the core reads,
 // then a msgpack body. Commands carry the leader's timestamp so that
 // time-based machine logic gives the same answer on every member.
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { Decoder, Encoder, decodeMulti } from '@msgpack/msgpack';
 import { ConcordError } from '../../lib/errors.js';
 import { EntryKind } from '../core/entry_kind.js';
 
@@ -84,4 +84,9 @@ export function encodeValue(value: unknown): Uint8Array {
 /** Decodes what encodeValue made. */
 export function decodeValue(bytes: Uint8Array): unknown {
   return decoder.decode(bytes);
+}
+
+/** Decodes a concatenation of values made by encodeValue (e.g. snapshot chunks), in order. */
+export function decodeValues(bytes: Uint8Array): Iterable<unknown> {
+  return decodeMulti(bytes);
 }

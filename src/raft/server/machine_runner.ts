@@ -20,13 +20,22 @@ export interface Applied {
   readonly effects: readonly MachineEffect[];
 }
 
-interface SnapshotEnvelope {
-  readonly v: 1;
-  readonly machine: Uint8Array;
+/** What a snapshot holds besides the machine's own bytes. */
+interface SnapshotHeader {
+  readonly v: 2;
   readonly version: number;
   readonly monitors: string[];
   readonly timers: [string, number][];
   readonly sessions: SessionsData;
+}
+
+/**
+ * A snapshot on its way out: the header (u32 length + msgpack of the
+ * replicated bookkeeping), then the machine's chunks, encoded on demand.
+ */
+export interface SnapshotStream {
+  readonly header: Uint8Array;
+  readonly chunks: Iterator<Uint8Array>;
 }
 
 /** A machine instance with its state and its replicated bookkeeping. */
@@ -139,30 +148,36 @@ export class MachineRunner {
     return q(this.state, spec.args);
   }
 
-  /** The state and bookkeeping as snapshot bytes (the machine's own encoding, or msgpack, inside). */
-  snapshot(): Uint8Array {
-    const machine = this.machine.snapshot !== undefined ? this.machine.snapshot(this.state) : encodeValue(this.state);
-    const envelope: SnapshotEnvelope = {
-      v: 1,
-      machine,
-      version: this.version,
-      monitors: [...this.monitors],
-      timers: [...this.timers],
-      sessions: this.sessions.toData(),
-    };
-    return encodeValue(envelope);
+  /**
+   * The state and bookkeeping as of now, as a snapshot stream: the machine's
+   * state is captured at once (its snapshotChunks hook, or one encoded chunk),
+   * and its chunks are encoded as the caller pulls them.
+   */
+  snapshotStream(): SnapshotStream {
+    const header: SnapshotHeader = { v: 2, version: this.version, monitors: [...this.monitors], timers: [...this.timers], sessions: this.sessions.toData() };
+    const body = encodeValue(header);
+    const framed = new Uint8Array(4 + body.length);
+    new DataView(framed.buffer).setUint32(0, body.length, true);
+    framed.set(body, 4);
+    const m = this.machine;
+    const chunks = m.snapshotChunks !== undefined ? m.snapshotChunks(this.state)[Symbol.iterator]() : [m.snapshot !== undefined ? m.snapshot(this.state) : encodeValue(this.state)][Symbol.iterator]();
+    return { header: framed, chunks };
   }
 
   /** Replaces everything from snapshot bytes taken at `index`. */
   restore(bytes: Uint8Array, index: number): void {
-    const env = decodeValue(bytes) as SnapshotEnvelope;
-    if (env === null || typeof env !== 'object' || env.v !== 1) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} has an unknown format`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const headerBytes = bytes.length >= 4 ? view.getUint32(0, true) : -1;
+    if (headerBytes < 0 || 4 + headerBytes > bytes.length) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} is truncated`);
+    const env = decodeValue(bytes.subarray(4, 4 + headerBytes)) as SnapshotHeader;
+    if (env === null || typeof env !== 'object' || env.v !== 2) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} has an unknown format`);
     this.version = env.version;
     if (env.version > this.codeVersion) {
       this.halted = { required: env.version, index };
       this.logger.error('snapshot needs a newer machine version; this member does not apply', { cluster: this.cluster, required: env.version });
     }
-    this.state = this.machine.restore !== undefined ? this.machine.restore(env.machine) : decodeValue(env.machine);
+    const machine = bytes.subarray(4 + headerBytes);
+    this.state = this.machine.restore !== undefined ? this.machine.restore(machine) : decodeValue(machine);
     this.monitors.clear();
     for (const m of env.monitors) this.monitors.add(m);
     this.timers.clear();

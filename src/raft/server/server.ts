@@ -240,7 +240,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     this.pendingRefs.clear();
     this.awaitingApply.clear();
     this.readRequests.clear();
-    this.snapshots.abort();
+    this.snapshots.abortAll();
   }
 
   // ---- events ----
@@ -272,6 +272,9 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
         break;
       case 'snapshot_saved':
         this.snapshotSaved(msg.index, msg.term, msg.size, msg.error);
+        break;
+      case 'snapshot_save_step':
+        this.snapshots.saveStep(msg.index, msg.error);
         break;
       case 'snapshot_chunk_written':
         if (!this.snapshots.chunkWritten(msg.index, msg.error)) this.receiveFailed(msg.index, msg.error);
@@ -327,6 +330,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
         return this.onAdmin(replyTo, { type: 'transfer_leadership', ref: this.nextRef++, target: body.target });
       case 'start_server':
       case 'delete_server':
+      case 'overview':
         return refuse({ code: 'invalid_argument', message: `${body.type} is for the System` });
       default:
         assertNever(body, 'request');
@@ -567,7 +571,8 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     if (index <= this.lastSnapshotIndex || term === undefined || this.runner.halted !== undefined) return;
     let config = this.core.configs[0]?.config ?? this.core.config;
     for (const c of this.core.configs) if (c.index <= index) config = c.config;
-    this.snapshots.save(index, term, { config, machineVersion: this.runner.version }, this.runner.snapshot());
+    if (this.snapshots.busy) return;
+    this.snapshots.save(index, term, { config, machineVersion: this.runner.version }, this.runner.snapshotStream());
   }
 
   private snapshotSaved(index: number, term: number, size: number, error: Error | null): void {

@@ -58,7 +58,11 @@ export class Sessions {
     }
     s.lastActive = timestamp;
     if (ref.acked > s.acked) {
-      for (const seq of s.replies.keys()) if (seq <= ref.acked) s.replies.delete(seq);
+      // Replies are kept in arrival order, which is almost always sequence order: trim from the front.
+      for (const seq of s.replies.keys()) {
+        if (seq > ref.acked) break;
+        s.replies.delete(seq);
+      }
       s.acked = ref.acked;
     }
     const recorded = s.replies.get(ref.seq);
@@ -73,7 +77,7 @@ export class Sessions {
     if (s === undefined) return;
     s.replies.set(ref.seq, reply);
     if (s.replies.size > this.repliesMax) {
-      const oldest = Math.min(...s.replies.keys());
+      const oldest = s.replies.keys().next().value as number;
       s.replies.delete(oldest);
       s.acked = Math.max(s.acked, oldest);
     }

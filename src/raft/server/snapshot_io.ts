@@ -1,11 +1,13 @@
-// The server's snapshot file work: taking a snapshot (one save at a time),
-// reading chunks to send, and writing the chunks of one being received, in
-// order, one write at a time. Completions come back to the server as messages.
+// The server's snapshot file work: taking a snapshot (one save at a time,
+// streamed: one chunk encoded and written per step, so a large state never
+// blocks the server for long), reading chunks to send, and writing the chunks
+// of one being received, in order. Completions come back as messages.
 import { assert } from '../../lib/assert.js';
 import type { DiskError } from '../../io/disk.js';
 import type { SnapshotStore, SnapshotWriter } from '../../log/snapshot_store.js';
 import type { ClusterConfig, InstallSnapshot } from '../core/types.js';
 import { decodeValue, encodeValue } from './entry_codec.js';
+import type { SnapshotStream } from './machine_runner.js';
 
 /** What a snapshot's meta bytes hold besides index and term. */
 export interface SnapshotMetaData {
@@ -27,6 +29,8 @@ export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMetaData {
 /** Completion messages for the server. */
 export type SnapshotIoMsg =
   | { readonly type: 'snapshot_saved'; readonly index: number; readonly term: number; readonly size: number; readonly error: DiskError | null }
+  /** One chunk of the snapshot being saved is written: encode and write the next. */
+  | { readonly type: 'snapshot_save_step'; readonly index: number; readonly error: DiskError | null }
   | { readonly type: 'snapshot_chunk_written'; readonly index: number; readonly error: DiskError | null }
   | { readonly type: 'snapshot_received'; readonly index: number; readonly error: DiskError | null };
 
@@ -41,9 +45,17 @@ interface Receiving {
   last: boolean;
 }
 
+interface Saving {
+  readonly index: number;
+  readonly term: number;
+  readonly writer: SnapshotWriter;
+  readonly chunks: Iterator<Uint8Array>;
+  size: number;
+}
+
 /** Snapshot file work for one server. */
 export class SnapshotIo {
-  private saving = false;
+  private saving: Saving | undefined;
   private rx: Receiving | undefined;
   private metaCache: { index: number; meta: SnapshotMetaData } | undefined;
 
@@ -52,15 +64,39 @@ export class SnapshotIo {
     private readonly notify: (msg: SnapshotIoMsg) => void,
   ) {}
 
-  /** Saves a snapshot unless one is being saved; returns whether it started. */
-  save(index: number, term: number, meta: SnapshotMetaData, data: Uint8Array): boolean {
-    if (this.saving) return false;
-    this.saving = true;
-    this.store.save({ index, term, meta: encodeSnapshotMeta(meta) }, data, (error) => {
-      this.saving = false;
-      this.notify({ type: 'snapshot_saved', index, term, size: data.length, error });
-    });
+  /** True while a snapshot is being saved. */
+  get busy(): boolean {
+    return this.saving !== undefined;
+  }
+
+  /** Starts saving a snapshot stream unless one is being saved; returns whether it started. */
+  save(index: number, term: number, meta: SnapshotMetaData, stream: SnapshotStream): boolean {
+    if (this.saving !== undefined) return false;
+    const writer = this.store.beginWrite({ index, term, meta: encodeSnapshotMeta(meta) });
+    this.saving = { index, term, writer, chunks: stream.chunks, size: stream.header.length };
+    writer.writeChunk(stream.header, (error) => this.notify({ type: 'snapshot_save_step', index, error }));
     return true;
+  }
+
+  /** A chunk was written: encode and write the next one, or finish. */
+  saveStep(index: number, error: DiskError | null): void {
+    const s = this.saving;
+    if (s === undefined || s.index !== index) return;
+    const done = (err: DiskError | null): void => {
+      this.saving = undefined;
+      this.notify({ type: 'snapshot_saved', index, term: s.term, size: s.size, error: err });
+    };
+    if (error !== null) {
+      s.writer.abort();
+      return done(error);
+    }
+    const next = s.chunks.next();
+    if (next.done === true) {
+      s.writer.finish((err) => done(err));
+      return;
+    }
+    s.size += next.value.length;
+    s.writer.writeChunk(next.value, (err) => this.notify({ type: 'snapshot_save_step', index, error: err }));
   }
 
   /** The chunk [offset, offset + length) of the snapshot at `index`, with its meta (throws if it is gone). */
@@ -105,6 +141,13 @@ export class SnapshotIo {
   abort(): void {
     this.rx?.writer.abort();
     this.rx = undefined;
+  }
+
+  /** Drops everything under way (the server stops). */
+  abortAll(): void {
+    this.abort();
+    this.saving?.writer.abort();
+    this.saving = undefined;
   }
 
   /** Forgets the received snapshot once installed. */
