@@ -15,6 +15,12 @@ export type CallOptions = RequestOptions;
 /** A query: a function of the state (in process only) or a machine's named query with its arguments. */
 export type Query<R> = ((state: any) => R) | { readonly name: string; readonly args?: unknown }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** What `startCluster` reports. */
+export interface StartClusterResult {
+  readonly started: readonly string[];
+  readonly notStarted: readonly { readonly node: string; readonly error: Error }[];
+}
+
 /** A command's outcome, as delivered to `onApplied` for pipelined commands. */
 export type PipelineResult =
   | { readonly correlation: unknown; readonly ok: true; readonly value: unknown }
@@ -43,6 +49,42 @@ export abstract class Caller {
   private readonly pipelineHandlers = new Map<string, (batch: PipelineResult[]) => void>();
   private readonly pipelineBuffer = new Map<string, PipelineResult[]>();
   private pipelineFlushScheduled = false;
+
+  /**
+   * Starts a cluster: a member on each of `members` (node ids), running the
+   * machine registered under `machine` on every node. Resolves once each
+   * member has answered; members that could not start are listed.
+   */
+  async startCluster(
+    cluster: string,
+    machine: string,
+    members: readonly string[],
+    options: { config?: unknown; timeoutMs?: number; sessionTimeoutMs?: number } = {},
+  ): Promise<StartClusterResult> {
+    validName('cluster', cluster);
+    if (members.length === 0) throw new ConcordError('invalid_argument', 'a cluster needs at least one member');
+    for (const m of members) validName('member', m);
+    if (new Set(members).size !== members.length) throw new ConcordError('invalid_argument', 'members must be distinct');
+    this.requester.members.set(cluster, [...members]);
+    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: options.sessionTimeoutMs ?? 60_000 };
+    const outcomes = await Promise.allSettled(
+      members.map((node) => this.requester.requestAsync(cluster, body, { member: node, timeoutMs: options.timeoutMs ?? 10_000 })),
+    );
+    const started: string[] = [];
+    const notStarted: { node: string; error: Error }[] = [];
+    outcomes.forEach((o, i) => {
+      const node = members[i] as string;
+      if (o.status === 'fulfilled') started.push(node);
+      else notStarted.push({ node, error: o.reason instanceof Error ? o.reason : new Error(String(o.reason)) });
+    });
+    if (started.length === 0) throw new ConcordError('no_quorum', `no member of ${cluster} started: ${notStarted.map((n) => `${n.node}: ${n.error.message}`).join('; ')}`);
+    return { started, notStarted };
+  }
+
+  /** The status of every member hosted by `node`. */
+  nodeOverview(node: string, options: CallOptions = {}): Promise<{ node: string; servers: ServerStatus[] }> {
+    return this.requester.requestAsync('_', { type: 'overview' }, { ...options, member: node }) as Promise<{ node: string; servers: ServerStatus[] }>;
+  }
 
   /** Tells the caller who the members of `cluster` are (nodes to ask first). */
   knowMembers(cluster: string, members: readonly string[]): void {

@@ -11,7 +11,7 @@ import { RealClock, type Clock } from '../io/clock.js';
 import type { Disk } from '../io/disk.js';
 import { RealDisk } from '../io/real_disk.js';
 import { systemRandom, type Random } from '../io/random.js';
-import { LogSystem } from '../log/log_system.js';
+import { LogSystem, type LogSystemStats } from '../log/log_system.js';
 import type { LogSystemOptions } from '../log/log_options.js';
 import type { CoreOptions, RaftMessage } from '../raft/core/types.js';
 import type { AnyMachine, Destination } from '../raft/machine.js';
@@ -20,7 +20,7 @@ import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response
 import { ClusterNotFoundError } from './errors.js';
 import { Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
-import { Caller, validName, type CallOptions } from './caller.js';
+import { Caller, validName, type CallOptions, type StartClusterResult } from './caller.js';
 
 /** How a System starts. */
 export interface SystemOptions {
@@ -51,14 +51,9 @@ export interface SystemOptions {
   readonly observer?: ServerObserver;
 }
 
-export type { CallOptions, PipelineResult, Query } from './caller.js';
+export type { CallOptions, PipelineResult, Query, StartClusterResult } from './caller.js';
 export { validName } from './caller.js';
 
-/** What `startCluster` reports. */
-export interface StartClusterResult {
-  readonly started: readonly string[];
-  readonly notStarted: readonly { readonly node: string; readonly error: Error }[];
-}
 
 
 /** Owns the transport's lifetime inside the supervision tree. */
@@ -157,26 +152,14 @@ export class System extends Caller implements ServerHost {
    * machine registered under `machine` on every node. Resolves once each
    * member has answered; members that could not start are listed.
    */
-  async startCluster(cluster: string, machine: string, members: readonly string[], options: { config?: unknown; timeoutMs?: number } = {}): Promise<StartClusterResult> {
-    validName('cluster', cluster);
-    if (members.length === 0) throw new InvalidArgumentError('a cluster needs at least one member');
-    for (const m of members) validName('member', m);
-    if (new Set(members).size !== members.length) throw new InvalidArgumentError('members must be distinct');
+  override async startCluster(
+    cluster: string,
+    machine: string,
+    members: readonly string[],
+    options: { config?: unknown; timeoutMs?: number; sessionTimeoutMs?: number } = {},
+  ): Promise<StartClusterResult> {
     if (!(machine in this.machines)) throw new InvalidArgumentError(`no machine named '${machine}' on ${this.nodeId}`);
-    this.requester.members.set(cluster, [...members]);
-    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: this.options.sessionTimeoutMs ?? 60_000 };
-    const outcomes = await Promise.allSettled(
-      members.map((node) => this.requester.requestAsync(cluster, body, { member: node, timeoutMs: options.timeoutMs ?? 10_000 })),
-    );
-    const started: string[] = [];
-    const notStarted: { node: string; error: Error }[] = [];
-    outcomes.forEach((o, i) => {
-      const node = members[i] as string;
-      if (o.status === 'fulfilled') started.push(node);
-      else notStarted.push({ node, error: o.reason instanceof Error ? o.reason : new Error(String(o.reason)) });
-    });
-    if (started.length === 0) throw new ConcordError('no_quorum', `no member of ${cluster} started: ${notStarted.map((n) => `${n.node}: ${n.error.message}`).join('; ')}`);
-    return { started, notStarted };
+    return super.startCluster(cluster, machine, members, { sessionTimeoutMs: this.options.sessionTimeoutMs ?? 60_000, ...options });
   }
 
   /**
@@ -220,19 +203,15 @@ export class System extends Caller implements ServerHost {
 
   // ---- commands and queries ----
 
-  /** The status of every member hosted by this node. */
-  async overview(): Promise<{ node: string; servers: ServerStatus[] }> {
-    const children = await whichChildren(this.actors, this.serversSup);
+  /** The status of every member hosted by this node (read straight from the servers), and of its log. */
+  overview(): Promise<{ node: string; servers: ServerStatus[]; log: LogSystemStats }> {
     const servers: ServerStatus[] = [];
-    for (const c of children) {
-      if (c.ref === undefined) continue;
-      try {
-        servers.push((await this.requester.requestAsync(c.id, { type: 'members' }, { member: this.nodeId })) as ServerStatus);
-      } catch {
-        // the member stopped meanwhile
-      }
+    for (const cluster of this.localClusters) {
+      const ref = this.serverRef(cluster);
+      const status = ref === undefined ? undefined : this.actors.instanceOf<RaftServer>(ref)?.status();
+      if (status !== undefined) servers.push(status);
     }
-    return { node: this.nodeId, servers };
+    return Promise.resolve({ node: this.nodeId, servers, log: this.logSystem.stats() });
   }
 
   /** Registers a handler for machine `send` effects; returns the destination to give the machine. */
@@ -412,6 +391,13 @@ export class System extends Caller implements ServerHost {
     const replyTo: ReplyTo = { node: env.from, id: env.id };
     if (env.body.type === 'start_server') {
       this.startServerRequest(env.cluster, env.body, replyTo);
+      return;
+    }
+    if (env.body.type === 'overview') {
+      this.overview().then(
+        (value) => this.respond(replyTo, { ok: true, value }),
+        (e: unknown) => this.respond(replyTo, { ok: false, error: { code: 'shutdown', message: String(e) } }),
+      );
       return;
     }
     if (env.body.type === 'delete_server') {

@@ -72,6 +72,8 @@ export type Request =
       /** Idle time after which a client session expires (the same on every member). */
       readonly sessionTimeoutMs?: number | undefined;
     }
+  /** The status of every member the node hosts (the request's cluster is ignored). */
+  | { readonly type: 'overview' }
   /**
    * Stop the local member of the cluster and delete its data, because the
    * configuration entry at `removedAt` removed it. A member that has since

@@ -346,6 +346,9 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
       return startServerFromWire(raw, lim);
     case requestTag.delete_server:
       return { type: 'delete_server', removedAt: uint(tuple(raw, 2, 'delete_server')[1], 'removedAt') };
+    case requestTag.overview:
+      tuple(raw, 1, 'overview');
+      return { type: 'overview' };
     default:
       throw new Invalid('unknown_type', 'request body: unknown tag');
   }

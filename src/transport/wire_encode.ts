@@ -29,6 +29,7 @@ export const requestTag = {
   transfer_leadership: 6,
   start_server: 7,
   delete_server: 8,
+  overview: 9,
 } as const;
 
 /** Query modes on the wire. */
@@ -142,6 +143,8 @@ function requestToWire(b: Request): unknown[] {
       return [requestTag.start_server, b.machine, b.members, b.config, b.join ?? null, b.sessionTimeoutMs ?? null];
     case 'delete_server':
       return [requestTag.delete_server, b.removedAt];
+    case 'overview':
+      return [requestTag.overview];
     default:
       return assertNever(b, 'request');
   }
@@ -195,6 +198,7 @@ export type RequestFieldsCovered = Covered<
       transfer_leadership: 'type' | 'target';
       start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs';
       delete_server: 'type' | 'removedAt';
+      overview: 'type';
     }
   >
 >;
