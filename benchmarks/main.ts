@@ -4,6 +4,10 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<void> }>> = 
   wal: () => import('./wal.js'),
   'raft-local': () => import('./raft_local.js'),
   'raft-nats': () => import('./raft_nats.js'),
+  throughput: () => import('./throughput.js'),
+  latency: () => import('./latency.js'),
+  groups: () => import('./groups.js'),
+  recovery: () => import('./recovery.js'),
 };
 
 async function main(): Promise<void> {

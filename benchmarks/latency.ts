@@ -1,0 +1,40 @@
+// `npm run bench -- latency`: one client, one command at a time (256-byte
+// puts, fdatasync), against 3 node processes over a local nats-server.
+import { Progress, median, printTable, quantile, writeResult } from './lib/report.js';
+import { put256 } from './lib/cluster.js';
+import { nodeCluster } from './lib/node_cluster.js';
+import { raFigures } from './lib/peers.js';
+
+const config = { ops: 5000, warmup: 500, runs: 3, commandBytes: 256, members: 3, sync: 'datasync' };
+
+/** Runs the benchmark and writes benchmarks/results/latency.json. */
+export async function run(): Promise<void> {
+  const progress = new Progress('latency', config.runs * config.ops);
+  const p50: number[] = [];
+  const p99: number[] = [];
+  const p999: number[] = [];
+  for (let r = 0; r < config.runs; r++) {
+    const cluster = await nodeCluster('bench', 'kv');
+    for (let i = 0; i < config.warmup; i++) await cluster.client.processCommand('bench', put256(i));
+    const samples = new Float64Array(config.ops);
+    for (let i = 0; i < config.ops; i++) {
+      const t = performance.now();
+      await cluster.client.processCommand('bench', put256(i));
+      samples[i] = performance.now() - t;
+      if (i % 500 === 0) progress.update(r * config.ops + i);
+    }
+    p50.push(quantile(samples, 0.5));
+    p99.push(quantile(samples, 0.99));
+    p999.push(quantile(samples, 0.999));
+    await cluster.close();
+  }
+  progress.done();
+  const ra = await raFigures();
+  const results = { p50Ms: median(p50), p99Ms: median(p99), p999Ms: median(p999), ...(ra === undefined ? {} : { raP50Ms: ra.p50Ms, raP99Ms: ra.p99Ms }) };
+  printTable('latency: one client, one 256-byte put at a time, 3 node processes over NATS, fdatasync (median of runs)', [
+    { measure: 'p50 ms', value: results.p50Ms, target: '<= 0.5', ra: ra?.p50Ms ?? 'n/a' },
+    { measure: 'p99 ms', value: results.p99Ms, target: '<= 1.5', ra: ra?.p99Ms ?? 'n/a' },
+    { measure: 'p99.9 ms', value: results.p999Ms, target: '-', ra: '-' },
+  ]);
+  writeResult('latency', config, results);
+}

@@ -1,0 +1,62 @@
+// `npm run bench -- throughput`: K clients x P commands in flight (256-byte
+// puts, fdatasync) against 3 node processes over a local nats-server, as
+// ra_bench does it (5 x 500). RabbitMQ's ra runs in the same run when present.
+import { randomBytes } from 'node:crypto';
+import { Client } from '../src/api/client.js';
+import { NatsTransport } from '../src/transport/nats.js';
+import { stderrLogger } from '../src/lib/logger.js';
+import { Progress, median, printTable, writeResult } from './lib/report.js';
+import { put256 } from './lib/cluster.js';
+import { nodeCluster } from './lib/node_cluster.js';
+import { raFigures } from './lib/peers.js';
+
+const config = { clients: 5, inFlightPerClient: 500, opsPerRun: 150_000, runs: 3, commandBytes: 256, members: 3, sync: 'datasync' };
+
+async function client(url: string): Promise<Client> {
+  const transport = await NatsTransport.connect({ nodeId: `load-${randomBytes(3).toString('hex')}`, servers: url, logger: stderrLogger('error') });
+  return Client.connect({ transport, clusters: { bench: ['n1', 'n2', 'n3'] }, requestTimeoutMs: 30_000, logger: stderrLogger('error') });
+}
+
+/** Drives `clients` with `inFlight` commands each until `total` are acknowledged; returns ops/s. */
+export async function drive(clients: Client[], inFlight: number, total: number, command: (i: number) => { cluster: string; body: unknown }, progress: (n: number) => void): Promise<number> {
+  let next = 0;
+  let done = 0;
+  const start = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const launch = (c: Client): void => {
+      const { cluster, body } = command(next++);
+      c.processCommand(cluster, body).then(() => {
+        done++;
+        if (done % 5000 === 0) progress(done);
+        if (done === total) resolve();
+        else if (next < total) launch(c);
+      }, reject);
+    };
+    for (const c of clients) for (let k = 0; k < inFlight && next < total; k++) launch(c);
+  });
+  return total / ((performance.now() - start) / 1000);
+}
+
+/** Runs the benchmark and writes benchmarks/results/throughput.json. */
+export async function run(): Promise<void> {
+  const progress = new Progress('throughput', config.runs * config.opsPerRun);
+  const samples: number[] = [];
+  for (let r = 0; r < config.runs; r++) {
+    const cluster = await nodeCluster('bench', 'kv');
+    const clients = await Promise.all(Array.from({ length: config.clients }, () => client(cluster.nats.url)));
+    await Promise.all(clients.map((c) => c.processCommand('bench', put256(0)))); // leader elected, sessions open
+    samples.push(await drive(clients, config.inFlightPerClient, config.opsPerRun, (i) => ({ cluster: 'bench', body: put256(i) }), (n) => progress.update(r * config.opsPerRun + n)));
+    for (const c of clients) await c.close();
+    await cluster.close();
+  }
+  progress.done();
+  const ra = await raFigures();
+  const opsPerSec = Math.round(median(samples));
+  const results = { opsPerSec, runs: samples.map(Math.round), ...(ra === undefined ? {} : { raOpsPerSec: ra.opsPerSec, ratioToRa: Math.round((100 * opsPerSec) / ra.opsPerSec) / 100 }) };
+  printTable(`throughput: ${config.clients} clients x ${config.inFlightPerClient} in flight, 3 node processes over NATS, 256-byte puts, fdatasync`, [
+    { measure: 'Concord ops/s (median)', value: opsPerSec, target: '>= 55,000' },
+    { measure: 'ra ops/s (same run)', value: ra?.opsPerSec ?? 'n/a', target: '-' },
+    { measure: 'Concord / ra', value: results.ratioToRa ?? 'n/a', target: '~2' },
+  ]);
+  writeResult('throughput', config, results);
+}
