@@ -44,11 +44,14 @@ export class Invariants {
     },
   };
 
-  /** A member restarted: its volatile state (commit index) may start lower. */
+  /**
+   * A member restarted: its volatile state may start lower. That includes its
+   * term when the crash came before the new term was durable (no message left
+   * at that term: sends wait for the persist), so term and commit index are
+   * only compared within one incarnation here.
+   */
   restarted(cluster: string, node: string): void {
-    const key = `${cluster}/${node}`;
-    const s = this.seen.get(key);
-    if (s !== undefined) s.commit = 0;
+    this.seen.delete(`${cluster}/${node}`);
   }
 
   /** Checks every live member of `clusters` on the given systems. */
