@@ -7,7 +7,7 @@ import type { Client } from '../src/api/client.js';
 import { Progress, printTable, writeResult } from './lib/report.js';
 import { put256 } from './lib/cluster.js';
 import { nodeCluster, type NodeCluster } from './lib/node_cluster.js';
-import { drive } from './throughput.js';
+import { pipelined } from './lib/drive.js';
 
 const config = { groupCounts: [1, 10, 100, 1000], inFlight: 2000, opsPerStep: 60_000, idleSeconds: 10, electGroups: 10_000, createConcurrency: 200 };
 const ids = ['n1', 'n2', 'n3'];
@@ -64,7 +64,7 @@ export async function run(): Promise<void> {
     await createGroups(cluster.client, created, g);
     created = g;
     if (!(await untilLeaders(cluster.client, g, 120_000))) throw new Error(`${g} groups did not all elect leaders`);
-    const rate = await drive([cluster.client], config.inFlight, config.opsPerStep, (i) => ({ cluster: `g${i % g}`, body: put256(i) }), () => {});
+    const rate = await pipelined([cluster.client], config.inFlight, config.opsPerStep, (i) => ({ cluster: `g${i % g}`, body: put256(i) }), () => {});
     opsPerSec[String(g)] = Math.round(rate);
     rows.push({ groups: g, 'ops/s': Math.round(rate) });
     progress.update(step + 1);

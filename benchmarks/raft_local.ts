@@ -4,6 +4,7 @@
 import type { System } from '../src/api/system.js';
 import { Progress, median, printTable, quantile, writeResult } from './lib/report.js';
 import { localCluster, put256 } from './lib/cluster.js';
+import { pipelined, sequential } from './lib/drive.js';
 
 const config = { members: 3, commandBytes: 256, inFlight: 2000, pipelinedOps: 100_000, sequentialOps: 5000, runs: 3, sync: 'datasync' };
 
@@ -18,35 +19,6 @@ async function leaderOf(system: System): Promise<System> {
   }
 }
 
-async function pipelined(system: System, total: number, progress: (n: number) => void): Promise<number> {
-  let next = 0;
-  let done = 0;
-  const start = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const launch = (): void => {
-      const i = next++;
-      system.processCommand('bench', put256(i)).then(() => {
-        done++;
-        if (done % 5000 === 0) progress(done);
-        if (done === total) resolve();
-        else if (next < total) launch();
-      }, reject);
-    };
-    for (let k = 0; k < config.inFlight && next < total; k++) launch();
-  });
-  return total / ((performance.now() - start) / 1000);
-}
-
-async function sequential(system: System, total: number): Promise<Float64Array> {
-  const samples = new Float64Array(total);
-  for (let i = 0; i < total; i++) {
-    const t = performance.now();
-    await system.processCommand('bench', put256(i));
-    samples[i] = performance.now() - t;
-  }
-  return samples;
-}
-
 /** Runs the benchmark and writes benchmarks/results/raft-local.json. */
 export async function run(): Promise<void> {
   const progress = new Progress('raft-local', config.runs * (config.pipelinedOps + config.sequentialOps));
@@ -59,8 +31,8 @@ export async function run(): Promise<void> {
     await first.startCluster('bench', 'kv', ['n1', 'n2', 'n3']);
     const system = await leaderOf(first);
     const base = r * (config.pipelinedOps + config.sequentialOps);
-    throughput.push(await pipelined(system, config.pipelinedOps, (n) => progress.update(base + n)));
-    const lat = await sequential(system, config.sequentialOps);
+    throughput.push(await pipelined([system], config.inFlight, config.pipelinedOps, (i) => ({ cluster: 'bench', body: put256(i) }), (n) => progress.update(base + n)));
+    const lat = await sequential(system, config.sequentialOps, (i) => ({ cluster: 'bench', body: put256(i) }));
     progress.update(base + config.pipelinedOps + config.sequentialOps);
     p50.push(quantile(lat, 0.5));
     p99.push(quantile(lat, 0.99));

@@ -4,38 +4,9 @@
 import { Progress, median, printTable, quantile, writeResult } from './lib/report.js';
 import { put256 } from './lib/cluster.js';
 import { nodeCluster } from './lib/node_cluster.js';
-import type { Client } from '../src/api/client.js';
+import { pipelined, sequential } from './lib/drive.js';
 
 const config = { members: 3, commandBytes: 256, inFlight: 2000, pipelinedOps: 60_000, sequentialOps: 3000, runs: 3, sync: 'datasync', client: 'exactly-once session' };
-
-async function pipelined(client: Client, total: number, progress: (n: number) => void): Promise<number> {
-  let next = 0;
-  let done = 0;
-  const start = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const launch = (): void => {
-      const i = next++;
-      client.processCommand('bench', put256(i)).then(() => {
-        done++;
-        if (done % 2000 === 0) progress(done);
-        if (done === total) resolve();
-        else if (next < total) launch();
-      }, reject);
-    };
-    for (let k = 0; k < config.inFlight && next < total; k++) launch();
-  });
-  return total / ((performance.now() - start) / 1000);
-}
-
-async function sequential(client: Client, total: number): Promise<Float64Array> {
-  const samples = new Float64Array(total);
-  for (let i = 0; i < total; i++) {
-    const t = performance.now();
-    await client.processCommand('bench', put256(i));
-    samples[i] = performance.now() - t;
-  }
-  return samples;
-}
 
 /** Runs the benchmark and writes benchmarks/results/raft-nats.json. */
 export async function run(): Promise<void> {
@@ -47,8 +18,8 @@ export async function run(): Promise<void> {
   for (let r = 0; r < config.runs; r++) {
     const cluster = await nodeCluster('bench', 'kv');
     await cluster.client.processCommand('bench', put256(0)); // a leader is elected and the session open
-    throughput.push(await pipelined(cluster.client, config.pipelinedOps, (n) => progress.update(r * per + n)));
-    const lat = await sequential(cluster.client, config.sequentialOps);
+    throughput.push(await pipelined([cluster.client], config.inFlight, config.pipelinedOps, (i) => ({ cluster: 'bench', body: put256(i) }), (n) => progress.update(r * per + n)));
+    const lat = await sequential(cluster.client, config.sequentialOps, (i) => ({ cluster: 'bench', body: put256(i) }));
     progress.update((r + 1) * per);
     p50.push(quantile(lat, 0.5));
     p99.push(quantile(lat, 0.99));

@@ -9,32 +9,13 @@ import { Progress, median, printTable, writeResult } from './lib/report.js';
 import { put256 } from './lib/cluster.js';
 import { nodeCluster } from './lib/node_cluster.js';
 import { raFigures } from './lib/peers.js';
+import { pipelined } from './lib/drive.js';
 
 const config = { clients: 5, inFlightPerClient: 500, opsPerRun: 150_000, runs: 3, commandBytes: 256, members: 3, sync: 'datasync' };
 
 async function client(url: string): Promise<Client> {
   const transport = await NatsTransport.connect({ nodeId: `load-${randomBytes(3).toString('hex')}`, servers: url, logger: stderrLogger('error') });
   return Client.connect({ transport, clusters: { bench: ['n1', 'n2', 'n3'] }, requestTimeoutMs: 30_000, logger: stderrLogger('error') });
-}
-
-/** Drives `clients` with `inFlight` commands each until `total` are acknowledged; returns ops/s. */
-export async function drive(clients: Client[], inFlight: number, total: number, command: (i: number) => { cluster: string; body: unknown }, progress: (n: number) => void): Promise<number> {
-  let next = 0;
-  let done = 0;
-  const start = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const launch = (c: Client): void => {
-      const { cluster, body } = command(next++);
-      c.processCommand(cluster, body).then(() => {
-        done++;
-        if (done % 5000 === 0) progress(done);
-        if (done === total) resolve();
-        else if (next < total) launch(c);
-      }, reject);
-    };
-    for (const c of clients) for (let k = 0; k < inFlight && next < total; k++) launch(c);
-  });
-  return total / ((performance.now() - start) / 1000);
 }
 
 /** Runs the benchmark and writes benchmarks/results/throughput.json. */
@@ -45,7 +26,7 @@ export async function run(): Promise<void> {
     const cluster = await nodeCluster('bench', 'kv');
     const clients = await Promise.all(Array.from({ length: config.clients }, () => client(cluster.nats.url)));
     await Promise.all(clients.map((c) => c.processCommand('bench', put256(0)))); // leader elected, sessions open
-    samples.push(await drive(clients, config.inFlightPerClient, config.opsPerRun, (i) => ({ cluster: 'bench', body: put256(i) }), (n) => progress.update(r * config.opsPerRun + n)));
+    samples.push(await pipelined(clients, config.inFlightPerClient, config.opsPerRun, (i) => ({ cluster: 'bench', body: put256(i) }), (n) => progress.update(r * config.opsPerRun + n)));
     for (const c of clients) await c.close();
     await cluster.close();
   }

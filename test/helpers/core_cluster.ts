@@ -68,7 +68,7 @@ export class MemLog {
   }
 }
 // LogReader wants a method named `entries`; MemLog keeps the array under that name, so adapt.
-function reader(log: MemLog): LogReader {
+export function reader(log: MemLog): LogReader {
   return {
     get firstIndex() {
       return log.firstIndex;

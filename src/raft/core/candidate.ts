@@ -30,18 +30,7 @@ export function startPreVote(ctx: Ctx): void {
   s.votes = new Map([[s.id, true]]);
   ctx.resetElectionDeadline();
   ctx.setTimer('election', s.electionDeadline);
-  for (const id of s.config.voters) {
-    if (id === s.id) continue;
-    ctx.send(id, {
-      type: 'request_vote',
-      term: s.term + 1,
-      candidateId: s.id,
-      lastLogIndex: ctx.log.lastIndex,
-      lastLogTerm: ctx.log.lastTerm,
-      preVote: true,
-      transfer: false,
-    });
-  }
+  requestVotes(ctx, s.term + 1, true, false);
   tally(ctx, true);
 }
 
@@ -58,19 +47,17 @@ export function startElection(ctx: Ctx, transfer: boolean): void {
   ctx.persist();
   ctx.resetElectionDeadline();
   ctx.setTimer('election', s.electionDeadline);
+  requestVotes(ctx, s.term, false, transfer);
+  tally(ctx, false);
+}
+
+/** Asks every other voter for its (pre-)vote at `term`. */
+function requestVotes(ctx: Ctx, term: number, preVote: boolean, transfer: boolean): void {
+  const s = ctx.s;
   for (const id of s.config.voters) {
     if (id === s.id) continue;
-    ctx.send(id, {
-      type: 'request_vote',
-      term: s.term,
-      candidateId: s.id,
-      lastLogIndex: ctx.log.lastIndex,
-      lastLogTerm: ctx.log.lastTerm,
-      preVote: false,
-      transfer,
-    });
+    ctx.send(id, { type: 'request_vote', term, candidateId: s.id, lastLogIndex: ctx.log.lastIndex, lastLogTerm: ctx.log.lastTerm, preVote, transfer });
   }
-  tally(ctx, false);
 }
 
 /** Counts a vote reply in the pre-vote or the election. */

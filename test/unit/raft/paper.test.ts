@@ -1,38 +1,15 @@
 // The Raft paper's rules, one test each, against the pure core. Each test
 // names the section it checks (as etcd's raft_paper_test.go does).
 import { describe, expect, it } from 'vitest';
-import { CoreCluster, MemLog } from '../../helpers/core_cluster.js';
+import { CoreCluster, MemLog, reader as readerOf } from '../../helpers/core_cluster.js';
 import { initState } from '../../../src/raft/core/state.js';
 import { step } from '../../../src/raft/core/step.js';
 import { SeededRandom } from '../../../src/io/random.js';
 import type { Effect, Entry, RaftEvent } from '../../../src/raft/core/types.js';
 import { EntryKind } from '../../../src/raft/core/entry_kind.js';
-import type { LogReader } from '../../../src/raft/core/log_cursor.js';
 
 const payload = (s: string) => new Uint8Array([EntryKind.command, ...new TextEncoder().encode(s)]);
 const opts = { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatMs: 30 };
-
-function readerOf(log: MemLog): LogReader {
-  return {
-    get firstIndex() {
-      return log.firstIndex;
-    },
-    get lastIndex() {
-      return log.lastIndex;
-    },
-    get lastTerm() {
-      return log.lastTerm;
-    },
-    get snapshotIndex() {
-      return log.snapshotIndex;
-    },
-    get snapshotTerm() {
-      return log.snapshotTerm;
-    },
-    term: (i) => log.term(i),
-    entries: (a, b, m) => log.entriesFn(a, b, m),
-  };
-}
 
 /** A lone member with a given log and term, stepped by hand. */
 function solo(terms: number[], term: number, votedFor?: string) {

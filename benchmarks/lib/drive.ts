@@ -1,0 +1,44 @@
+// Load shapes shared by the benchmarks: many commands in flight, or one at a
+// time, through any Caller (a System in process, or a Client over NATS).
+import type { Caller } from '../../src/api/caller.js';
+
+/**
+ * Keeps `inFlight` commands in flight per caller until `total` are
+ * acknowledged; returns ops/s. `command(i)` names the cluster and the body.
+ */
+export async function pipelined(
+  callers: readonly Caller[],
+  inFlight: number,
+  total: number,
+  command: (i: number) => { cluster: string; body: unknown },
+  progress: (done: number) => void = () => {},
+): Promise<number> {
+  let next = 0;
+  let done = 0;
+  const start = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const launch = (c: Caller): void => {
+      const { cluster, body } = command(next++);
+      c.processCommand(cluster, body).then(() => {
+        done++;
+        if (done % 2000 === 0) progress(done);
+        if (done === total) resolve();
+        else if (next < total) launch(c);
+      }, reject);
+    };
+    for (const c of callers) for (let k = 0; k < inFlight && next < total; k++) launch(c);
+  });
+  return total / ((performance.now() - start) / 1000);
+}
+
+/** Sends `total` commands one at a time; returns each one's latency in ms. */
+export async function sequential(caller: Caller, total: number, command: (i: number) => { cluster: string; body: unknown }): Promise<Float64Array> {
+  const samples = new Float64Array(total);
+  for (let i = 0; i < total; i++) {
+    const { cluster, body } = command(i);
+    const t = performance.now();
+    await caller.processCommand(cluster, body);
+    samples[i] = performance.now() - t;
+  }
+  return samples;
+}
