@@ -7,18 +7,28 @@ const snapshotChunkEntries = 256;
 
 /** KV commands. */
 export type KvCommand =
-  | { readonly type: 'put'; readonly key: string; readonly value: unknown }
-  | { readonly type: 'delete'; readonly key: string }
+  /** Sets a key; with returnPrevious the reply carries the value it replaced. */
+  | { readonly type: 'put'; readonly key: string; readonly value: unknown; readonly returnPrevious?: boolean }
+  /** Deletes a key; `ok` says whether it existed (with returnPrevious, also its value). */
+  | { readonly type: 'delete'; readonly key: string; readonly returnPrevious?: boolean }
   /** Sets `value` only if the key currently holds `expected` (null: the key is absent). */
   | { readonly type: 'cas'; readonly key: string; readonly expected: unknown; readonly value: unknown }
   /** A write-once register: sets `value` only if the key is absent. */
   | { readonly type: 'put_if_absent'; readonly key: string; readonly value: unknown };
 
-/** Replies: `ok` says whether the write happened; `previous` is the value before it (null if absent). */
-export type KvReply = { readonly ok: boolean; readonly previous: unknown } | { readonly error: string };
+/**
+ * Replies: `ok` says whether the write happened. `previous`, the value before
+ * it (null if absent), comes with cas and put_if_absent (it explains a refusal),
+ * and with put and delete when asked for: carrying it on every write would
+ * cost every client its bytes.
+ */
+export type KvReply = { readonly ok: boolean; readonly previous?: unknown } | { readonly error: string };
 
 /** Keys and their values. */
 export type KvState = Map<string, unknown>;
+
+const ok: KvReply = { ok: true };
+const notOk: KvReply = { ok: false };
 
 /** Structural equality for msgpack-like values (what cas compares). */
 export function sameValue(a: unknown, b: unknown): boolean {
@@ -49,9 +59,11 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
     switch (cmd.type) {
       case 'put':
         state.set(cmd.key, cmd.value);
-        return { state, reply: { ok: true, previous } };
-      case 'delete':
-        return { state, reply: { ok: state.delete(cmd.key), previous } };
+        return { state, reply: cmd.returnPrevious === true ? { ok: true, previous } : ok };
+      case 'delete': {
+        const existed = state.delete(cmd.key);
+        return { state, reply: cmd.returnPrevious === true ? { ok: existed, previous } : existed ? ok : notOk };
+      }
       case 'cas':
         if (!sameValue(previous, cmd.expected ?? null)) return { state, reply: { ok: false, previous } };
         state.set(cmd.key, cmd.value);

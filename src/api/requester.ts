@@ -21,9 +21,14 @@ export type RequestCallback = (error: ConcordError | null, value: unknown) => vo
 
 interface Pending {
   cb: (error: ConcordError | null, response: Response | undefined) => void;
-  timer: TimerHandle;
+  deadline: number;
   node: string;
+  cluster: string;
+  timeoutMs: number;
 }
+
+/** Deadlines are checked by one sweep, at most this often: a timeout may fire this much late. */
+const sweepGranularityMs = 20;
 
 const retryable = new Set(['not_leader', 'no_leader', 'overloaded', 'cluster_not_found']);
 
@@ -47,6 +52,8 @@ export class Requester {
   /** Known members per cluster. */
   readonly members = new Map<string, readonly string[]>();
   private readonly pending = new Map<number, Pending>();
+  private sweepTimer: TimerHandle | undefined;
+  private sweepAt = Infinity;
   private nextId = 1;
   private closed = false;
 
@@ -63,12 +70,38 @@ export class Requester {
   attempt(node: string, cluster: string, body: Request, timeoutMs: number, cb: Pending['cb']): void {
     if (this.closed) return cb(new ShutdownError(), undefined);
     const id = this.nextId++;
-    const timer = this.clock.setTimer(timeoutMs, () => {
-      this.pending.delete(id);
-      cb(new TimeoutError(`no answer from ${node} for ${cluster} within ${timeoutMs} ms`), undefined);
-    });
-    this.pending.set(id, { cb, timer, node });
+    const deadline = this.clock.now() + timeoutMs;
+    this.pending.set(id, { cb, deadline, node, cluster, timeoutMs });
+    this.armSweep(deadline);
     this.deliver(node, { type: 'request', id, from: this.nodeId, cluster, body });
+  }
+
+  /**
+   * One timer for all deadlines (thousands of requests may be in flight):
+   * it is armed for the earliest deadline, but never sooner than the granularity.
+   */
+  private armSweep(deadline: number): void {
+    const at = Math.max(deadline, this.clock.now() + sweepGranularityMs);
+    if (this.sweepTimer !== undefined && this.sweepAt <= at) return;
+    if (this.sweepTimer !== undefined) this.clock.clearTimer(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = this.clock.setTimer(at - this.clock.now(), () => this.sweep());
+  }
+
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+    const now = this.clock.now();
+    let earliest = Infinity;
+    const expired: Pending[] = [];
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(id);
+        expired.push(p);
+      } else if (p.deadline < earliest) earliest = p.deadline;
+    }
+    if (earliest < Infinity) this.armSweep(earliest);
+    for (const p of expired) p.cb(new TimeoutError(`no answer from ${p.node} for ${p.cluster} within ${p.timeoutMs} ms`), undefined);
   }
 
   /** Delivers a response to its waiting request (unknown ids are late answers: dropped). */
@@ -76,7 +109,6 @@ export class Requester {
     const p = this.pending.get(env.id);
     if (p === undefined) return;
     this.pending.delete(env.id);
-    this.clock.clearTimer(p.timer);
     p.cb(null, env.body);
   }
 
@@ -88,7 +120,6 @@ export class Requester {
     for (const [id, p] of this.pending) {
       if (p.node !== node) continue;
       this.pending.delete(id);
-      this.clock.clearTimer(p.timer);
       p.cb(new TimeoutError(`${node} went down before answering`), undefined);
     }
   }
@@ -161,11 +192,11 @@ export class Requester {
   /** Fails every pending request with ShutdownError. */
   close(): void {
     this.closed = true;
-    for (const p of this.pending.values()) {
-      this.clock.clearTimer(p.timer);
-      p.cb(new ShutdownError(), undefined);
-    }
+    if (this.sweepTimer !== undefined) this.clock.clearTimer(this.sweepTimer);
+    this.sweepTimer = undefined;
+    const all = [...this.pending.values()];
     this.pending.clear();
+    for (const p of all) p.cb(new ShutdownError(), undefined);
   }
 
   /** `node` hosts no member of `cluster` (any more): stop asking it. */

@@ -16,6 +16,8 @@ export class Session {
   private nextSeq = 1;
   /** Sequence numbers sent but not yet answered. */
   private readonly outstanding = new Set<number>();
+  /** Every sequence number below this one has been answered. */
+  private lowest = 1;
 
   /** @internal */
   constructor(
@@ -27,9 +29,9 @@ export class Session {
 
   /** Every reply up to this sequence number has been received (tells the cluster it may forget them). */
   get acked(): number {
-    let low = this.nextSeq;
-    for (const s of this.outstanding) if (s < low) low = s;
-    return low - 1;
+    // Answers arrive out of order; the low-water mark only moves past answered numbers (amortised O(1)).
+    while (this.lowest < this.nextSeq && !this.outstanding.has(this.lowest)) this.lowest++;
+    return this.lowest - 1;
   }
 
   /**

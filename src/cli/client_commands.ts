@@ -8,7 +8,7 @@ import { print, show } from './output.js';
 /** Usage of each client command. */
 export const clientUsage: Record<'kv' | 'counter' | 'cluster', string> = {
   kv: `Usage: concord kv <put|get|del|cas> ...
-  concord kv put <key> <value>          set a key (prints the previous value)
+  concord kv put <key> <value>          set a key (prints the value it replaced)
   concord kv get <key>                  read a key (linearizable; --local reads one member)
   concord kv del <key>                  delete a key
   concord kv cas <key> <expected> <new> set only if the key holds <expected> (--absent: only if missing)
@@ -103,9 +103,9 @@ async function kv(sub: string, c: Call, local: boolean, absent: boolean): Promis
   }
   const command =
     sub === 'put'
-      ? { type: 'put', key, value: value(c.args[1] as string, c.jsonValue) }
+      ? { type: 'put', key, value: value(c.args[1] as string, c.jsonValue), returnPrevious: true }
       : sub === 'del'
-        ? { type: 'delete', key }
+        ? { type: 'delete', key, returnPrevious: true }
         : { type: 'cas', key, expected: absent ? null : value(c.args[1] as string, c.jsonValue), value: value(c.args[absent ? 1 : 2] as string, c.jsonValue) };
   const reply = (await c.client.processCommand(c.cluster, command, opts)) as { ok: boolean; previous: unknown } | { error: string };
   if ('error' in reply) throw new UsageError(reply.error);

@@ -17,18 +17,25 @@ function run(commands: KvCommand[]) {
 describe('kv machine', () => {
   it('puts, gets, deletes and reports the previous value', () => {
     const { m, state, replies } = run([
-      { type: 'put', key: 'a', value: 1 },
-      { type: 'put', key: 'a', value: 2 },
-      { type: 'delete', key: 'a' },
-      { type: 'delete', key: 'a' },
+      { type: 'put', key: 'a', value: 1, returnPrevious: true },
+      { type: 'put', key: 'a', value: 2, returnPrevious: true },
+      { type: 'delete', key: 'a', returnPrevious: true },
+      { type: 'delete', key: 'a', returnPrevious: true },
       { type: 'put', key: 'b', value: { deep: [1, 2] } },
+      { type: 'put', key: 'c', value: 'plain' },
+      { type: 'delete', key: 'c' },
+      { type: 'delete', key: 'c' },
     ]);
     expect(replies).toEqual([
       { ok: true, previous: null },
       { ok: true, previous: 1 },
       { ok: true, previous: 2 },
       { ok: false, previous: null },
-      { ok: true, previous: null },
+      // Without returnPrevious the reply stays small.
+      { ok: true },
+      { ok: true },
+      { ok: true },
+      { ok: false },
     ]);
     expect(m.queries.get(state, 'a')).toBe(null);
     expect(m.queries.get(state, 'b')).toEqual({ deep: [1, 2] });
