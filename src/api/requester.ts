@@ -117,11 +117,15 @@ export class Requester {
    * repeatable requests move on to another member at once.
    */
   nodeDown(node: string): void {
+    // Collected first: a callback may retry at once, to the same node (a cluster of one), and
+    // adding to the map while iterating it would visit the retry too, for ever.
+    const ended: Pending[] = [];
     for (const [id, p] of this.pending) {
       if (p.node !== node) continue;
       this.pending.delete(id);
-      p.cb(new TimeoutError(`${node} went down before answering`), undefined);
+      ended.push(p);
     }
+    for (const p of ended) p.cb(new TimeoutError(`${node} went down before answering`), undefined);
   }
 
   /**
@@ -138,6 +142,7 @@ export class Requester {
     let node = options.member ?? this.liveLeader(cluster) ?? this.firstMember(cluster);
     let lastError: ConcordError | undefined;
     let round = 0;
+    let hops = 0;
     const giveUp = (): void => {
       if (lastError?.code === 'cluster_not_found') return cb(new ClusterNotFoundError(cluster), undefined);
       if (lastError?.code === 'not_leader' || lastError?.code === 'no_leader') {
@@ -167,15 +172,19 @@ export class Requester {
         if (!retryable.has(error.code) || options.member !== undefined) return cb(error, undefined);
         lastError = error;
         if (error.code === 'cluster_not_found') this.forget(cluster, node);
+        const pause = Math.min(10 * 2 ** Math.min(round, 5), Math.max(0, deadline - this.clock.now()));
         const hint = r.error.leader;
         if (hint !== undefined && hint !== node && this.isLive(hint)) {
           this.leaders.set(cluster, hint);
           node = hint;
-          return next();
+          // Hints can point at each other for a while (a leadership transfer, an election):
+          // follow the first two at once, then back off instead of bouncing at network speed.
+          if (++hops <= 2) return next();
+          this.clock.setTimer(pause, next);
+          return;
         }
         this.leaders.delete(cluster);
         node = this.nextMember(cluster, node, round);
-        const pause = Math.min(10 * 2 ** Math.min(round, 5), Math.max(0, deadline - this.clock.now()));
         this.clock.setTimer(pause, next);
       });
     };

@@ -88,6 +88,15 @@ export class System extends Caller implements ServerHost {
   private serversSup!: ActorRef;
   /** Clusters with a member on this node (started or restarted here). */
   private readonly localClusters = new Set<string>();
+  /**
+   * Per local cluster, every node this node has seen named as a member (grows
+   * only; Raft traffic from anyone else is dropped until the cluster's leader
+   * confirms the sender). Separate from the Requester's routing list, which
+   * forgets members that do not answer.
+   */
+  private readonly peers = new Map<string, Set<string>>();
+  /** When each (cluster, sender) was last checked with the leader. */
+  private readonly peerChecks = new Map<string, number>();
   /** Start and delete operations per cluster, one at a time. */
   private readonly clusterOps = new Map<string, Promise<void>>();
   private nextSubscription = 1;
@@ -174,6 +183,7 @@ export class System extends Caller implements ServerHost {
     if (!members.includes(this.nodeId)) throw new InvalidArgumentError(`${this.nodeId} is not one of the members ${members.join(',')}`);
     for (const m of members) validName('member', m);
     this.requester.members.set(cluster, [...members]);
+    this.notePeers(cluster, members);
     const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: this.options.sessionTimeoutMs ?? 60_000 };
     await this.requester.requestAsync(cluster, body, { member: this.nodeId, timeoutMs: 10_000 });
   }
@@ -290,6 +300,39 @@ export class System extends Caller implements ServerHost {
   /** @internal */
   membersChanged(cluster: string, members: readonly string[]): void {
     this.requester.members.set(cluster, members);
+    this.notePeers(cluster, members);
+  }
+
+  /** Records `nodes` as members of `cluster` that may send it Raft traffic. */
+  private notePeers(cluster: string, nodes: readonly string[]): void {
+    let set = this.peers.get(cluster);
+    if (set === undefined) this.peers.set(cluster, (set = new Set()));
+    for (const n of nodes) set.add(n);
+  }
+
+  /**
+   * Raft traffic from `from`, unknown here as a member of `cluster`: a member
+   * added in a configuration this node has not caught up with yet, or a
+   * stranger. Asks the known members (at most once a second per sender) and
+   * admits the sender once one of them has it in its configuration.
+   */
+  private checkPeer(cluster: string, from: string): void {
+    const key = `${cluster}\u0000${from}`;
+    const now = this.clock.now();
+    const last = this.peerChecks.get(key);
+    if (last !== undefined && now - last < 1000) return;
+    this.peerChecks.set(key, now);
+    for (const member of this.peers.get(cluster) ?? []) {
+      if (member === this.nodeId) continue;
+      this.requester.request(cluster, { type: 'members' }, { member, timeoutMs: 1000 }, (err, value) => {
+        if (err !== null) return;
+        const status = value as { voters: readonly string[]; nonVoters: readonly string[] };
+        if (status.voters.includes(from) || status.nonVoters.includes(from)) {
+          this.peerChecks.delete(key);
+          this.notePeers(cluster, [from]);
+        }
+      });
+    }
   }
 
   /** @internal The local member was removed from its cluster: stop it and delete its data. */
@@ -332,6 +375,7 @@ export class System extends Caller implements ServerHost {
 
   private async deleteLocalServer(cluster: string): Promise<void> {
     this.localClusters.delete(cluster);
+    this.peers.delete(cluster);
     const children = await whichChildren(this.actors, this.serversSup);
     if (children.some((c) => c.id === cluster)) await terminateChild(this.actors, this.serversSup, cluster);
     this.observer?.removed?.(cluster, this.nodeId); // a member started here from now on is a new one
@@ -364,11 +408,12 @@ export class System extends Caller implements ServerHost {
             this.dropped.unknownCluster++;
             return;
           }
-          // Only members of the configuration this node knows may speak (a member still
-          // joining knows none yet, and listens to whoever leads).
-          const members = this.requester.members.get(env.cluster);
-          if (members !== undefined && !members.includes(env.from)) {
+          // Only nodes known as members may speak (a member still joining knows none yet,
+          // and listens to whoever leads); others wait until the leader vouches for them.
+          const peers = this.peers.get(env.cluster);
+          if (peers !== undefined && !peers.has(env.from)) {
             this.dropped.notMember++;
+            this.checkPeer(env.cluster, env.from);
             return;
           }
           this.actors.send(ref, { type: 'raft', from: env.from, msg: env.msg });
@@ -464,7 +509,10 @@ export class System extends Caller implements ServerHost {
   private async spawnServer(record: ServerRecord): Promise<void> {
     const factory = this.machines[record.machine];
     if (factory === undefined) throw new InvalidArgumentError(`no machine named '${record.machine}' on ${this.nodeId}`);
-    if (record.members.length > 0) this.requester.members.set(record.cluster, record.members);
+    if (record.members.length > 0) {
+      this.requester.members.set(record.cluster, record.members);
+      this.notePeers(record.cluster, record.members);
+    }
     this.localClusters.add(record.cluster);
     const args: ServerArgs = {
       cluster: record.cluster,

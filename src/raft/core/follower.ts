@@ -83,13 +83,17 @@ export function handleAppendEntries(ctx: Ctx, from: ServerId, m: AppendEntries):
       break;
     }
   }
-  if (i < entries.length) ctx.append(entries.slice(i));
+  const appended = i < entries.length;
+  if (appended) ctx.append(entries.slice(i));
   const matched = prevLogIndex + entries.length;
   if (matched > s.verifiedIndex) s.verifiedIndex = matched;
   const commit = Math.min(m.leaderCommit, s.verifiedIndex);
   if (commit > s.commitIndex) ctx.commitTo(commit);
-  // Entries are acknowledged once durable (on `written`); a heartbeat is answered at once.
-  replyAck(ctx, from, entries.length === 0);
+  // New entries are acknowledged once durable (on `written`). When nothing was appended (a
+  // heartbeat, or a probe re-sending entries this log already holds because our earlier ack
+  // was lost) no `written` will come: answer at once, or the leader probes forever (found by
+  // the simulator, seed 19).
+  replyAck(ctx, from, !appended);
 }
 
 /** True when the entries follow prevLogIndex one by one, with terms that never go down. */
@@ -166,7 +170,7 @@ export function handleRequestVote(ctx: Ctx, from: ServerId, m: RequestVote): voi
   if (grant) {
     if (s.votedFor !== m.candidateId) {
       s.votedFor = m.candidateId;
-      ctx.persist();
+      if (s.options.plantedBugs?.voteWithoutPersist !== true) ctx.persist(); // PLANTED BUG seam (test only)
     }
     ctx.resetElectionDeadline();
   }

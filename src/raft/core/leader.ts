@@ -182,9 +182,9 @@ export function leaderWritten(ctx: Ctx): void {
 /** Commits the highest index a majority of voters hold durably, if it is of the current term (§5.4.2). */
 export function maybeCommit(ctx: Ctx): void {
   const s = ctx.s;
-  const n = committedIndex(s.config.voters, (id) =>
-    id === s.id ? Math.min(s.writtenIndex, ctx.log.lastIndex) : (s.progress.get(id)?.matchIndex ?? 0),
-  );
+  const n = s.options.plantedBugs?.commitWithoutQuorum === true // PLANTED BUG seam (test only): no quorum
+    ? Math.min(s.writtenIndex, ctx.log.lastIndex)
+    : committedIndex(s.config.voters, (id) => (id === s.id ? Math.min(s.writtenIndex, ctx.log.lastIndex) : (s.progress.get(id)?.matchIndex ?? 0)));
   if (n <= s.commitIndex || ctx.log.term(n) !== s.term) return;
   ctx.commitTo(n);
   if (!s.committedInTerm) {

@@ -50,9 +50,15 @@ export function maybePromote(ctx: Ctx, id: ServerId, replicate: () => void): voi
 }
 
 /**
- * After the commit index moved: report changes that committed; a member that
- * a committed configuration no longer includes stops, and a removed leader
- * first hands over to the most up-to-date voter.
+ * After the commit index moved: report changes that committed; a leader that
+ * a committed configuration no longer includes hands over to the most
+ * up-to-date voter and stops.
+ *
+ * A follower never stops itself: it cannot tell a configuration that removed
+ * it for good from one that a later entry, not yet replicated to it, undoes (a
+ * member removed and added again catches up through its own removal;
+ * simulator, seeds 344 and 433). Out of the configuration it no longer
+ * campaigns, and the host deletes it when told it was removed.
  */
 export function membershipCommitted(ctx: Ctx): void {
   const s = ctx.s;
@@ -61,21 +67,17 @@ export function membershipCommitted(ctx: Ctx): void {
     s.membershipWaits.delete(index);
     ctx.effects.push({ type: 'membership_done', ref, index });
   }
-  const latest = s.configs[s.configs.length - 1];
-  const removed = latest !== undefined && latest.index > 0 && !configPending(s) && !isVoter(s, s.id) && !s.config.nonVoters.includes(s.id);
-  if (!removed || s.role === 'stopped') return;
-  if (s.role === 'leader') {
-    let best: ServerId | undefined;
-    let bestMatch = -1;
-    for (const id of s.config.voters) {
-      const m = s.progress.get(id)?.matchIndex ?? 0;
-      if (m > bestMatch) {
-        best = id;
-        bestMatch = m;
-      }
+  if (s.role !== 'leader' || configPending(s) || isVoter(s, s.id) || s.config.nonVoters.includes(s.id)) return;
+  let best: ServerId | undefined;
+  let bestMatch = -1;
+  for (const id of s.config.voters) {
+    const m = s.progress.get(id)?.matchIndex ?? 0;
+    if (m > bestMatch) {
+      best = id;
+      bestMatch = m;
     }
-    if (best !== undefined) ctx.send(best, { type: 'timeout_now', term: s.term });
   }
+  if (best !== undefined) ctx.send(best, { type: 'timeout_now', term: s.term });
   stopMember(ctx);
 }
 

@@ -13,7 +13,7 @@ export function startReads(ctx: Ctx, refs: readonly number[], broadcast: () => v
     return;
   }
   const voters = s.config.voters;
-  const alone = voters.length === 1 && voters[0] === s.id;
+  const alone = (voters.length === 1 && voters[0] === s.id) || s.options.plantedBugs?.readWithoutQuorum === true; // PLANTED BUG seam (test only)
   if (alone) {
     s.reads.push({ refs, index: s.commitIndex, seq: 0, confirmed: true });
     releaseReads(ctx);

@@ -92,6 +92,10 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
       break;
     case 'snapshot_taken':
       if (state.snapshot === undefined || event.index > state.snapshot.index) state.snapshot = { index: event.index, term: event.term, size: event.size };
+      // The saved snapshot makes the log durable up to its index, and the log will not pass on
+      // the WAL's later notices below it: count it as written here, or a member that applied
+      // entries before its own WAL synced them acknowledges a stale index for ever (simulator, seed 58).
+      onWritten(ctx, event.index);
       break;
     case 'snapshot_installed':
       snapshotInstalled(ctx, event);
@@ -129,6 +133,10 @@ function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
     if (msg.type === 'append_entries') {
       // Tell a stale leader about the newer term so it steps down.
       ctx.send(from, staleReply(ctx));
+    } else if (msg.type === 'install_snapshot') {
+      // The same for a stale leader sending a snapshot: unanswered, it would send it for ever
+      // while this member, ignored by its leader-sticky peers, campaigns in vain (simulator, seed 88).
+      ctx.send(from, { type: 'install_snapshot_reply', term: s.term, lastIncludedIndex: msg.lastIncludedIndex, nextOffset: 0, done: false });
     } else if (msg.type === 'request_vote' && msg.preVote) {
       ctx.send(from, { type: 'request_vote_reply', term: s.term, voteGranted: false, preVote: true });
     }

@@ -236,6 +236,22 @@ export interface CoreOptions {
   readonly preVote: boolean;
   /** A leader steps down when it has not heard from a quorum within an election timeout (default true). */
   readonly checkQuorum: boolean;
+  /** TEST ONLY: known bugs the simulator must catch (src/sim, "proof that it bites"). Never set in production. */
+  readonly plantedBugs?: PlantedBugs | undefined;
+}
+
+/**
+ * TEST ONLY: bugs planted on purpose so that tests can prove the simulator
+ * catches them. Each flag is checked in exactly one place; all off (or the
+ * field absent) means the protocol as specified.
+ */
+export interface PlantedBugs {
+  /** leader.ts maybeCommit: commit what the leader alone holds durably, without a quorum. */
+  readonly commitWithoutQuorum?: boolean;
+  /** follower.ts handleRequestVote: grant a vote without persisting it first. */
+  readonly voteWithoutPersist?: boolean;
+  /** reads.ts startReads: answer a consistent query without the ReadIndex quorum round. */
+  readonly readWithoutQuorum?: boolean;
 }
 
 /** The defaults named in CoreOptions. */

@@ -619,6 +619,11 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private snapshotReceived(index: number, error: Error | null): void {
     if (error !== null) return this.receiveFailed(index, error);
     this.snapshots.received(index);
+    // The core gave this transfer up meanwhile (an election timeout, a new term) and may apply
+    // past it from the log: installing it now would move the machine and the log behind the
+    // core's back (simulator, seed 1: "entry 48 missing for apply"). The file stays on disk; a
+    // restart starts from it, consistently.
+    if (this.core.incoming?.index !== index) return;
     const store = this.host.logSystem.snapshots(this.cluster);
     const latest = store.latest();
     if (latest === undefined || latest.index !== index) return this.receiveFailed(index, null);
