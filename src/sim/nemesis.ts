@@ -1,0 +1,517 @@
+// The nemesis: schedules faults on a simulated world from a seeded random
+// source. Network faults (drop, duplicate, delay and reorder, partitions of
+// every shape), crashes with loss of unsynced writes and torn WAL tails,
+// slow and failing disks, clock jumps, and membership changes and
+// leadership transfers. Scripted scenarios (scripts.ts) use the same
+// primitives. `healAll` undoes everything for the liveness phase.
+import { assertNever } from '../lib/assert.js';
+import type { Random } from '../io/random.js';
+import type { NetworkFaults } from '../transport/local.js';
+import type { Request } from '../transport/transport.js';
+import type { Coverage } from './coverage.js';
+import type { Trace } from './trace.js';
+import type { World } from './world.js';
+
+/** Every fault the nemesis can inject. */
+export type FaultKind =
+  | 'drop'
+  | 'duplicate'
+  | 'delay'
+  | 'partition'
+  | 'isolate_leader'
+  | 'one_way'
+  | 'bridge'
+  | 'crash'
+  | 'crash_leader'
+  | 'crash_mid_batch'
+  | 'power_loss'
+  | 'slow_disk'
+  | 'disk_full'
+  | 'disk_error'
+  | 'clock_jump'
+  | 'transfer_leadership'
+  | 'add_member'
+  | 'remove_member';
+
+/** Every FaultKind, in a fixed order. */
+export const faultKinds: readonly FaultKind[] = [
+  'drop', 'duplicate', 'delay', 'partition', 'isolate_leader', 'one_way', 'bridge', 'crash', 'crash_leader',
+  'crash_mid_batch', 'power_loss', 'slow_disk', 'disk_full', 'disk_error', 'clock_jump', 'transfer_leadership',
+  'add_member', 'remove_member',
+];
+
+/** What the nemesis knows of the run. */
+export interface NemesisPlan {
+  readonly nodes: readonly string[];
+  /** Every cluster and its initial members. */
+  readonly clusters: readonly { readonly name: string; readonly machine: string; readonly members: readonly string[]; readonly membership: boolean }[];
+  /** Relative weights of the background faults (absent: never). */
+  readonly weights: Partial<Record<FaultKind, number>>;
+  /** Mean pause between background faults, in ms (0: no background faults). */
+  readonly meanGapMs: number;
+  /** Network faults in force all the time (until healAll). */
+  readonly baseline: Partial<NetworkFaults>;
+}
+
+interface RateFault {
+  readonly until: number;
+  readonly drop: number;
+  readonly dup: number;
+  readonly delayMs: number;
+}
+
+interface Timed {
+  readonly at: number;
+  readonly label: string;
+  readonly run: () => void | Promise<void>;
+}
+
+/** A one-way cut: `from` cannot reach `to`. */
+export type Link = readonly [from: string, to: string];
+
+/** Injects faults into a World. */
+export class Nemesis {
+  /** Nodes down, and when they come back. */
+  readonly down = new Map<string, number>();
+  private readonly rates: RateFault[] = [];
+  private topologyUntil = Infinity;
+  /** Until then background faults leave the network's cuts alone (a script set them). */
+  private pinnedUntil = -Infinity;
+  private readonly timed: Timed[] = [];
+  private readonly diskUndo = new Map<string, { until: number; undo: () => void }[]>();
+  private crashWatch: { node: string; until: number } | undefined;
+  private nextAt: number;
+  private seq = 0;
+  /** Set by healAll: scripts must inject nothing more. */
+  healed = false;
+
+  constructor(
+    readonly world: World,
+    readonly plan: NemesisPlan,
+    readonly random: Random,
+    readonly trace: Trace,
+    readonly coverage: Coverage,
+  ) {
+    this.nextAt = this.now() + this.gap();
+    world.afterStepHooks.push(() => this.watchCrash());
+    this.applyRates();
+  }
+
+  /** Virtual time now. */
+  now(): number {
+    return this.world.clock.now();
+  }
+
+  private gap(): number {
+    const m = this.plan.meanGapMs;
+    return m <= 0 ? Infinity : m / 2 + this.random.next() * m;
+  }
+
+  // ---- the schedule ----
+
+  /** Runs `run` once virtual time reaches `at` (checked on each tick). */
+  at(at: number, label: string, run: () => void | Promise<void>): void {
+    this.timed.push({ at, label, run });
+    this.timed.sort((a, b) => a.at - b.at);
+  }
+
+  /** Called by the driver between slices: ends faults whose time is up, runs what is due, starts background faults. */
+  async tick(): Promise<void> {
+    const now = this.now();
+    await this.restartDue(now);
+    this.endDue(now);
+    while (this.timed.length > 0 && (this.timed[0] as Timed).at <= now) {
+      const t = this.timed.shift() as Timed;
+      this.trace.add('script', t.label);
+      await t.run();
+    }
+    if (now >= this.nextAt) {
+      this.nextAt = now + this.gap();
+      await this.inject(this.pickKind());
+    }
+  }
+
+  /** A fault started by a script (it may change the network's cuts while they are pinned). */
+  async scripted(kind: FaultKind, pinMs = 0): Promise<void> {
+    await this.inject(kind, true);
+    if (pinMs > 0) this.pin(pinMs);
+  }
+
+  private pickKind(): FaultKind {
+    const entries = faultKinds.map((k) => [k, this.plan.weights[k] ?? 0] as const).filter(([, w]) => w > 0);
+    let r = this.random.next() * entries.reduce((s, [, w]) => s + w, 0);
+    for (const [k, w] of entries) {
+      r -= w;
+      if (r < 0) return k;
+    }
+    return (entries[entries.length - 1] as readonly [FaultKind, number])[0];
+  }
+
+  private async restartDue(now: number): Promise<void> {
+    for (const [node, at] of [...this.down]) {
+      if (at > now) continue;
+      this.down.delete(node);
+      if (!this.world.isDown(node)) continue;
+      this.trace.add('restart', node);
+      await this.world.restart(node);
+    }
+  }
+
+  private endDue(now: number): void {
+    if (this.rates.some((r) => r.until <= now)) {
+      const keep = this.rates.filter((r) => r.until > now);
+      this.rates.length = 0;
+      this.rates.push(...keep);
+      this.applyRates();
+    }
+    if (this.topologyUntil <= now) this.setTopology('heal', [], 0);
+    for (const [node, list] of this.diskUndo) {
+      for (const d of list.filter((x) => x.until <= now)) d.undo();
+      this.diskUndo.set(node, list.filter((x) => x.until > now));
+    }
+    if (this.crashWatch !== undefined && this.crashWatch.until <= now) {
+      this.coverage.add('fault.crash_mid_batch.missed');
+      this.crashWatch = undefined;
+    }
+  }
+
+  /** Background faults leave the network's cuts alone for `ms` (a script's partition plays out). */
+  pin(ms: number): void {
+    this.pinnedUntil = this.now() + ms;
+  }
+
+  /** Starts one fault of `kind` (some kinds fall back to another when they cannot apply). */
+  async inject(kind: FaultKind, scripted = false): Promise<void> {
+    const r = this.random;
+    const cut = kind === 'partition' || kind === 'isolate_leader' || kind === 'one_way' || kind === 'bridge';
+    if (cut && !scripted && this.now() < this.pinnedUntil) return this.rateFault('delay', r.between(80, 300));
+    switch (kind) {
+      case 'drop':
+      case 'duplicate':
+      case 'delay':
+        return this.rateFault(kind, r.between(80, 500));
+      case 'partition':
+        return this.partition(r.between(100, 700));
+      case 'isolate_leader':
+        return this.isolateLeader(r.between(100, 700));
+      case 'one_way':
+        return this.oneWay(r.between(100, 600));
+      case 'bridge':
+        return this.bridge(r.between(100, 700));
+      case 'crash':
+      case 'crash_leader': {
+        const node = kind === 'crash' ? this.pickUp() : this.someLeader();
+        if (node !== undefined && this.canCrash()) this.crash(kind, node, r.chance(0.5), r.between(20, 600));
+        return;
+      }
+      case 'crash_mid_batch':
+        return this.armCrashMidBatch(r.between(100, 400));
+      case 'power_loss':
+        return this.powerLoss(r.between(10, 200));
+      case 'slow_disk':
+        return this.slowDisk(this.pickUp(), r.between(5, 200), r.between(100, 900));
+      case 'disk_full':
+      case 'disk_error':
+        return this.diskFault(kind, this.pickUp(), r.between(30, 400));
+      case 'clock_jump':
+        return this.clockJump(r.between(20, 400));
+      case 'transfer_leadership':
+      case 'add_member':
+      case 'remove_member':
+        return this.membership(kind);
+      default:
+        return assertNever(kind, 'fault kind');
+    }
+  }
+
+  // ---- helpers ----
+
+  /** A random node that is up. */
+  pickUp(): string | undefined {
+    const up = this.plan.nodes.filter((n) => !this.world.isDown(n));
+    return up.length === 0 ? undefined : this.random.pick(up);
+  }
+
+  /** A random cluster name. */
+  pickCluster(): string {
+    return this.random.pick(this.plan.clusters).name;
+  }
+
+  /** The node leading `cluster` in the highest term, if any. */
+  leaderNode(cluster: string): string | undefined {
+    let best: { node: string; term: number } | undefined;
+    for (const node of this.world.systems.keys()) {
+      const c = this.world.inspect(node, cluster)?.core;
+      if (c?.role === 'leader' && (best === undefined || c.term > best.term)) best = { node, term: c.term };
+    }
+    return best?.node;
+  }
+
+  /** The current members of `cluster` as a live member sees them. */
+  membersOf(cluster: string): { voters: readonly string[]; nonVoters: readonly string[] } | undefined {
+    const leader = this.leaderNode(cluster);
+    const at = leader ?? [...this.world.systems.keys()].find((n) => this.world.inspect(n, cluster) !== undefined);
+    const config = at === undefined ? undefined : this.world.inspect(at, cluster)?.core.config;
+    return config === undefined ? undefined : { voters: config.voters, nonVoters: config.nonVoters };
+  }
+
+  private canCrash(): boolean {
+    return (this.down.size + 1) * 2 < this.plan.nodes.length;
+  }
+
+  // ---- network ----
+
+  private applyRates(): void {
+    const b = this.healed ? {} : this.plan.baseline;
+    let drop = b.dropRate ?? 0;
+    let dup = b.dupRate ?? 0;
+    let delay = b.maxDelayMs ?? 0;
+    for (const f of this.rates) {
+      drop = Math.max(drop, f.drop);
+      dup = Math.max(dup, f.dup);
+      delay = Math.max(delay, f.delayMs);
+    }
+    this.world.network.setFaults({ dropRate: drop, dupRate: 0, minDelayMs: 0, maxDelayMs: delay });
+    this.world.dupRate = dup;
+  }
+
+  private rateFault(kind: 'drop' | 'duplicate' | 'delay', forMs: number): void {
+    const r = this.random;
+    const f: RateFault = {
+      until: this.now() + forMs,
+      drop: kind === 'drop' ? r.between(2, 30) / 100 : 0,
+      dup: kind === 'duplicate' ? r.between(2, 30) / 100 : 0,
+      delayMs: kind === 'delay' ? r.between(2, 60) : 0,
+    };
+    this.rates.push(f);
+    this.applyRates();
+    this.coverage.add(`fault.${kind}`);
+    this.trace.add('nemesis', `${kind} drop=${f.drop} dup=${f.dup} delay<=${f.delayMs}ms for ${forMs} ms`);
+  }
+
+  /** Replaces the network's cuts with `links` for `forMs` (0: until changed). */
+  setTopology(label: string, links: readonly Link[], forMs: number): void {
+    const net = this.world.network;
+    net.heal();
+    for (const [from, to] of links) net.block(from, to);
+    this.topologyUntil = forMs > 0 ? this.now() + forMs : Infinity;
+    this.trace.add('nemesis', links.length === 0 ? 'network healed' : `${label} for ${forMs > 0 ? `${forMs} ms` : 'now'}`);
+  }
+
+  /** Links that cut every node of `a` from every node of `b`, both ways. */
+  cut(a: readonly string[], b: readonly string[]): Link[] {
+    const links: Link[] = [];
+    for (const x of a) for (const y of b) links.push([x, y], [y, x]);
+    return links;
+  }
+
+  private shuffled(): string[] {
+    const nodes = [...this.plan.nodes];
+    for (let i = nodes.length - 1; i > 0; i--) {
+      const j = this.random.int(i + 1);
+      [nodes[i], nodes[j]] = [nodes[j] as string, nodes[i] as string];
+    }
+    return nodes;
+  }
+
+  private partition(forMs: number): void {
+    const nodes = this.shuffled();
+    const k = this.random.between(1, Math.floor((nodes.length - 1) / 2));
+    const [minority, majority] = [nodes.slice(0, k), nodes.slice(k)];
+    this.setTopology(`partition [${minority.join(' ')}] | [${majority.join(' ')}]`, this.cut(minority, majority), forMs);
+    this.coverage.add('fault.partition');
+  }
+
+  /** The leader of a random cluster that has one (else a random node). */
+  private someLeader(): string {
+    const first = this.random.int(this.plan.clusters.length);
+    for (let i = 0; i < this.plan.clusters.length; i++) {
+      const c = this.plan.clusters[(first + i) % this.plan.clusters.length];
+      const leader = c === undefined ? undefined : this.leaderNode(c.name);
+      if (leader !== undefined) return leader;
+    }
+    return this.random.pick(this.plan.nodes);
+  }
+
+  /** Cuts the leader of some cluster off from every other node for `forMs`. */
+  isolateLeader(forMs: number): void {
+    const leader = this.someLeader();
+    const rest = this.plan.nodes.filter((n) => n !== leader);
+    this.setTopology(`isolate leader ${leader}`, this.cut([leader], rest), forMs);
+    this.coverage.add('fault.isolate_leader');
+  }
+
+  private oneWay(forMs: number): void {
+    const leader = this.someLeader();
+    const rest = this.plan.nodes.filter((n) => n !== leader);
+    const variant = this.random.int(3);
+    const links: Link[] =
+      variant === 0 ? rest.map((n) => [leader, n] as const) : variant === 1 ? rest.map((n) => [n, leader] as const) : [[leader, this.random.pick(rest)]];
+    const what = variant === 0 ? `${leader} cannot send` : variant === 1 ? `${leader} cannot receive` : `${links[0]?.[0]} -> ${links[0]?.[1]} cut`;
+    this.setTopology(`one-way: ${what}`, links, forMs);
+    this.coverage.add('fault.one_way');
+  }
+
+  private bridge(forMs: number): void {
+    const nodes = this.shuffled();
+    const bridge = nodes[0] as string;
+    const rest = nodes.slice(1);
+    const half = Math.max(1, Math.floor(rest.length / 2));
+    const [a, c] = [rest.slice(0, half), rest.slice(half)];
+    this.setTopology(`bridge [${a.join(' ')}] - ${bridge} - [${c.join(' ')}]`, this.cut(a, c), forMs);
+    this.coverage.add('fault.bridge');
+  }
+
+  // ---- crashes ----
+
+  /** Crashes `node` now (torn: a prefix of its last unsynced write survives); it restarts after `downMs`. */
+  crash(kind: string, node: string, torn: boolean, downMs: number): void {
+    if (this.world.isDown(node)) return;
+    const inFlight = (this.world.durable.get(node)?.walOpsInFlight ?? 0) > 0;
+    this.world.crash(node, torn);
+    this.down.set(node, this.now() + downMs);
+    this.coverage.add(`fault.${kind}`);
+    if (torn) this.coverage.add('fault.torn_write');
+    if (inFlight) this.coverage.add('path.crash_with_wal_in_flight');
+    this.trace.add('crash', `${node}${torn ? ' (torn)' : ''}${inFlight ? ' with WAL I/O in flight' : ''}, back in ${downMs} ms`);
+  }
+
+  private armCrashMidBatch(withinMs: number): void {
+    const node = this.pickUp();
+    if (node === undefined || !this.canCrash()) return;
+    this.crashWatch = { node, until: this.now() + withinMs };
+  }
+
+  /** After each step: crash the watched node as soon as its WAL has a write or sync in flight. */
+  private watchCrash(): void {
+    const w = this.crashWatch;
+    if (w === undefined || (this.world.durable.get(w.node)?.walOpsInFlight ?? 0) === 0) return;
+    this.crashWatch = undefined;
+    this.crash('crash_mid_batch', w.node, true, this.random.between(20, 400));
+  }
+
+  /** Every node loses power at once; all come back after `downMs`. */
+  powerLoss(downMs: number): void {
+    const back = this.now() + downMs;
+    this.trace.add('nemesis', `power loss, back in ${downMs} ms`);
+    for (const n of this.plan.nodes) {
+      if (this.world.isDown(n)) this.down.set(n, back);
+      else this.crash('power_loss_node', n, this.random.chance(0.5), downMs);
+    }
+    this.coverage.add('fault.power_loss');
+  }
+
+  // ---- disks and clock ----
+
+  /** Makes `node`'s syncs `factor` times slower for `forMs`. */
+  slowDisk(node: string | undefined, factor: number, forMs: number): void {
+    if (node === undefined) return;
+    const disk = this.world.disks.get(node);
+    disk?.setSlowSyncFactor(factor);
+    this.addDiskUndo(node, forMs, () => disk?.setSlowSyncFactor(1));
+    this.coverage.add('fault.slow_disk');
+    this.trace.add('nemesis', `slow disk on ${node}: syncs x${factor} for ${forMs} ms`);
+  }
+
+  private diskFault(kind: 'disk_full' | 'disk_error', node: string | undefined, forMs: number): void {
+    const disk = node === undefined ? undefined : this.world.disks.get(node);
+    if (node === undefined || disk === undefined) return;
+    const r = this.random;
+    const where = r.pick(['wal', 'wal', 'meta', 'groups', '']);
+    const path = where === '' ? `/${node}` : `/${node}/${where}`;
+    const op = r.pick(['write', 'sync'] as const);
+    if (kind === 'disk_full') {
+      disk.failAlways(op, 'ENOSPC', path);
+      this.addDiskUndo(node, forMs, () => disk.clearFaults(path));
+      this.trace.add('nemesis', `disk full: ${op} under ${path} fails for ${forMs} ms`);
+    } else {
+      const n = r.between(1, 4);
+      disk.failNext(op, 'EIO', n, path);
+      this.trace.add('nemesis', `disk error: next ${n} ${op}(s) under ${path} fail with EIO`);
+    }
+    this.coverage.add(`fault.${kind}`);
+  }
+
+  private addDiskUndo(node: string, forMs: number, undo: () => void): void {
+    const list = this.diskUndo.get(node) ?? [];
+    list.push({ until: this.now() + forMs, undo });
+    this.diskUndo.set(node, list);
+  }
+
+  private clockJump(ms: number): void {
+    this.world.clock.jump(ms);
+    this.coverage.add('fault.clock_jump');
+    this.trace.add('nemesis', `clock jumps ${ms} ms (every timer due meanwhile fires late)`);
+  }
+
+  // ---- membership ----
+
+  /** A membership change or a leadership transfer on a random cluster (fire and forget; the outcome is traced). */
+  membership(kind: 'transfer_leadership' | 'add_member' | 'remove_member'): void {
+    const eligible = this.plan.clusters.filter((c) => kind === 'transfer_leadership' || c.membership);
+    if (eligible.length === 0) return this.membership('transfer_leadership');
+    const cluster = this.random.pick(eligible).name;
+    const m = this.membersOf(cluster);
+    const via = this.pickUp();
+    if (m === undefined || via === undefined) return;
+    const outside = this.plan.nodes.filter((n) => !m.voters.includes(n) && !m.nonVoters.includes(n));
+    if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via);
+    if (kind === 'remove_member' && m.voters.length > 3) return this.removeMember(cluster, this.random.pick(m.voters), via);
+    if (kind !== 'transfer_leadership') return;
+    const target = this.random.pick(m.voters);
+    this.coverage.add('fault.transfer_leadership');
+    this.request(via, cluster, `transfer ${cluster} to ${target}`, { type: 'transfer_leadership', target }, () => this.coverage.add('path.transfer_done'));
+  }
+
+  private addMember(cluster: string, member: string, via: string): void {
+    const machine = this.plan.clusters.find((c) => c.name === cluster)?.machine;
+    if (machine === undefined || this.world.isDown(member)) return;
+    this.coverage.add('fault.add_member');
+    const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000 };
+    this.request(via, cluster, `start a joining member of ${cluster} on ${member}`, start, () => {
+      this.request(via, cluster, `add ${member} to ${cluster}`, { type: 'add_member', member }, () => this.coverage.add('path.member_added'));
+    }, member);
+  }
+
+  private removeMember(cluster: string, member: string, via: string): void {
+    this.coverage.add('fault.remove_member');
+    this.request(via, cluster, `remove ${member} from ${cluster}`, { type: 'remove_member', member }, (removedAt) => {
+      this.coverage.add('path.member_removed');
+      this.request(via, cluster, `delete the removed member ${cluster}/${member}`, { type: 'delete_server', removedAt: removedAt as number }, () => {}, member);
+    });
+  }
+
+  private request(via: string, cluster: string, label: string, body: Request, ok: (value: unknown) => void, member?: string): void {
+    const system = this.world.systems.get(via);
+    if (system === undefined) return;
+    const id = ++this.seq;
+    this.trace.add('admin', `#${id} ${label}`);
+    const options = member === undefined ? { timeoutMs: 3000 } : { timeoutMs: 3000, member };
+    system.submit(cluster, body, options, (err, value) => {
+      this.trace.add('admin', `#${id} ${err === null ? 'ok' : `failed: ${err.code}`}`);
+      if (err === null) ok(value);
+    });
+  }
+
+  // ---- the end ----
+
+  /** Ends every fault: network, disks, clocks; restarts every node that is down. */
+  async healAll(): Promise<void> {
+    this.healed = true;
+    this.rates.length = 0;
+    this.applyRates();
+    this.setTopology('heal', [], 0);
+    for (const [, list] of this.diskUndo) for (const d of list) d.undo();
+    this.diskUndo.clear();
+    for (const disk of this.world.disks.values()) {
+      disk.clearFaults();
+      disk.setSlowSyncFactor(1);
+    }
+    this.crashWatch = undefined;
+    this.timed.length = 0;
+    this.nextAt = Infinity;
+    for (const node of [...this.down.keys()]) this.down.set(node, 0);
+    await this.restartDue(this.now());
+    this.trace.add('nemesis', 'every fault healed');
+  }
+}
