@@ -168,6 +168,7 @@ export abstract class Caller {
       config: status.machineConfig,
       join: true,
       sessionTimeoutMs: status.sessionTimeoutMs,
+      joinedAfter: status.lastIndex,
     };
     await this.requester.requestAsync(cluster, start, { member, timeoutMs: options.timeoutMs ?? 10_000 });
     this.requester.members.set(cluster, [...status.voters, ...status.nonVoters, member]);

@@ -4,12 +4,13 @@
 // (after a timeout or a leader change) never apply a command twice.
 import type { Clock } from '../io/clock.js';
 import { RealClock } from '../io/clock.js';
+import { systemRandom } from '../io/random.js';
 import { ConcordError, hasCode } from '../lib/errors.js';
 import { stderrLogger, type Logger } from '../lib/logger.js';
 import type { Destination } from '../raft/machine.js';
 import type { Envelope, Transport } from '../transport/transport.js';
 import { Caller, validName, type CallOptions } from './caller.js';
-import { Requester } from './requester.js';
+import { firstRequestId, Requester } from './requester.js';
 import type { Session } from './session.js';
 
 /** How a Client connects. */
@@ -53,6 +54,7 @@ export class Client extends Caller {
       (node, env) => this.transport.send(node, env),
       options.requestTimeoutMs ?? 5000,
       (node) => this.transport.liveNodes().has(node),
+      firstRequestId(systemRandom()),
     );
     for (const [cluster, members] of Object.entries(options.clusters ?? {})) this.knowMembers(cluster, members);
   }

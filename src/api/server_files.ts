@@ -13,6 +13,8 @@ export interface ServerRecord {
   readonly members: readonly string[];
   readonly config: unknown;
   readonly sessionTimeoutMs?: number | undefined;
+  /** For a member that joined: the leader's last index when it was started (see the start_server request). */
+  readonly joinedAfter?: number | undefined;
 }
 
 const encoder = new TextEncoder();

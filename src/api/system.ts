@@ -18,7 +18,7 @@ import type { AnyMachine, Destination } from '../raft/machine.js';
 import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type ServerMsg, type ServerObserver, type ServerStatus } from '../raft/server/server.js';
 import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
 import { ClusterNotFoundError } from './errors.js';
-import { Requester } from './requester.js';
+import { firstRequestId, Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
 import { Caller, validName, type CallOptions, type StartClusterResult } from './caller.js';
 
@@ -122,13 +122,20 @@ export class System extends Caller implements ServerHost {
       (node, env) => this.route(node, env),
       options.requestTimeoutMs ?? 5000,
       (node) => node === this.nodeId || this.transport.liveNodes().has(node),
+      firstRequestId(this.random),
     );
   }
 
   /** Starts a node: recovers the log, starts the supervision tree and begins serving its transport. */
   static async start(options: SystemOptions): Promise<System> {
     const system = new System(options);
-    system.boot();
+    try {
+      system.boot();
+    } catch (e) {
+      // Recovery failed (a disk error, a corrupt file): release what started, then report it.
+      system.kill();
+      throw e;
+    }
     return Promise.resolve(system);
   }
 
@@ -359,6 +366,9 @@ export class System extends Caller implements ServerHost {
 
   /** Deletes the local member if it is the one removed at `removedAt` (not one added again since). */
   private async deleteIfRemoved(cluster: string, removedAt: number): Promise<boolean> {
+    // A member that joined after the removal is a new one: the request is late (simulator, seed 242).
+    const joinedAfter = loadServerRecord(this.disk, this.options.dataDir, cluster)?.joinedAfter;
+    if (joinedAfter !== undefined && removedAt <= joinedAfter) return false;
     const view = this.inspectServer(cluster);
     if (view !== undefined) {
       const { configs, config, role } = view.core;
@@ -487,7 +497,17 @@ export class System extends Caller implements ServerHost {
       done();
     };
     const fail = (code: string, message: string) => respond({ ok: false, error: { code, message } });
-    if (this.serverRef(cluster) !== undefined) return respond({ ok: true, value: 'already_started' });
+    if (this.serverRef(cluster) !== undefined) {
+      // A member removed earlier may still run here (its delete request not yet arrived, or
+      // arriving late): asked to join again, it stays, and remembers that removals up to
+      // joinedAfter are not its own (simulator, seed 242). Its log is still a valid one.
+      const existing = loadServerRecord(this.disk, this.options.dataDir, cluster);
+      const after = body.join === true ? body.joinedAfter : undefined;
+      if (existing === undefined || after === undefined || (existing.joinedAfter ?? 0) >= after) return respond({ ok: true, value: 'already_started' });
+      return saveServerRecord(this.disk, this.options.dataDir, { ...existing, joinedAfter: after }, (err) =>
+        err ? fail('disk_error', `cannot record ${cluster}: ${err.message}`) : respond({ ok: true, value: 'already_started' }),
+      );
+    }
     if (!(body.machine in this.machines)) return fail('invalid_argument', `no machine named '${body.machine}' on ${this.nodeId}`);
     if (body.join !== true && !body.members.includes(this.nodeId)) return fail('invalid_argument', `${this.nodeId} is not a member of ${cluster}`);
     const record: ServerRecord = {
@@ -496,6 +516,7 @@ export class System extends Caller implements ServerHost {
       members: body.join === true ? [] : body.members,
       config: body.config,
       sessionTimeoutMs: body.sessionTimeoutMs,
+      ...(body.join === true && body.joinedAfter !== undefined ? { joinedAfter: body.joinedAfter } : {}),
     };
     saveServerRecord(this.disk, this.options.dataDir, record, (err) => {
       if (err) return fail('disk_error', `cannot record ${cluster}: ${err.message}`);

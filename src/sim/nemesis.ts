@@ -153,7 +153,15 @@ export class Nemesis {
       this.down.delete(node);
       if (!this.world.isDown(node)) continue;
       this.trace.add('restart', node);
-      await this.world.restart(node);
+      try {
+        await this.world.restart(node);
+      } catch (e) {
+        // The disk failed during recovery (an injected EIO): like a supervisor, try again soon.
+        this.world.crash(node);
+        this.down.set(node, now + this.random.between(20, 200));
+        this.coverage.add('path.restart_failed');
+        this.trace.add('restart', `${node} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
   }
 
@@ -248,11 +256,11 @@ export class Nemesis {
   }
 
   /** The current members of `cluster` as a live member sees them. */
-  membersOf(cluster: string): { voters: readonly string[]; nonVoters: readonly string[] } | undefined {
+  membersOf(cluster: string): { voters: readonly string[]; nonVoters: readonly string[]; lastIndex: number } | undefined {
     const leader = this.leaderNode(cluster);
     const at = leader ?? [...this.world.systems.keys()].find((n) => this.world.inspect(n, cluster) !== undefined);
-    const config = at === undefined ? undefined : this.world.inspect(at, cluster)?.core.config;
-    return config === undefined ? undefined : { voters: config.voters, nonVoters: config.nonVoters };
+    const view = at === undefined ? undefined : this.world.inspect(at, cluster);
+    return view === undefined ? undefined : { voters: view.core.config.voters, nonVoters: view.core.config.nonVoters, lastIndex: view.log.lastIndex };
   }
 
   private canCrash(): boolean {
@@ -455,7 +463,7 @@ export class Nemesis {
     const via = this.pickUp();
     if (m === undefined || via === undefined) return;
     const outside = this.plan.nodes.filter((n) => !m.voters.includes(n) && !m.nonVoters.includes(n));
-    if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via);
+    if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via, m.lastIndex);
     if (kind === 'remove_member' && m.voters.length > 3) return this.removeMember(cluster, this.random.pick(m.voters), via);
     if (kind !== 'transfer_leadership') return;
     const target = this.random.pick(m.voters);
@@ -463,11 +471,11 @@ export class Nemesis {
     this.request(via, cluster, `transfer ${cluster} to ${target}`, { type: 'transfer_leadership', target }, () => this.coverage.add('path.transfer_done'));
   }
 
-  private addMember(cluster: string, member: string, via: string): void {
+  private addMember(cluster: string, member: string, via: string, joinedAfter: number): void {
     const machine = this.plan.clusters.find((c) => c.name === cluster)?.machine;
     if (machine === undefined || this.world.isDown(member)) return;
     this.coverage.add('fault.add_member');
-    const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000 };
+    const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000, joinedAfter };
     this.request(via, cluster, `start a joining member of ${cluster} on ${member}`, start, () => {
       this.request(via, cluster, `add ${member} to ${cluster}`, { type: 'add_member', member }, () => this.coverage.add('path.member_added'));
     }, member);

@@ -71,6 +71,11 @@ export type Request =
       readonly join?: boolean | undefined;
       /** Idle time after which a client session expires (the same on every member). */
       readonly sessionTimeoutMs?: number | undefined;
+      /**
+       * For a joining member: the leader's last log index when it was started. A
+       * removal at or before it removed an earlier member on this node, not this one.
+       */
+      readonly joinedAfter?: number | undefined;
     }
   /** The status of every member the node hosts (the request's cluster is ignored). */
   | { readonly type: 'overview' }

@@ -368,7 +368,7 @@ function queryFromWire(raw: unknown, lim: CodecLimits): QuerySpec {
 }
 
 function startServerFromWire(raw: unknown[], lim: CodecLimits): Request {
-  const [, machine, members, config, join, sessionTimeoutMs] = tuple(raw, 6, 'start_server');
+  const [, machine, members, config, join, sessionTimeoutMs, joinedAfter] = tuple(raw, 7, 'start_server');
   const body: Extract<Request, { type: 'start_server' }> = {
     type: 'start_server',
     machine: text(machine, lim, 'machine', 1),
@@ -376,6 +376,7 @@ function startServerFromWire(raw: unknown[], lim: CodecLimits): Request {
     config: value(config, lim),
     ...(join === null ? {} : { join: bool(join, 'join') }),
     ...(sessionTimeoutMs === null ? {} : { sessionTimeoutMs: uint(sessionTimeoutMs, 'sessionTimeoutMs') }),
+    ...(joinedAfter === null ? {} : { joinedAfter: uint(joinedAfter, 'joinedAfter') }),
   };
   return body;
 }

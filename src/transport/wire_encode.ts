@@ -140,7 +140,7 @@ function requestToWire(b: Request): unknown[] {
     case 'transfer_leadership':
       return [requestTag.transfer_leadership, b.target];
     case 'start_server':
-      return [requestTag.start_server, b.machine, b.members, b.config, b.join ?? null, b.sessionTimeoutMs ?? null];
+      return [requestTag.start_server, b.machine, b.members, b.config, b.join ?? null, b.sessionTimeoutMs ?? null, b.joinedAfter ?? null];
     case 'delete_server':
       return [requestTag.delete_server, b.removedAt];
     case 'overview':
@@ -196,7 +196,7 @@ export type RequestFieldsCovered = Covered<
       add_member: 'type' | 'member';
       remove_member: 'type' | 'member';
       transfer_leadership: 'type' | 'target';
-      start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs';
+      start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs' | 'joinedAfter';
       delete_server: 'type' | 'removedAt';
       overview: 'type';
     }

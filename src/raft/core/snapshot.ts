@@ -95,8 +95,12 @@ export function snapshotHeartbeat(ctx: Ctx, id: ServerId, pr: Progress): void {
 export function handleInstallSnapshot(ctx: Ctx, from: ServerId, m: InstallSnapshot): void {
   const s = ctx.s;
   if (m.lastIncludedIndex <= s.commitIndex) {
-    // Everything in it is already committed here: tell the leader to go on from there.
-    replyChunk(ctx, from, m.lastIncludedIndex, m.size, true);
+    // Everything in it is already committed here: tell the leader to go on from there, but
+    // only once this log holds it durably, for the leader counts the reply as a durable match
+    // (simulator, seed 4937: a deposed leader with a slow disk answered at once, lost the
+    // entries in a crash, and the new leader waited for ever on a match that was not there).
+    // Until then the leader's resends go unanswered.
+    if (m.lastIncludedIndex <= s.writtenIndex) replyChunk(ctx, from, m.lastIncludedIndex, m.size, true);
     return;
   }
   if (m.offset === 0 && (s.incoming === undefined || s.incoming.index !== m.lastIncludedIndex || s.incoming.nextOffset === 0)) {

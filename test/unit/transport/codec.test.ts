@@ -59,7 +59,7 @@ const others: Envelope[] = [
   { type: 'request', id: 9, from: 'a', cluster: 'kv1', body: { type: 'remove_member', member: 'd' } },
   { type: 'request', id: 10, from: 'a', cluster: 'kv1', body: { type: 'transfer_leadership', target: 'c' } },
   { type: 'request', id: 11, from: 'a', cluster: 'kv1', body: { type: 'start_server', machine: 'kv', members: ['a', 'b', 'c'], config: { ttl: 5 } } },
-  { type: 'request', id: 12, from: 'a', cluster: 'kv1', body: { type: 'start_server', machine: 'kv', members: ['a'], config: null, join: true, sessionTimeoutMs: 30_000 } },
+  { type: 'request', id: 12, from: 'a', cluster: 'kv1', body: { type: 'start_server', machine: 'kv', members: ['a'], config: null, join: true, sessionTimeoutMs: 30_000, joinedAfter: 42 } },
   { type: 'request', id: 15, from: 'a', cluster: 'kv1', body: { type: 'delete_server', removedAt: 42 } },
   { type: 'response', id: 2 ** 53 - 1, body: { ok: true, value: { ok: true, previous: 'blue', when: new Date(1_700_000_000_000) } } },
   { type: 'response', id: 13, body: { ok: false, error: { code: 'not_leader', message: 'ask b', leader: 'b' } } },
@@ -248,7 +248,7 @@ describe('the decoder refuses what a valid sender never sends', () => {
     const ok = (b: Uint8Array) => small.decodeBatch(b);
     const tooMany = ok(codec.encodeBatch('a', 'b', [all[1] as Envelope], 1 << 20).messages[0] as Uint8Array);
     expect(tooMany.type === 'batch' && tooMany.drops[0]?.reason).toBe('too_long');
-    const members = ok(rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [7, 'kv', ['a', 'b', 'c'], null, null, null]]]));
+    const members = ok(rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [7, 'kv', ['a', 'b', 'c'], null, null, null, null]]]));
     expect(members.type === 'batch' && members.drops[0]?.reason).toBe('too_long');
     const message = ok(rawBatch('a', 'b', [[2, 1, false, ['timeout', 'x'.repeat(11), null]]]));
     expect(message.type === 'batch' && message.drops[0]?.reason).toBe('too_long');
