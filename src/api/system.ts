@@ -110,7 +110,8 @@ export class System extends Caller implements ServerHost {
     this.random = options.random ?? systemRandom();
     this.logger = options.logger ?? stderrLogger();
     this.disk = options.disk ?? new RealDisk();
-    this.coreOptions = options.raft ?? {};
+    // Idle groups quiesce by default: the transport's node liveness watches over them.
+    this.coreOptions = { quiesce: true, ...options.raft };
     this.observer = options.observer;
     this.machines = options.machines;
     this.transport = options.transport;

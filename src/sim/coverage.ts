@@ -85,4 +85,8 @@ export const requiredPaths: readonly string[] = [
   'path.crash_with_wal_in_flight',
   'path.net_dropped',
   'path.net_duplicated',
+  'path.quiesce_leader',
+  'path.quiesce_follower',
+  'path.wake_leader',
+  'path.wake_follower',
 ];

@@ -21,6 +21,7 @@ interface MemberState {
   lastTerm: number;
   writtenIndex: number;
   snapshotIndex: number;
+  quiesced: boolean;
 }
 
 /** Log lines that show a path ran, and the counter each feeds. */
@@ -56,6 +57,9 @@ export class Observation {
     return this.leaderSince.get(cluster) ?? -Infinity;
   }
 
+  /** Leader-to-follower links whose last AppendEntries said quiesce. */
+  private readonly quietLinks = new Set<string>();
+
   private sent(from: string, to: string, env: Envelope): void {
     const c = this.coverage;
     if (env.type === 'response') {
@@ -75,6 +79,17 @@ export class Observation {
         c.add('path.snapshot_sent');
         if (m.offset > 0) c.add('path.snapshot_chunked');
         return;
+      case 'append_entries': {
+        // A leader's quiesce heartbeat, and the first message after it (the group woke).
+        const key = `${env.cluster}/${from}/${to}`;
+        if (m.quiesce === true) {
+          c.add('path.quiesce_leader');
+          this.quietLinks.add(key);
+        } else if (this.quietLinks.delete(key)) {
+          c.add('path.wake_leader');
+        }
+        return;
+      }
       case 'timeout_now':
         c.add('path.timeout_now');
         this.trace.add('raft', `${from} tells ${to} to campaign now (${env.cluster})`);
@@ -87,11 +102,12 @@ export class Observation {
   private changed(cluster: string, node: string, view: MemberView): void {
     const { core, log } = view;
     const key = `${cluster}/${node}`;
-    const now: MemberState = { role: core.role, term: core.term, lastIndex: log.lastIndex, lastTerm: log.lastTerm, writtenIndex: log.writtenIndex, snapshotIndex: log.snapshotIndex };
+    const now: MemberState = { role: core.role, term: core.term, lastIndex: log.lastIndex, lastTerm: log.lastTerm, writtenIndex: log.writtenIndex, snapshotIndex: log.snapshotIndex, quiesced: core.quiesced };
     const prev = this.members.get(key);
     this.members.set(key, now);
     if (prev === undefined) return;
     if (prev.role !== now.role) this.roleChanged(cluster, node, prev, now);
+    if (now.quiesced !== prev.quiesced && now.role !== 'leader') this.coverage.add(now.quiesced ? 'path.quiesce_follower' : 'path.wake_follower');
     this.logChanged(view, prev, now);
   }
 

@@ -232,7 +232,7 @@ function messageFromWire(raw: unknown, lim: CodecLimits): RaftMessage {
 }
 
 function appendEntriesFromWire(raw: unknown[], lim: CodecLimits): RaftMessage {
-  const [, t, leaderId, pli, plt, leaderCommit, readSeq, flat] = tuple(raw, 8, 'append_entries');
+  const [, t, leaderId, pli, plt, leaderCommit, readSeq, flat, quiesce] = tuple(raw, 9, 'append_entries');
   const term = uint(t, 'term');
   const prevLogIndex = uint(pli, 'prevLogIndex');
   const prevLogTerm = uint(plt, 'prevLogTerm');
@@ -245,6 +245,7 @@ function appendEntriesFromWire(raw: unknown[], lim: CodecLimits): RaftMessage {
     entries: entriesFromWire(flat, prevLogIndex, prevLogTerm, term, lim),
     leaderCommit: uint(leaderCommit, 'leaderCommit'),
     readSeq: uint(readSeq, 'readSeq'),
+    ...(bool(quiesce, 'quiesce') ? { quiesce: true } : {}),
   };
 }
 

@@ -79,7 +79,7 @@ function entriesToWire(entries: readonly Entry[]): unknown[] {
 function messageToWire(m: RaftMessage): unknown[] {
   switch (m.type) {
     case 'append_entries':
-      return [messageTag.append_entries, m.term, m.leaderId, m.prevLogIndex, m.prevLogTerm, m.leaderCommit, m.readSeq, entriesToWire(m.entries)];
+      return [messageTag.append_entries, m.term, m.leaderId, m.prevLogIndex, m.prevLogTerm, m.leaderCommit, m.readSeq, entriesToWire(m.entries), m.quiesce === true];
     case 'append_entries_reply':
       return [messageTag.append_entries_reply, m.term, m.success, m.matchIndex, m.lastIndex, m.rejectedIndex, m.hintIndex, m.hintTerm, m.readSeq];
     case 'request_vote':
@@ -174,7 +174,7 @@ export type MessageFieldsCovered = Covered<
   Uncovered<
     RaftMessage,
     {
-      append_entries: 'type' | 'term' | 'leaderId' | 'prevLogIndex' | 'prevLogTerm' | 'entries' | 'leaderCommit' | 'readSeq';
+      append_entries: 'type' | 'term' | 'leaderId' | 'prevLogIndex' | 'prevLogTerm' | 'entries' | 'leaderCommit' | 'readSeq' | 'quiesce';
       append_entries_reply: 'type' | 'term' | 'success' | 'matchIndex' | 'lastIndex' | 'rejectedIndex' | 'hintIndex' | 'hintTerm' | 'readSeq';
       request_vote: 'type' | 'term' | 'candidateId' | 'lastLogIndex' | 'lastLogTerm' | 'preVote' | 'transfer';
       request_vote_reply: 'type' | 'term' | 'voteGranted' | 'preVote';

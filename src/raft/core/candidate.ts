@@ -27,6 +27,7 @@ export function startPreVote(ctx: Ctx): void {
   const s = ctx.s;
   s.role = 'pre_vote';
   s.leaderId = undefined;
+  s.quiesced = false;
   s.votes = new Map([[s.id, true]]);
   ctx.resetElectionDeadline();
   ctx.setTimer('election', s.electionDeadline);
@@ -37,6 +38,7 @@ export function startPreVote(ctx: Ctx): void {
 /** Starts a real election: term + 1, vote for self (persisted before any request leaves). */
 export function startElection(ctx: Ctx, transfer: boolean): void {
   const s = ctx.s;
+  s.quiesced = false;
   s.term++;
   s.votedFor = s.id;
   s.role = 'candidate';

@@ -36,6 +36,7 @@ export function becomeFollower(ctx: Ctx, term: number, leaderId: ServerId | unde
   }
   s.leaderId = leaderId;
   s.votes.clear();
+  s.quiesced = false;
   if (leaderId !== undefined) s.leaderContactMs = ctx.now;
   ctx.resetElectionDeadline();
   ctx.setTimer('election', s.electionDeadline);

@@ -1,6 +1,7 @@
 // Leader rules (§5.3, §5.4): append client commands, replicate them with a
 // bounded pipeline per follower, commit what a majority holds durably in the
 // current term, heartbeat, and step down when a quorum goes quiet.
+import { leaderIdleTick } from './quiesce.js';
 import { assert } from '../../lib/assert.js';
 import type { Ctx } from './context.js';
 import { noopEntryPayload } from './entry_kind.js';
@@ -19,6 +20,8 @@ export function becomeLeader(ctx: Ctx): void {
   const s = ctx.s;
   s.role = 'leader';
   s.leaderId = s.id;
+  s.quiesced = false;
+  s.idleTicks = 0;
   s.votes.clear();
   s.committedInTerm = false;
   s.readSeq = 0;
@@ -66,9 +69,9 @@ export function leaderCommands(ctx: Ctx, items: readonly CommandItem[]): void {
 }
 
 /** Sends what each peer is missing (or a heartbeat when `heartbeat` is set). */
-export function broadcastAppend(ctx: Ctx, heartbeat: boolean): void {
+export function broadcastAppend(ctx: Ctx, heartbeat: boolean, quiesce = false): void {
   for (const [id, pr] of ctx.s.progress) {
-    if (heartbeat) sendAppend(ctx, id, pr, true);
+    if (heartbeat) sendAppend(ctx, id, pr, true, quiesce);
     replicate(ctx, id, pr);
   }
 }
@@ -87,7 +90,7 @@ function replicate(ctx: Ctx, id: ServerId, pr: Progress): void {
  * optimistically. A heartbeat anchors at nextIndex - 1 like any request, so a
  * follower that lost the tail of the pipeline rejects it and gets repaired.
  */
-function sendAppend(ctx: Ctx, id: ServerId, pr: Progress, heartbeat: boolean): boolean {
+function sendAppend(ctx: Ctx, id: ServerId, pr: Progress, heartbeat: boolean, quiesce = false): boolean {
   const s = ctx.s;
   const o = s.options;
   if (pr.mode === 'snapshot') return false;
@@ -123,6 +126,7 @@ function sendAppend(ctx: Ctx, id: ServerId, pr: Progress, heartbeat: boolean): b
     entries,
     leaderCommit: s.commitIndex,
     readSeq: s.readSeq,
+    ...(quiesce ? { quiesce: true } : {}),
   });
   pr.lastSentMs = ctx.now;
   if (pr.mode === 'probe') pr.probeSent = true;
@@ -231,5 +235,6 @@ export function leaderHeartbeat(ctx: Ctx): void {
       sendAppend(ctx, id, pr, true);
     }
   }
+  if (leaderIdleTick(ctx)) return;
   ctx.setTimer('heartbeat', ctx.now + o.heartbeatMs);
 }

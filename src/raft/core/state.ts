@@ -61,6 +61,12 @@ export interface RaftState {
   readsBeforeCommit: number[];
   /** Leader: when check-quorum next looks at who it has heard from. */
   quorumCheckMs: number;
+  /** Quiescent (see CoreOptions.quiesce): a leader sends no heartbeats, a follower runs no election timer. */
+  quiesced: boolean;
+  /** Leader: consecutive heartbeats at which the group had nothing to do. */
+  idleTicks: number;
+  /** Members whose node is down, as node-level liveness reports it. */
+  downPeers: Set<ServerId>;
   /** Why the log cannot take writes right now, if it cannot. */
   blocked: 'overloaded' | 'down' | undefined;
   /** The latest local snapshot (what a leader sends to followers behind its log). */
@@ -125,6 +131,9 @@ export function initState(args: InitArgs): RaftState {
     reads: [],
     readsBeforeCommit: [],
     quorumCheckMs: 0,
+    quiesced: false,
+    idleTicks: 0,
+    downPeers: new Set(),
     blocked: undefined,
     snapshot: args.snapshot,
     incoming: undefined,

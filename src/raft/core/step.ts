@@ -17,6 +17,7 @@ import {
   leaderWritten,
 } from './leader.js';
 import { changeMembership } from './membership.js';
+import { followerAfterAppend, peerDown, peerUp, wakeFollower, wakeLeader, wakesLeader } from './quiesce.js';
 import { abortIncoming, handleInstallSnapshot, replyChunk } from './snapshot.js';
 import { isVoter, type RaftState } from './state.js';
 import { startTransfer, transferTimedOut } from './transfer.js';
@@ -44,6 +45,7 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
     rejectAll(ctx, event, { code: 'not_leader', leader: undefined });
     return ctx.effects;
   }
+  if (state.quiesced && state.role === 'leader' && wakesLeaderEvent(event)) wakeLeader(ctx, event.type === 'message');
   switch (event.type) {
     case 'message':
       onMessage(ctx, event.from, event.msg);
@@ -60,6 +62,7 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
       onWritten(ctx, event.index);
       break;
     case 'election_timeout':
+      if (state.quiesced && state.role === 'follower') break; // a late timer: quiet until woken
       if (ctx.now < state.electionDeadline) {
         if (state.role !== 'leader') ctx.setTimer('election', state.electionDeadline);
       } else {
@@ -68,6 +71,12 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
       break;
     case 'leader_suspected':
       suspectLeader(ctx);
+      break;
+    case 'peer_down':
+      peerDown(ctx, event.id);
+      break;
+    case 'peer_up':
+      peerUp(ctx, event.id);
       break;
     case 'heartbeat_timeout':
       if (state.role === 'leader') leaderHeartbeat(ctx);
@@ -117,6 +126,12 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
 /** Term rules shared by all roles (§5.1), then dispatch by message type. */
 function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
   const s = ctx.s;
+  if (msg.type === 'request_vote' && from === s.leaderId && s.role !== 'leader') {
+    // Our leader campaigns: it is a leader no more (it stepped down, or restarted), so its
+    // lease binds nobody, and a quiesced group must hold a normal election.
+    s.leaderContactMs = -Infinity;
+    wakeFollower(ctx);
+  }
   if (msg.term > s.term) {
     if (msg.type === 'request_vote') {
       if (!msg.transfer && s.options.checkQuorum && inLease(ctx)) {
@@ -145,7 +160,8 @@ function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
   switch (msg.type) {
     case 'append_entries':
       if (s.role === 'leader') return; // impossible at equal term (election safety); ignore defensively
-      return handleAppendEntries(ctx, from, msg);
+      handleAppendEntries(ctx, from, msg);
+      return followerAfterAppend(ctx, msg);
     case 'append_entries_reply':
       if (s.role === 'leader' && msg.term === s.term) handleAppendEntriesReply(ctx, from, msg);
       return;
@@ -159,6 +175,7 @@ function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
       s.leaderId = from;
       s.leaderContactMs = ctx.now;
       ctx.resetElectionDeadline();
+      wakeFollower(ctx);
       if (s.role === 'await_condition') return; // nothing can be written now; the leader retries
       return handleInstallSnapshot(ctx, from, msg);
     case 'install_snapshot_reply':
@@ -176,17 +193,22 @@ function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
 /** The shell installed a received snapshot: continue from it as a follower. */
 function snapshotInstalled(ctx: Ctx, e: Extract<RaftEvent, { type: 'snapshot_installed' }>): void {
   const s = ctx.s;
-  if (s.incoming === undefined || s.incoming.index !== e.index) return;
-  s.incoming = undefined;
-  if (s.role === 'receive_snapshot') s.role = 'follower';
+  if (s.snapshot !== undefined && e.index <= s.snapshot.index) return;
   s.snapshot = { index: e.index, term: e.term, size: e.size };
+  // The transfer the core waits for, or one it gave up whose file completed anyway: either way
+  // a committed prefix, durable now.
+  const expected = s.incoming?.index === e.index;
+  if (expected) {
+    s.incoming = undefined;
+    if (s.role === 'receive_snapshot') s.role = 'follower';
+  }
   s.configs = e.configs.map((c) => ({ index: c.index, config: c.config }));
   s.config = (s.configs[s.configs.length - 1] as { config: RaftState['config'] }).config;
   if (e.index > s.commitIndex) s.commitIndex = e.index;
   if (e.index > s.appliedIndex) s.appliedIndex = e.index;
   s.writtenIndex = Math.max(Math.min(s.writtenIndex, ctx.log.lastIndex), e.index);
   if (e.index > s.verifiedIndex) s.verifiedIndex = e.index;
-  if (s.leaderId !== undefined) replyChunk(ctx, s.leaderId, e.index, e.size, true);
+  if (expected && s.leaderId !== undefined) replyChunk(ctx, s.leaderId, e.index, e.size, true);
 }
 
 function snapshotFailed(ctx: Ctx, index: number): void {
@@ -226,6 +248,8 @@ function onLogBlocked(ctx: Ctx, reason: 'overloaded' | 'down'): void {
 function inLease(ctx: Ctx): boolean {
   const s = ctx.s;
   if (s.role === 'leader') return true;
+  // Quiesced: the leader said so, and its node is up (else peer_down would have woken us).
+  if (s.quiesced && s.role === 'follower' && s.leaderId !== undefined && !s.downPeers.has(s.leaderId)) return true;
   return s.leaderId !== undefined && ctx.now - s.leaderContactMs < s.options.electionTimeoutMinMs;
 }
 
@@ -252,5 +276,21 @@ function rejectAll(ctx: Ctx, event: RaftEvent, reason: Rejection): void {
   else if (event.type === 'read') ctx.effects.push({ type: 'reads_failed', refs: event.refs, reason });
   else if (event.type === 'change_membership' || event.type === 'transfer_leadership') {
     ctx.effects.push({ type: 'rejected', ref: event.ref, reason });
+  }
+}
+
+/** Events that wake a quiesced leader (work to do, or a peer that needs it). */
+function wakesLeaderEvent(event: RaftEvent): boolean {
+  switch (event.type) {
+    case 'message':
+      return wakesLeader(event.msg);
+    case 'commands':
+    case 'read':
+    case 'change_membership':
+    case 'transfer_leadership':
+    case 'log_blocked':
+      return true;
+    default:
+      return false;
   }
 }

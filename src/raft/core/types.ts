@@ -33,6 +33,12 @@ export interface AppendEntries {
   readonly entries: readonly Entry[];
   readonly leaderCommit: number;
   readonly readSeq: number;
+  /**
+   * The group is idle and every member is up to date: the leader stops
+   * heartbeating, and a follower whose log matches stops its election timer,
+   * relying on node-level liveness (peer_down) until any activity wakes it.
+   */
+  readonly quiesce?: boolean;
 }
 
 /**
@@ -137,6 +143,9 @@ export type RaftEvent =
   | { readonly type: 'written'; readonly index: number }
   | { readonly type: 'election_timeout' }
   | { readonly type: 'leader_suspected' }
+  /** Node-level liveness: the node hosting member `id` stopped answering (or came back). */
+  | { readonly type: 'peer_down'; readonly id: ServerId }
+  | { readonly type: 'peer_up'; readonly id: ServerId }
   | { readonly type: 'heartbeat_timeout' }
   | { readonly type: 'log_blocked'; readonly reason: 'overloaded' | 'down' }
   | { readonly type: 'log_unblocked' }
@@ -236,6 +245,14 @@ export interface CoreOptions {
   readonly preVote: boolean;
   /** A leader steps down when it has not heard from a quorum within an election timeout (default true). */
   readonly checkQuorum: boolean;
+  /**
+   * Idle groups go quiet (default false here; Systems turn it on): after a few
+   * heartbeats with nothing to do and every member caught up, the leader stops
+   * heartbeating and followers stop their election timers. Liveness then comes
+   * from peer_down / peer_up events (one node-level heartbeat serves every
+   * group); any command, read, vote request or node change wakes the group.
+   */
+  readonly quiesce: boolean;
   /** TEST ONLY: known bugs the simulator must catch (src/sim, "proof that it bites"). Never set in production. */
   readonly plantedBugs?: PlantedBugs | undefined;
 }
@@ -267,4 +284,5 @@ export const defaultCoreOptions: CoreOptions = {
   snapshotChunksInFlightMax: 4,
   preVote: true,
   checkQuorum: true,
+  quiesce: false,
 };

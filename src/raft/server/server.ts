@@ -165,6 +165,9 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       snapshot,
     });
     if (this.runner.halted !== undefined) this.core.canLead = false;
+    // Members whose node is not known to be up start out down (node-level liveness, for quiescence).
+    const live = args.host.liveNodes();
+    for (const id of [...this.core.config.voters, ...this.core.config.nonVoters]) if (id !== this.core.id && !live.has(id)) this.core.downPeers.add(id);
     this.carryOut(startCore(this.core, { now: this.now(), log: this.log }));
     return this.core.role;
   }
@@ -398,6 +401,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   }
 
   private onNodeEvent(event: NodeEvent): void {
+    if (event.node !== this.core.id) this.stepCore({ type: event.type === 'node_up' ? 'peer_up' : 'peer_down', id: event.node });
     if (event.type === 'node_up') {
       this.proposedDown.delete(event.node);
       return;
@@ -624,11 +628,10 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private snapshotReceived(index: number, error: Error | null): void {
     if (error !== null) return this.receiveFailed(index, error);
     this.snapshots.received(index);
-    // The core gave this transfer up meanwhile (an election timeout, a new term) and may apply
-    // past it from the log: installing it now would move the machine and the log behind the
-    // core's back (simulator, seed 1: "entry 48 missing for apply"). The file stays on disk; a
-    // restart starts from it, consistently.
-    if (this.core.incoming?.index !== index) return;
+    // The core may have given this transfer up meanwhile (an election timeout, a new term) and
+    // applied from its log: the snapshot is still a committed prefix, durable now, and the store's
+    // latest (left uninstalled, it blocked every later, older transfer: simulator, seed 2116). It
+    // is installed all the same, without rolling back the machine or dropping matching entries.
     const store = this.host.logSystem.snapshots(this.cluster);
     const latest = store.latest();
     if (latest === undefined || latest.index !== index) return this.receiveFailed(index, null);
