@@ -56,8 +56,12 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
   private readonly gcQueued = new Set<GroupState>();
   private inflight: Work | undefined;
   private retrying = false;
-  /** After a failed wave, appends cut their file back to where the chunk begins before writing. */
-  private retryAll = false;
+  /**
+   * Logs whose files a failed wave may have changed behind the view: appends
+   * to them cut their file back to where the chunk begins before writing,
+   * until a wave for the log succeeds.
+   */
+  private readonly untidy = new Set<GroupState>();
   /** The last work failed (errors are logged once per failing spell). */
   private failing = false;
   private stopping = false;
@@ -187,7 +191,6 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
     this.failing = false;
     switch (work.kind) {
       case 'wave':
-        this.retryAll = false;
         for (const p of work.plans) this.apply(p);
         this.ls.segmentStats.waves++;
         return;
@@ -200,6 +203,7 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
       case 'gc':
         return;
       case 'delete_group':
+        this.untidy.delete(work.group);
         this.ls.groupDeleted(work.group);
         return work.done(null, undefined);
       default:
@@ -220,8 +224,13 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
     this.failing = true;
     if (work.kind === 'wave') {
       // Plan the same logs again; appends first cut their file back to where the chunk began.
+      // The retry may plan less (a snapshot or truncation came in between), so files the
+      // wave created may be left over: delete them before anything else is flushed.
       (this.job as { next: number }).next = work.firstGroup;
-      this.retryAll = true;
+      for (const p of work.plans) {
+        this.untidy.add(p.group);
+        if (p.writes.some((w) => w.create)) this.requestGc(p.group);
+      }
     } else if (work.kind !== 'delete_wal') this.maintenance.unshift(work);
     this.retrying = true;
     this.sendAfter(this.ls.options.walRetryMs, { type: 'retry' });
@@ -287,6 +296,10 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
       i += n;
       target = undefined;
     } while (i < end);
+    // A number is taken when planned, not when the wave succeeds: a failed wave may
+    // leave its files behind, and load applies files in number order, so a number
+    // used again would put such a stale file after the newer one and let it win.
+    g.nextSegmentSeq = seq;
     return writes;
   }
 
@@ -299,7 +312,7 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
       disk.mkdirpSync(g.dir);
       g.dirReady = true;
     }
-    const retry = this.retryAll;
+    const retry = this.untidy.has(g);
     for (const w of p.writes) steps.push(...writeSteps(disk, w, method, retry));
     if (p.writes.some((w) => w.create)) steps.push((next) => disk.syncDir(g.dir, next));
     return steps;
@@ -308,6 +321,7 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
   /** The wave's writes are durable: update the view, then tell the owner. */
   private apply(p: GroupPlan): void {
     const g = p.group;
+    this.untidy.delete(g);
     const stats = this.ls.segmentStats;
     let removed = false;
     for (const w of p.writes) {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { whichChildren } from '../../../src/actors/supervisor.js';
 import type { ActorRef } from '../../../src/actors/actor.js';
-import type { DiskOp } from '../../../src/io/disk.js';
+import type { DiskError, DiskOp } from '../../../src/io/disk.js';
 import type { SimFaultCode } from '../../../src/io/sim_disk.js';
 import { crashAndRestart, logWorld, makeEntries, payloadMatches } from './world.js';
 
@@ -99,6 +99,49 @@ describe('WAL disk faults', () => {
     expect(w.ls.stats().walFilesPending).toBe(0);
     expect(log.stats().memEntries).toBeLessThan(100);
     expect(log.entries(1, 300).every((e) => payloadMatches('f/1', e))).toBe(true);
+  });
+});
+
+describe('segment writer faults', () => {
+  it('files left by a failed wave that its retry no longer plans never hide newer segments', () => {
+    // Log a/1 gets two segment files from the first WAL file (32 entries a file); the
+    // wave fails on b/1's write, and a snapshot then covers everything a/1 had there,
+    // so the retry plans nothing for a/1 and its two files stay behind. The entries
+    // after the snapshot go to a new segment file when the next WAL file is flushed:
+    // it must not get a number below the files left over (load applies files in
+    // number order, so the stale file 2 would cut away what the new file 1 holds).
+    const opts = { walFileBytesMax: 4096, segmentEntriesMax: 32, walRetryMs: 100 };
+    const w = logWorld({ log: opts });
+    w.settle();
+    const a = w.open('a/1');
+    const b = w.open('b/1');
+    a.append(makeEntries('a/1', 1, 60, 1));
+    b.append(makeEntries('b/1', 1, 5, 1));
+    w.settle();
+    w.disk.failNext('write', 'EIO', 1, '/data/groups/b%2F1/');
+    b.append(makeEntries('b/1', 6, 6, 1)); // rolls the WAL over
+    expect(w.clock.runUntil(() => w.ls.stats().segments.failures > 0)).toBe(true);
+    expect(w.disk.paths().filter((p) => p.startsWith('/data/groups/a%2F1/') && p.endsWith('.seg')).length).toBe(2);
+    let saved: DiskError | null | undefined;
+    w.ls.snapshots('a/1').save({ index: 60, term: 1, meta: new Uint8Array(0) }, new Uint8Array(10), (e) => (saved = e));
+    w.clock.runUntil(() => saved !== undefined);
+    expect(saved).toBeNull();
+    expect(w.ls.stats().segments.waves).toBe(0); // the retry has not run yet
+    a.setSnapshotPoint(60, 1);
+    a.append(makeEntries('a/1', 61, 80, 1));
+    w.settle();
+    for (let i = 7; i <= 200; i += 20) {
+      b.append(makeEntries('b/1', i, i + 19, 1)); // more rollovers: a/1's 61..80 reach a segment
+      w.settle();
+    }
+    expect(w.ls.stats().segments.walFilesFlushed).toBeGreaterThan(2);
+    expect(a.stats().memEntries).toBe(0);
+    // The files the failed wave left were deleted; the new one got the next number.
+    expect(w.disk.paths().filter((p) => p.startsWith('/data/groups/a%2F1/') && p.endsWith('.seg'))).toEqual(['/data/groups/a%2F1/0000000003.seg']);
+    const w2 = crashAndRestart(w, { log: opts });
+    const got = w2.open('a/1').entries(1, 300);
+    expect(got.map((e) => e.index)).toEqual(Array.from({ length: 20 }, (_, i) => i + 61));
+    expect(got.every((e) => payloadMatches('a/1', e))).toBe(true);
   });
 });
 
