@@ -197,7 +197,8 @@ export abstract class Caller {
     const members = this.requester.members.get(cluster);
     if (members !== undefined) this.requester.members.set(cluster, members.filter((m) => m !== member));
     if (this.requester.leaders.get(cluster) === member) this.requester.leaders.delete(cluster);
-    // Best effort: the member also stops by itself if it learns the change committed.
+    // Best effort: a removed member that misses this takes no further part (it is outside the
+    // configuration, so it never campaigns) until deleted; a removed leader stops by itself.
     this.requester.requestAsync(cluster, { type: 'delete_server', removedAt }, { member, timeoutMs: 2000 }).catch(() => {});
   }
 
