@@ -33,8 +33,8 @@ async function createGroups(client: Client, from: number, to: number): Promise<v
 }
 
 async function leaders(client: Client): Promise<number> {
-  const views = await Promise.all(ids.map((n) => client.nodeOverview(n, { timeoutMs: 30_000 })));
-  return views.reduce((sum, v) => sum + v.servers.filter((s) => s.role === 'leader').length, 0);
+  const views = await Promise.all(ids.map((n) => client.nodeOverview(n, { timeoutMs: 30_000, brief: true })));
+  return views.reduce((sum, v) => sum + (v.roles.leader ?? 0), 0);
 }
 
 async function untilLeaders(client: Client, groups: number, timeoutMs: number): Promise<boolean> {

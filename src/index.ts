@@ -59,7 +59,7 @@ export type {
 export { encodeValue, decodeValue, decodeValues } from './raft/server/entry_codec.js';
 export type { Role, ServerId, CoreOptions, ClusterConfig } from './raft/core/types.js';
 export { System, type SystemOptions, type StartClusterResult } from './api/system.js';
-export { Caller, validName, type CallOptions, type PipelineResult, type Query } from './api/caller.js';
+export { Caller, validName, type CallOptions, type NodeOverview, type PipelineResult, type Query } from './api/caller.js';
 export { Client, type ClientOptions, type ClientStats } from './api/client.js';
 export type { ServerStatus, ServerObserver } from './raft/server/server.js';
 export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, ShutdownError } from './api/errors.js';

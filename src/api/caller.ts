@@ -5,11 +5,21 @@
 import { ConcordError } from '../lib/errors.js';
 import type { Clock } from '../io/clock.js';
 import type { ServerStatus } from '../raft/server/server.js';
+import type { Role } from '../raft/core/types.js';
 import type { QuerySpec, Request } from '../transport/transport.js';
 import type { Requester, RequestCallback, RequestOptions } from './requester.js';
 import { Session, openSession } from './session.js';
 
 /** Options of a command or query call. */
+
+/** What `nodeOverview` returns. */
+export interface NodeOverview {
+  readonly node: string;
+  /** Every member's status (empty when asked for `brief`). */
+  readonly servers: ServerStatus[];
+  /** How many members the node hosts in each role. */
+  readonly roles: Partial<Record<Role, number>>;
+}
 export type CallOptions = RequestOptions;
 
 /** A query: a function of the state (in process only) or a machine's named query with its arguments. */
@@ -81,9 +91,10 @@ export abstract class Caller {
     return { started, notStarted };
   }
 
-  /** The status of every member hosted by `node`. */
-  nodeOverview(node: string, options: CallOptions = {}): Promise<{ node: string; servers: ServerStatus[] }> {
-    return this.requester.requestAsync('_', { type: 'overview' }, { ...options, member: node }) as Promise<{ node: string; servers: ServerStatus[] }>;
+  /** The status of every member hosted by `node` and their count per role (`brief`: the counts only). */
+  nodeOverview(node: string, options: CallOptions & { brief?: boolean } = {}): Promise<NodeOverview> {
+    const { brief, ...call } = options;
+    return this.requester.requestAsync('_', { type: 'overview', ...(brief === true ? { brief } : {}) }, { ...call, member: node }) as Promise<NodeOverview>;
   }
 
   /** Tells the caller who the members of `cluster` are (nodes to ask first). */

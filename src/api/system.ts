@@ -20,7 +20,8 @@ import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response
 import { ClusterNotFoundError } from './errors.js';
 import { firstRequestId, Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
-import { Caller, validName, type CallOptions, type StartClusterResult } from './caller.js';
+import { Caller, validName, type CallOptions, type NodeOverview, type StartClusterResult } from './caller.js';
+import type { Role } from '../raft/core/types.js';
 
 /** How a System starts. */
 export interface SystemOptions {
@@ -221,15 +222,22 @@ export class System extends Caller implements ServerHost {
 
   // ---- commands and queries ----
 
-  /** The status of every member hosted by this node (read straight from the servers), and of its log. */
-  overview(): Promise<{ node: string; servers: ServerStatus[]; log: LogSystemStats }> {
+  /**
+   * The status of every member hosted by this node (read straight from the
+   * servers), the count of members per role, and the log's figures; `brief`
+   * leaves the statuses out.
+   */
+  overview(brief = false): Promise<NodeOverview & { log: LogSystemStats }> {
     const servers: ServerStatus[] = [];
+    const roles: Partial<Record<Role, number>> = {};
     for (const cluster of this.localClusters) {
       const ref = this.serverRef(cluster);
       const status = ref === undefined ? undefined : this.actors.instanceOf<RaftServer>(ref)?.status();
-      if (status !== undefined) servers.push(status);
+      if (status === undefined) continue;
+      roles[status.role] = (roles[status.role] ?? 0) + 1;
+      if (!brief) servers.push(status);
     }
-    return Promise.resolve({ node: this.nodeId, servers, log: this.logSystem.stats() });
+    return Promise.resolve({ node: this.nodeId, servers, roles, log: this.logSystem.stats() });
   }
 
   /** Registers a handler for machine `send` effects; returns the destination to give the machine. */
@@ -450,7 +458,7 @@ export class System extends Caller implements ServerHost {
       return;
     }
     if (env.body.type === 'overview') {
-      this.overview().then(
+      this.overview(env.body.brief === true).then(
         (value) => this.respond(replyTo, { ok: true, value }),
         (e: unknown) => this.respond(replyTo, { ok: false, error: { code: 'shutdown', message: String(e) } }),
       );

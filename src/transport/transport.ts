@@ -77,8 +77,12 @@ export type Request =
        */
       readonly joinedAfter?: number | undefined;
     }
-  /** The status of every member the node hosts (the request's cluster is ignored). */
-  | { readonly type: 'overview' }
+  /**
+   * The status of every member the node hosts (the request's cluster is
+   * ignored); `brief`: only the count of members per role (thousands of
+   * statuses do not fit in one message).
+   */
+  | { readonly type: 'overview'; readonly brief?: boolean | undefined }
   /**
    * Stop the local member of the cluster and delete its data, because the
    * configuration entry at `removedAt` removed it. A member that has since

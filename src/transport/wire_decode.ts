@@ -347,9 +347,10 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
       return startServerFromWire(raw, lim);
     case requestTag.delete_server:
       return { type: 'delete_server', removedAt: uint(tuple(raw, 2, 'delete_server')[1], 'removedAt') };
-    case requestTag.overview:
-      tuple(raw, 1, 'overview');
-      return { type: 'overview' };
+    case requestTag.overview: {
+      const [, brief] = tuple(raw, 2, 'overview');
+      return bool(brief, 'brief') ? { type: 'overview', brief: true } : { type: 'overview' };
+    }
     default:
       throw new Invalid('unknown_type', 'request body: unknown tag');
   }

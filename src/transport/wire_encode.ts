@@ -144,7 +144,7 @@ function requestToWire(b: Request): unknown[] {
     case 'delete_server':
       return [requestTag.delete_server, b.removedAt];
     case 'overview':
-      return [requestTag.overview];
+      return [requestTag.overview, b.brief === true];
     default:
       return assertNever(b, 'request');
   }
@@ -198,7 +198,7 @@ export type RequestFieldsCovered = Covered<
       transfer_leadership: 'type' | 'target';
       start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs' | 'joinedAfter';
       delete_server: 'type' | 'removedAt';
-      overview: 'type';
+      overview: 'type' | 'brief';
     }
   >
 >;

@@ -47,6 +47,13 @@ describe('in-process clusters', () => {
     expect(await sys.consistentQuery('kv1', (s: Map<string, unknown>) => s.size)).toBe(20);
     const cas = await sys.processCommand<{ ok: boolean; previous: unknown }>('kv1', { type: 'cas', key: 'k1', expected: 1, value: 'one' });
     expect(cas).toEqual({ ok: true, previous: 1 });
+    // A node's overview, whole or brief (counts per role only, for nodes with thousands of members).
+    const views = await Promise.all(['a', 'b', 'c'].map((n) => sys.nodeOverview(n)));
+    const brief = await Promise.all(['a', 'b', 'c'].map((n) => sys.nodeOverview(n, { brief: true })));
+    expect(views.map((v) => v.servers.length)).toEqual([1, 1, 1]);
+    expect(brief.map((v) => v.servers.length)).toEqual([0, 0, 0]);
+    expect(brief.reduce((n, v) => n + (v.roles.leader ?? 0), 0)).toBe(1);
+    expect(brief.map((v) => v.roles)).toEqual(views.map((v) => v.roles));
   });
 
   it('replaces a stopped leader, and the old leader rejoins as a follower with every write', async () => {

@@ -55,6 +55,8 @@ const others: Envelope[] = [
   { type: 'request', id: 5, from: 'a', cluster: 'kv1', body: { type: 'query', mode: 'leader', query: { type: 'named', name: 'keys', args: null } } },
   { type: 'request', id: 6, from: 'a', cluster: 'kv1', body: { type: 'query', mode: 'local', query: { type: 'named', name: 'size', args: [1, 2] } } },
   { type: 'request', id: 7, from: 'a', cluster: 'kv1', body: { type: 'members' } },
+  { type: 'request', id: 7, from: 'a', cluster: '_', body: { type: 'overview' } },
+  { type: 'request', id: 7, from: 'a', cluster: '_', body: { type: 'overview', brief: true } },
   { type: 'request', id: 8, from: 'a', cluster: 'kv1', body: { type: 'add_member', member: 'd' } },
   { type: 'request', id: 9, from: 'a', cluster: 'kv1', body: { type: 'remove_member', member: 'd' } },
   { type: 'request', id: 10, from: 'a', cluster: 'kv1', body: { type: 'transfer_leadership', target: 'c' } },
