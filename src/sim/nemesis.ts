@@ -258,7 +258,8 @@ export class Nemesis {
   /** The current members of `cluster` as a live member sees them. */
   membersOf(cluster: string): { voters: readonly string[]; nonVoters: readonly string[]; lastIndex: number } | undefined {
     const leader = this.leaderNode(cluster);
-    const at = leader ?? [...this.world.systems.keys()].find((n) => this.world.inspect(n, cluster) !== undefined);
+    // Without a leader, any member that knows a configuration (a joiner that has not caught up knows none).
+    const at = leader ?? [...this.world.systems.keys()].find((n) => (this.world.inspect(n, cluster)?.core.config.voters.length ?? 0) > 0);
     const view = at === undefined ? undefined : this.world.inspect(at, cluster);
     return view === undefined ? undefined : { voters: view.core.config.voters, nonVoters: view.core.config.nonVoters, lastIndex: view.log.lastIndex };
   }

@@ -34,6 +34,10 @@ export function becomeFollower(ctx: Ctx, term: number, leaderId: ServerId | unde
   if (s.role !== 'receive_snapshot' || s.incoming === undefined) {
     s.role = s.blocked === 'down' || (s.blocked === 'overloaded' && s.role !== 'leader') ? 'await_condition' : 'follower';
   }
+  // A ReadIndex round number means something only to the leader that sent it: echoing another
+  // leader's (a candidate's earlier leader, in the same term) would confirm rounds we never saw
+  // (simulator, seed 14315: a partitioned leader served a stale consistent read).
+  if (s.leaderId !== leaderId) s.readSeqSeen = 0;
   s.leaderId = leaderId;
   s.votes.clear();
   s.quiesced = false;
@@ -50,6 +54,7 @@ export function handleAppendEntries(ctx: Ctx, from: ServerId, m: AppendEntries):
     s.leaderId = from;
     s.verifiedIndex = 0;
     s.ackedIndex = 0;
+    s.readSeqSeen = 0;
   }
   s.leaderContactMs = ctx.now;
   ctx.resetElectionDeadline();

@@ -172,6 +172,7 @@ function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
     case 'install_snapshot':
       if (s.role === 'leader') return;
       if (s.role === 'candidate' || s.role === 'pre_vote') becomeFollower(ctx, s.term, from);
+      if (s.leaderId !== from) s.readSeqSeen = 0;
       s.leaderId = from;
       s.leaderContactMs = ctx.now;
       ctx.resetElectionDeadline();
