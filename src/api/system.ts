@@ -91,12 +91,12 @@ export class System extends Caller implements ServerHost {
   private readonly localClusters = new Set<string>();
   /**
    * Per local cluster, every node this node has seen named as a member (grows
-   * only; Raft traffic from anyone else is dropped until the cluster's leader
-   * confirms the sender). Separate from the Requester's routing list, which
+   * only; Raft traffic from anyone else is dropped until a known member
+   * vouches for the sender). Separate from the Requester's routing list, which
    * forgets members that do not answer.
    */
   private readonly peers = new Map<string, Set<string>>();
-  /** When each (cluster, sender) was last checked with the leader. */
+  /** When each (cluster, sender) was last checked with the known members. */
   private readonly peerChecks = new Map<string, number>();
   /** Start and delete operations per cluster, one at a time. */
   private readonly clusterOps = new Map<string, Promise<void>>();
