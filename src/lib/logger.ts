@@ -24,14 +24,20 @@ export interface LogRecord {
   fields: LogFields | undefined;
 }
 
-function render(fields: LogFields | undefined): string {
+/** Fields as `key=value` pairs separated by spaces (errors by name and message, the rest as JSON). */
+export function formatFields(fields: LogFields | undefined): string {
   if (fields === undefined) return '';
   const parts: string[] = [];
   for (const [k, v] of Object.entries(fields)) {
     const text = v instanceof Error ? `${v.name}: ${v.message}` : typeof v === 'string' ? v : safeJson(v);
     parts.push(`${k}=${text}`);
   }
-  return parts.length === 0 ? '' : ' ' + parts.join(' ');
+  return parts.join(' ');
+}
+
+function render(fields: LogFields | undefined): string {
+  const text = formatFields(fields);
+  return text === '' ? '' : ' ' + text;
 }
 
 function safeJson(v: unknown): string {

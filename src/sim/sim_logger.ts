@@ -1,7 +1,7 @@
 // The simulator's Logger: counts every message by its text (the coverage of
 // log-visible paths: torn tails cut, WAL down, actor crashes), keeps the
 // first errors for the report, and forwards lines to the trace when replaying.
-import type { LogFields, Logger, LogLevel } from '../lib/logger.js';
+import { formatFields, type LogFields, type Logger, type LogLevel } from '../lib/logger.js';
 
 /** A log line kept for the report. */
 export interface KeptLine {
@@ -18,24 +18,6 @@ export interface SimLoggerOptions {
   readonly sink?: (line: KeptLine) => void;
   /** Receives every error line. */
   readonly onError?: (line: KeptLine) => void;
-}
-
-function fieldsText(fields: LogFields | undefined): string {
-  if (fields === undefined) return '';
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(fields)) {
-    const text = v instanceof Error ? `${v.name}: ${v.message}` : typeof v === 'string' ? v : safeJson(v);
-    parts.push(`${k}=${text}`);
-  }
-  return parts.join(' ');
-}
-
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
 }
 
 /** Counts log messages and keeps the first errors. */
@@ -84,7 +66,7 @@ export class SimLogger implements Logger {
     this.counts.set(msg, (this.counts.get(msg) ?? 0) + 1);
     const sink = this.options.sink;
     if (level !== 'error' && sink === undefined) return;
-    const kept: KeptLine = { level, msg, text: fieldsText(fields) };
+    const kept: KeptLine = { level, msg, text: formatFields(fields) };
     if (level === 'error') {
       if (this.errors.length < this.keptMax) this.errors.push(kept);
       this.options.onError?.(kept);

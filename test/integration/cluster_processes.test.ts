@@ -27,6 +27,34 @@ async function newClient(): Promise<Client> {
   return c;
 }
 
+/**
+ * `writers` loops putting `<prefix><n>` = n (n counting up from `first`) until
+ * stopped; `acked` holds every n acknowledged (a timed-out put is not counted).
+ */
+function writePuts(writers: number, prefix: string, first: number, timeoutMs: number): { acked: number[]; stop: () => Promise<void> } {
+  const acked: number[] = [];
+  let stopped = false;
+  let i = first;
+  const loops = Array.from({ length: writers }, async () => {
+    while (!stopped) {
+      const n = i++;
+      try {
+        await client.processCommand('kv', { type: 'put', key: `${prefix}${n}`, value: n }, { timeoutMs });
+        acked.push(n);
+      } catch {
+        // unknown outcome: not counted
+      }
+    }
+  });
+  return {
+    acked,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
 async function leader(): Promise<string> {
   for (let i = 0; i < 200; i++) {
     try {
@@ -75,20 +103,7 @@ describe('three node processes over NATS', () => {
   });
 
   it('survives SIGKILL of the leader: a new leader takes over, the old one restarts, every acknowledged write is there', async () => {
-    const acked: number[] = [];
-    let stop = false;
-    let i = 0;
-    const writer = (async () => {
-      while (!stop) {
-        const n = i++;
-        try {
-          await client.processCommand('kv', { type: 'put', key: `k${n}`, value: n }, { timeoutMs: 15_000 });
-          acked.push(n);
-        } catch {
-          // unknown outcome: not counted
-        }
-      }
-    })();
+    const { acked, stop } = writePuts(1, 'k', 0, 15_000);
     await new Promise((r) => setTimeout(r, 500));
     const old = await leader();
     const killed = nodes.get(old) as NodeProcess;
@@ -98,8 +113,7 @@ describe('three node processes over NATS', () => {
     expect(next).not.toBe(old);
     await killed.start();
     await new Promise((r) => setTimeout(r, 500));
-    stop = true;
-    await writer;
+    await stop();
     expect(acked.length).toBeGreaterThan(50);
     const stored = new Map(await client.consistentQuery<[string, number][]>('kv', { name: 'range', args: { prefix: 'k' } }, { timeoutMs: 15_000 }));
     for (const n of acked) expect(stored.get(`k${n}`)).toBe(n);
@@ -115,25 +129,11 @@ describe('three node processes over NATS', () => {
   });
 
   it('keeps every acknowledged write through a nats-server restart under load', async () => {
-    const acked: number[] = [];
-    let stop = false;
-    let i = 100_000;
-    const writers = Array.from({ length: 4 }, async () => {
-      while (!stop) {
-        const n = i++;
-        try {
-          await client.processCommand('kv', { type: 'put', key: `r${n}`, value: n }, { timeoutMs: 20_000 });
-          acked.push(n);
-        } catch {
-          // unknown
-        }
-      }
-    });
+    const { acked, stop } = writePuts(4, 'r', 100_000, 20_000);
     await new Promise((r) => setTimeout(r, 400));
     await nats.restart();
     await new Promise((r) => setTimeout(r, 2500));
-    stop = true;
-    await Promise.all(writers);
+    await stop();
     const stored = new Map(await client.consistentQuery<[string, number][]>('kv', { name: 'range', args: { prefix: 'r' } }, { timeoutMs: 20_000 }));
     expect(acked.length).toBeGreaterThan(20);
     for (const n of acked) expect(stored.get(`r${n}`)).toBe(n);

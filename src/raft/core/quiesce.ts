@@ -9,7 +9,7 @@ import { becomeFollower } from './follower.js';
 import { broadcastAppend } from './leader.js';
 import { quorumSize } from './quorum.js';
 import { configPending } from './state.js';
-import type { AppendEntries, RaftMessage, ServerId } from './types.js';
+import type { AppendEntries, RaftEvent, ServerId } from './types.js';
 
 /** Heartbeats in a row with nothing to do before a leader quiesces. */
 const idleTicksBeforeQuiesce = 3;
@@ -59,9 +59,25 @@ export function wakeLeader(ctx: Ctx, announce: boolean): void {
   ctx.setTimer('heartbeat', ctx.now + s.options.heartbeatMs);
 }
 
-/** A leader's message that shows a peer needs it awake: a vote request, a rejection, snapshot traffic. */
-export function wakesLeader(msg: RaftMessage): boolean {
-  return msg.type === 'request_vote' || (msg.type === 'append_entries_reply' && !msg.success) || msg.type === 'install_snapshot_reply';
+/**
+ * Events that wake a quiesced leader: work to do, or a message showing that a
+ * peer needs it (a vote request, a rejection, snapshot traffic).
+ */
+export function wakesLeader(event: RaftEvent): boolean {
+  switch (event.type) {
+    case 'message': {
+      const m = event.msg;
+      return m.type === 'request_vote' || (m.type === 'append_entries_reply' && !m.success) || m.type === 'install_snapshot_reply';
+    }
+    case 'commands':
+    case 'read':
+    case 'change_membership':
+    case 'transfer_leadership':
+    case 'log_blocked':
+      return true;
+    default:
+      return false;
+  }
 }
 
 /** After a follower handled an AppendEntries: quiesce on the leader's word if its log matches, else wake. */

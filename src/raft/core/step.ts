@@ -45,7 +45,7 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
     rejectAll(ctx, event, { code: 'not_leader', leader: undefined });
     return ctx.effects;
   }
-  if (state.quiesced && state.role === 'leader' && wakesLeaderEvent(event)) wakeLeader(ctx, event.type === 'message');
+  if (state.quiesced && state.role === 'leader' && wakesLeader(event)) wakeLeader(ctx, event.type === 'message');
   switch (event.type) {
     case 'message':
       onMessage(ctx, event.from, event.msg);
@@ -277,21 +277,5 @@ function rejectAll(ctx: Ctx, event: RaftEvent, reason: Rejection): void {
   else if (event.type === 'read') ctx.effects.push({ type: 'reads_failed', refs: event.refs, reason });
   else if (event.type === 'change_membership' || event.type === 'transfer_leadership') {
     ctx.effects.push({ type: 'rejected', ref: event.ref, reason });
-  }
-}
-
-/** Events that wake a quiesced leader (work to do, or a peer that needs it). */
-function wakesLeaderEvent(event: RaftEvent): boolean {
-  switch (event.type) {
-    case 'message':
-      return wakesLeader(event.msg);
-    case 'commands':
-    case 'read':
-    case 'change_membership':
-    case 'transfer_leadership':
-    case 'log_blocked':
-      return true;
-    default:
-      return false;
   }
 }

@@ -2,6 +2,7 @@
 // every scenario and fault, each seed's failures with the line that replays it.
 import { CounterMachine } from '../../../machines/counter.js';
 import { KvMachine } from '../../../machines/kv.js';
+import { describe, expect, it } from 'vitest';
 import { Coverage, requiredPaths } from '../../../src/sim/coverage.js';
 import { runSeed, type RunOptions } from '../../../src/sim/run.js';
 import type { ScenarioBase } from '../../../src/sim/scenario.js';
@@ -37,4 +38,21 @@ export async function sweep(first: number, count: number, base: Partial<Scenario
 /** Required paths the coverage never showed. */
 export function missingPaths(coverage: Coverage): string[] {
   return requiredPaths.filter((p) => coverage.get(p) === 0);
+}
+
+/**
+ * One part of the CI sweep (the parts are separate files so that they run in
+ * parallel): every seed must pass, and the part alone must exercise every
+ * fault path and rare protocol path.
+ */
+export function sweepPart(first: number, count: number): void {
+  describe(`the deterministic simulator, seeds ${first}-${first + count - 1}`, () => {
+    it('keeps every safety property, liveness and linearizability, and exercises every path', async () => {
+      const r = await sweep(first, count);
+      expect(r.failures).toEqual([]);
+      expect(r.inconclusive).toEqual([]);
+      expect(missingPaths(r.coverage)).toEqual([]);
+      expect(r.ops).toBeGreaterThan(count * 100);
+    }, 900_000);
+  });
 }
