@@ -8,7 +8,7 @@ import type { ServerStatus } from '../raft/server/server.js';
 import type { Role } from '../raft/core/types.js';
 import type { QuerySpec, Request } from '../transport/transport.js';
 import type { Requester, RequestCallback, RequestOptions } from './requester.js';
-import { Session, openSession } from './session.js';
+import { Session, commandRequest, openSession } from './session.js';
 
 /** Options of a command or query call. */
 
@@ -120,7 +120,13 @@ export abstract class Caller {
    * Session for commands that must be retried safely.
    */
   processCommand<R = unknown>(cluster: string, command: unknown, options: CallOptions = {}): Promise<R> {
-    return this.requester.requestAsync(cluster, { type: 'command', command }, options) as Promise<R>;
+    let body: Request;
+    try {
+      body = commandRequest(command);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    return this.requester.requestAsync(cluster, body, options) as Promise<R>;
   }
 
   /** Submits a command without waiting: its outcome goes, with `correlation`, to the `onApplied` handler, in batches. */

@@ -2,8 +2,9 @@
 // and a sequence number, so the cluster applies it at most once however many
 // times it is retried: a retry after a timeout, or after the leader died
 // between applying a command and replying, gets the recorded reply.
-import type { ConcordError } from '../lib/errors.js';
-import type { Request } from '../transport/transport.js';
+import { ConcordError } from '../lib/errors.js';
+import { encodeValue } from '../raft/server/entry_codec.js';
+import type { Request, SessionTag } from '../transport/transport.js';
 import type { RequestCallback, RequestOptions } from './requester.js';
 
 /** What a Session needs from its owner (a System or a Client). */
@@ -47,14 +48,34 @@ export class Session {
 
   /** processCommand with a callback (simulated clients stay on virtual time). */
   submit(command: unknown, options: RequestOptions, cb: (err: ConcordError | null, value: unknown) => void): void {
+    let body: Request;
+    try {
+      body = commandRequest(command, { id: this.id, seq: this.nextSeq, acked: this.acked });
+    } catch (e) {
+      return cb(e as ConcordError, undefined);
+    }
     const seq = this.nextSeq++;
     this.outstanding.add(seq);
-    const session = { id: this.id, seq, acked: this.acked };
-    this.host.submit(this.cluster, { type: 'command', command, session }, options, (err, value) => {
+    this.host.submit(this.cluster, body, options, (err, value) => {
       this.outstanding.delete(seq);
       cb(err, value);
     });
   }
+}
+
+/**
+ * A command request: the command msgpack-encoded here, once (it travels and
+ * enters the log as these bytes). Throws an `invalid_argument` ConcordError
+ * for a value msgpack cannot encode.
+ */
+export function commandRequest(command: unknown, session?: SessionTag): Request {
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeValue(command);
+  } catch (e) {
+    throw new ConcordError('invalid_argument', `command cannot be encoded: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return session === undefined ? { type: 'command', command: bytes } : { type: 'command', command: bytes, session };
 }
 
 /** Registers a new session with the cluster (a replicated command) and calls back with it. */

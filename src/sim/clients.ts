@@ -8,6 +8,7 @@
 import type { ConcordError } from '../lib/errors.js';
 import type { Random } from '../io/random.js';
 import type { Request } from '../transport/transport.js';
+import { commandRequest } from '../api/session.js';
 import { sessionTag } from './committed_log.js';
 import type { OpStatus } from './checker/history.js';
 import type { History, SimOp } from './history.js';
@@ -147,7 +148,7 @@ export class SimClient {
       const session = this.sessionId === undefined ? undefined : { id: this.sessionId, seq: ++this.seq, acked: this.seq - 1 };
       if (s.workload.tagged === true) tags.push(`${s.id}.${this.count}`);
       if (session !== undefined) tags.push(sessionTag(session.id, session.seq));
-      body = { type: 'command', command: req.command, session };
+      body = commandRequest(req.command, session);
     }
     const op = this.history.invoke(s.id, s.cluster, planned.call, req.type, tags, this.sessionId !== undefined && req.type === 'command');
     this.hooks.invoked?.(op, node);

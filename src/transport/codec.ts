@@ -16,7 +16,7 @@ export { codecDropReasons, defaultCodecLimits, type CodecDropReason, type CodecL
 export { EncodeFailure, type EncodeFailureReason } from './wire_encode.js';
 
 /** Byte 0 of every message. A receiver drops versions it does not know, so the format can evolve. */
-export const wireVersion = 1;
+export const wireVersion = 2;
 
 /** Why something inbound was not delivered, with a human detail (for logs). */
 export interface CodecDrop {

@@ -55,7 +55,8 @@ export interface SessionTag {
 
 /** Requests a System serves. */
 export type Request =
-  | { readonly type: 'command'; readonly command: unknown; readonly session?: SessionTag | undefined }
+  /** `command` is the user's command, msgpack-encoded by the caller; it enters the log as these bytes. */
+  | { readonly type: 'command'; readonly command: Uint8Array; readonly session?: SessionTag | undefined }
   | { readonly type: 'register_session' }
   | { readonly type: 'query'; readonly mode: 'consistent' | 'leader' | 'local'; readonly query: QuerySpec }
   | { readonly type: 'members' }

@@ -4,6 +4,7 @@
 import type { ClusterConfig, Entry, RaftMessage } from '../raft/core/types.js';
 import type { Envelope, QuerySpec, Request, Response, SessionTag } from './transport.js';
 import { envelopeTag, messageTag, queryModes, requestTag } from './wire_encode.js';
+import { msgpackProblem } from './msgpack_check.js';
 
 /** Why an inbound message (or one envelope in it) was dropped. */
 export type CodecDropReason =
@@ -104,6 +105,17 @@ function text(v: unknown, lim: CodecLimits, what: string, minLength = 0): string
 function bytes(v: unknown, what: string): Uint8Array {
   if (v instanceof Uint8Array) return new Uint8Array(v);
   throw new Invalid('bad_field', `${what}: expected binary`);
+}
+
+/**
+ * A command's msgpack bytes, copied: checked to hold one value of plain
+ * data, so that what enters the log decodes on every member.
+ */
+function commandBytes(v: unknown, lim: CodecLimits): Uint8Array {
+  const b = bytes(v, 'command');
+  const problem = msgpackProblem(b, lim.valueDepthMax);
+  if (problem !== undefined) throw new Invalid('bad_value', `command: ${problem}`);
+  return b;
 }
 
 /** An array of exactly `length` elements. */
@@ -322,7 +334,7 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
   switch (raw[0]) {
     case requestTag.command: {
       const [, command, session] = tuple(raw, 3, 'command');
-      const body = { type: 'command', command: value(command, lim) } as const;
+      const body = { type: 'command', command: commandBytes(command, lim) } as const;
       return session === null ? body : { ...body, session: sessionFromWire(session) };
     }
     case requestTag.register_session:

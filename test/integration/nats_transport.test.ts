@@ -82,7 +82,7 @@ describe('NatsTransport over a real nats-server', () => {
     const [a, b, c] = [await node('a'), await node('b'), await node('c')];
     const toB: Envelope[] = [
       ...Array.from({ length: 50 }, (_, i) => ae('a', 'b', i)),
-      { type: 'request', id: 1, from: 'a', cluster: 'c1', body: { type: 'command', command: { put: 'k', value: new Uint8Array([1, 2]) } } },
+      { type: 'request', id: 1, from: 'a', cluster: 'c1', body: { type: 'command', command: encode({ put: 'k', value: new Uint8Array([1, 2]) }) } },
       { type: 'request', id: 2, from: 'a', cluster: 'c1', body: { type: 'query', mode: 'consistent', query: { type: 'named', name: 'get', args: 'k' } } },
     ];
     for (const env of toB) a.t.send('b', env);

@@ -170,6 +170,19 @@ describe('the System API', () => {
     await expect(sys.consistentQuery('solo', { name: 'no_such_query' })).rejects.toMatchObject({ code: 'invalid_argument' });
     expect(await sys.consistentQuery('solo', { name: 'size' })).toBe(0);
   });
+
+  it('refuses, alike on every member, command bytes that do not decode, and the log goes on', async () => {
+    cluster = new LocalCluster(['a', 'b', 'c']);
+    await cluster.startAll();
+    const sys = cluster.system('a');
+    await sys.startCluster('kv1', 'kv', ['a', 'b', 'c']);
+    // In process nothing checks a request's bytes before the log (NATS's decoder does): the
+    // entry is committed and its apply refuses it, deterministically, instead of crashing members.
+    await expect(sys.requestRaw('kv1', { type: 'command', command: new Uint8Array([0x92, 0xc1]) })).rejects.toMatchObject({ code: 'invalid_argument' });
+    const session = await sys.openSession('kv1');
+    await expect(session.processCommand({ type: 'put', key: 'k', value: 1 })).resolves.toBeDefined();
+    expect(await sys.consistentQuery('kv1', { name: 'get', args: 'k' })).toBe(1);
+  });
 });
 
 describe('inbound validation', () => {

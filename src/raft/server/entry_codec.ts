@@ -17,12 +17,23 @@ export interface SessionRef {
 
 /** What a command entry holds once decoded. */
 export type CommandBody =
-  | { readonly type: 'user'; readonly timestamp: number; readonly command: unknown; readonly session?: SessionRef | undefined }
+  | {
+      readonly type: 'user';
+      readonly timestamp: number;
+      readonly command: unknown;
+      readonly session?: SessionRef | undefined;
+      /** Set when the command's bytes do not decode (the command is then undefined): every member rejects it alike. */
+      readonly invalid?: string;
+    }
   | { readonly type: 'down'; readonly timestamp: number; readonly node: string }
   | { readonly type: 'timeout'; readonly timestamp: number; readonly name: string }
   | { readonly type: 'register_session'; readonly timestamp: number };
 
-const tags = { user: 0, down: 1, timeout: 2, register: 3 } as const;
+/** A command as the leader proposes it: a user command arrives already msgpack-encoded, and stays so. */
+export type ProposedCommand = Exclude<CommandBody, { type: 'user' }> | { readonly type: 'user'; readonly timestamp: number; readonly command: Uint8Array; readonly session?: SessionRef | undefined };
+
+// `user` (0) entries, written before commands kept their bytes, had the session after the command; still read.
+const tags = { user: 0, down: 1, timeout: 2, register: 3, userBytes: 4 } as const;
 
 function withKind(kind: number, body: unknown): Uint8Array {
   const view = encoder.encodeSharedRef(body);
@@ -32,13 +43,98 @@ function withKind(kind: number, body: unknown): Uint8Array {
   return out;
 }
 
+/** Bytes of a msgpack non-negative integer (or float64 for anything else). */
+function numberSize(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > Number.MAX_SAFE_INTEGER) return 9;
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
+}
+
+function putNumber(view: DataView, at: number, n: number): number {
+  const size = numberSize(n);
+  switch (size) {
+    case 1:
+      view.setUint8(at, n);
+      break;
+    case 2:
+      view.setUint8(at, 0xcc);
+      view.setUint8(at + 1, n);
+      break;
+    case 3:
+      view.setUint8(at, 0xcd);
+      view.setUint16(at + 1, n);
+      break;
+    case 5:
+      view.setUint8(at, 0xce);
+      view.setUint32(at + 1, n);
+      break;
+    default:
+      if (Number.isInteger(n) && n >= 0) {
+        view.setUint8(at, 0xcf);
+        view.setUint32(at + 1, Math.floor(n / 0x100000000));
+        view.setUint32(at + 5, n >>> 0);
+      } else {
+        view.setUint8(at, 0xcb);
+        view.setFloat64(at + 1, n);
+      }
+  }
+  return at + size;
+}
+
+/**
+ * A user command entry, written by hand so that the command's bytes are
+ * copied, not decoded and encoded again: kind, then the msgpack array
+ * [userBytes, timestamp, (session id, seq, acked,) command], the command last
+ * so that the numbers before it can be read back even if it does not decode.
+ */
+function userEntry(timestamp: number, command: Uint8Array, session: SessionRef | undefined): Uint8Array {
+  let size = 3 + command.length + numberSize(timestamp);
+  if (session !== undefined) size += numberSize(session.id) + numberSize(session.seq) + numberSize(session.acked);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  out[0] = EntryKind.command;
+  out[1] = session === undefined ? 0x93 : 0x96;
+  out[2] = tags.userBytes;
+  let at = putNumber(view, 3, timestamp);
+  if (session !== undefined) at = putNumber(view, putNumber(view, putNumber(view, at, session.id), session.seq), session.acked);
+  out.set(command, at);
+  return out;
+}
+
+/** Reads a number as putNumber wrote it; returns it and the next position. */
+function getNumber(view: DataView, at: number): [number, number] {
+  const h = view.getUint8(at);
+  if (h < 0x80) return [h, at + 1];
+  if (h === 0xcc) return [view.getUint8(at + 1), at + 2];
+  if (h === 0xcd) return [view.getUint16(at + 1), at + 3];
+  if (h === 0xce) return [view.getUint32(at + 1), at + 5];
+  if (h === 0xcf) return [view.getUint32(at + 1) * 0x100000000 + view.getUint32(at + 5), at + 9];
+  if (h === 0xcb) return [view.getFloat64(at + 1), at + 9];
+  throw new ConcordError('corrupt', 'malformed command entry');
+}
+
+/**
+ * A user entry whose command does not decode (bytes no caller's encoder
+ * makes, sent in process past every check): its numbers, read by hand, and
+ * the reason. Every member reads the same, so every member refuses it alike.
+ */
+function undecodableUser(payload: Uint8Array, error: unknown): CommandBody {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const head = payload[1];
+  if ((head !== 0x93 && head !== 0x96) || payload[2] !== tags.userBytes) throw new ConcordError('corrupt', 'malformed command entry');
+  const invalid = `the command is not valid msgpack: ${error instanceof Error ? error.message : String(error)}`;
+  const [timestamp, at] = getNumber(view, 3);
+  if (head === 0x93) return { type: 'user', timestamp, command: undefined, invalid };
+  const [id, a1] = getNumber(view, at);
+  const [seq, a2] = getNumber(view, a1);
+  const [acked] = getNumber(view, a2);
+  return { type: 'user', timestamp, command: undefined, session: { id, seq, acked }, invalid };
+}
+
 /** Encodes a command entry payload. */
-export function encodeCommand(body: CommandBody): Uint8Array {
+export function encodeCommand(body: ProposedCommand): Uint8Array {
   switch (body.type) {
     case 'user':
-      return body.session === undefined
-        ? withKind(EntryKind.command, [tags.user, body.timestamp, body.command])
-        : withKind(EntryKind.command, [tags.user, body.timestamp, body.command, body.session.id, body.session.seq, body.session.acked]);
+      return userEntry(body.timestamp, body.command, body.session);
     case 'down':
       return withKind(EntryKind.command, [tags.down, body.timestamp, body.node]);
     case 'timeout':
@@ -50,9 +146,23 @@ export function encodeCommand(body: CommandBody): Uint8Array {
 
 /** Decodes a command entry payload; a malformed one is a `corrupt` error (it passed checksums, so it is a bug). */
 export function decodeCommand(payload: Uint8Array): CommandBody {
-  const raw = decoder.decode(payload.subarray(1)) as unknown;
-  if (Array.isArray(raw) && (raw.length === 3 || raw.length === 6) && typeof raw[1] === 'number') {
-    const [tag, timestamp, value, id, seq, acked] = raw as [number, number, unknown, unknown, unknown, unknown];
+  let raw: unknown;
+  try {
+    raw = decoder.decode(payload.subarray(1));
+  } catch (e) {
+    if (payload[2] === tags.userBytes) return undecodableUser(payload, e);
+    throw new ConcordError('corrupt', 'malformed command entry', { cause: e });
+  }
+  if (!Array.isArray(raw) || typeof raw[1] !== 'number') throw new ConcordError('corrupt', 'malformed command entry');
+  const [tag, timestamp] = raw as [unknown, number];
+  if (tag === tags.userBytes && (raw.length === 3 || raw.length === 6)) {
+    const command = raw[raw.length - 1] as unknown;
+    if (raw.length === 3) return { type: 'user', timestamp, command };
+    const [, , id, seq, acked] = raw as [number, number, unknown, unknown, unknown];
+    if (typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') return { type: 'user', timestamp, command, session: { id, seq, acked } };
+  }
+  if (raw.length === 3 || raw.length === 6) {
+    const [, , value, id, seq, acked] = raw as [number, number, unknown, unknown, unknown, unknown];
     if (tag === tags.user && raw.length === 3) return { type: 'user', timestamp, command: value };
     if (tag === tags.user && typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') {
       return { type: 'user', timestamp, command: value, session: { id, seq, acked } };
@@ -76,7 +186,7 @@ export function decodeMachineVersion(payload: Uint8Array): number {
   return v;
 }
 
-/** msgpack for machine states and other values (snapshots by default). */
+/** msgpack for commands, machine states and other values (snapshots by default). */
 export function encodeValue(value: unknown): Uint8Array {
   return encoder.encode(value);
 }

@@ -95,6 +95,9 @@ export class MachineRunner {
 
   private run(meta: ApplyMeta, body: CommandBody): Applied {
     if (body.type === 'timeout') this.timers.delete(body.name); // fired; the machine may set it again
+    if (body.type === 'user' && body.invalid !== undefined) {
+      return { index: meta.index, term: meta.term, outcome: { ok: false, code: 'invalid_argument', message: body.invalid }, effects: [] };
+    }
     let result: ApplyResult<unknown, unknown>;
     try {
       if (body.type === 'user') result = this.machine.apply(meta, body.command, this.state);

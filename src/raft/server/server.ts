@@ -17,7 +17,7 @@ import { start as startCore, step } from '../core/step.js';
 import type { CommandItem, CoreOptions, Effect, RaftEvent, RaftMessage, Rejection, Role, ServerId, TimerName } from '../core/types.js';
 import type { AnyMachine, Destination, MachineEffect } from '../machine.js';
 import type { NodeEvent, QuerySpec, Request, Response, SessionTag, WireError } from '../../transport/transport.js';
-import { encodeCommand, encodeMachineVersion, type CommandBody } from './entry_codec.js';
+import { encodeCommand, encodeMachineVersion, type ProposedCommand } from './entry_codec.js';
 import { MachineRunner, type Applied } from './machine_runner.js';
 import { SnapshotIo, decodeSnapshotMeta, type SnapshotIoMsg } from './snapshot_io.js';
 
@@ -345,13 +345,9 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     }
   }
 
-  private onCommand(replyTo: ReplyTo, command: unknown, session: SessionTag | undefined): void {
+  private onCommand(replyTo: ReplyTo, command: Uint8Array, session: SessionTag | undefined): void {
     if (this.core.role !== 'leader') return this.host.respond(replyTo, { ok: false, error: this.notLeader() });
-    try {
-      this.propose({ type: 'user', timestamp: this.now(), command, session }, replyTo);
-    } catch (e) {
-      this.host.respond(replyTo, { ok: false, error: { code: 'invalid_argument', message: `command cannot be encoded: ${String(e)}` } });
-    }
+    this.propose({ type: 'user', timestamp: this.now(), command, session }, replyTo);
   }
 
   private onAdmin(replyTo: ReplyTo, event: Extract<RaftEvent, { type: 'change_membership' | 'transfer_leadership' }>): void {
@@ -696,7 +692,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   }
 
   /** Adds a command to the next batch; `replyTo` gets its outcome once applied. */
-  private propose(body: CommandBody, replyTo?: ReplyTo): void {
+  private propose(body: ProposedCommand, replyTo?: ReplyTo): void {
     const payload = encodeCommand(body);
     const ref = replyTo === undefined ? this.internalRef() : this.nextRef++;
     if (replyTo !== undefined) this.pendingRefs.set(ref, replyTo);

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { World } from '../../../src/sim/world.js';
 import { KvMachine } from '../../../machines/kv.js';
+import { commandRequest } from '../../../src/api/session.js';
 import type { ConcordError } from '../../../src/lib/errors.js';
 
 const SEEDS = Number(process.env['RAFT_SIM_SEEDS'] ?? 200);
@@ -44,7 +45,7 @@ async function runSeed(seed: number): Promise<Outcome> {
       // (overwrites are the linearizability checker's business).
       const value = ++counter;
       const key = `k${value}`;
-      world.system(node).submit('kv', { type: 'command', command: { type: 'put', key, value } }, { timeoutMs: 1000 }, (err) => {
+      world.system(node).submit('kv', commandRequest({ type: 'put', key, value }), { timeoutMs: 1000 }, (err) => {
         if (err === null) acked.set(key, value);
         if (DEBUG) console.log(`  ${key} via ${node} -> ${err === null ? 'ok' : err.code} at ${world.clock.now()} ${summary(world)}`);
       });
@@ -74,7 +75,7 @@ async function runSeed(seed: number): Promise<Outcome> {
   for (const n of nodes) if (!world.systems.has(n)) await world.restart(n);
   if (DEBUG) console.log(`healed ${summary(world)}`);
   let progressed = false;
-  world.system('n1').submit('kv', { type: 'command', command: { type: 'put', key: 'final', value: 0 } }, { timeoutMs: 10_000 }, (err) => {
+  world.system('n1').submit('kv', commandRequest({ type: 'put', key: 'final', value: 0 }), { timeoutMs: 10_000 }, (err) => {
     progressed = err === null;
   });
   world.runUntil(() => progressed, 11_000);

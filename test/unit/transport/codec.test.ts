@@ -48,8 +48,8 @@ const raftMessages: RaftMessage[] = [
 ];
 
 const others: Envelope[] = [
-  { type: 'request', id: 1, from: 'a', cluster: 'kv1', body: { type: 'command', command: { type: 'put', key: 'k', value: bytesOf(300, 5), nested: [1, -2.5, null, 'x', { deep: true }] } } },
-  { type: 'request', id: 2, from: 'a', cluster: 'kv1', body: { type: 'command', command: 'plain', session: { id: 7, seq: 3, acked: 2 } } },
+  { type: 'request', id: 1, from: 'a', cluster: 'kv1', body: { type: 'command', command: encode({ type: 'put', key: 'k', value: bytesOf(300, 5), nested: [1, -2.5, null, 'x', { deep: true }] }) } },
+  { type: 'request', id: 2, from: 'a', cluster: 'kv1', body: { type: 'command', command: encode('plain'), session: { id: 7, seq: 3, acked: 2 } } },
   { type: 'request', id: 3, from: 'a', cluster: 'kv1', body: { type: 'register_session' } },
   { type: 'request', id: 4, from: 'a', cluster: 'kv1', body: { type: 'query', mode: 'consistent', query: { type: 'named', name: 'get', args: 'colour' } } },
   { type: 'request', id: 5, from: 'a', cluster: 'kv1', body: { type: 'query', mode: 'leader', query: { type: 'named', name: 'keys', args: null } } },
@@ -141,13 +141,13 @@ describe('codec round trips', () => {
 
   it('reports what cannot travel instead of throwing: function queries, unencodable values, oversized envelopes', () => {
     const fnQuery: Envelope = { type: 'request', id: 1, from: 'a', cluster: 'c', body: { type: 'query', mode: 'local', query: { type: 'fn', fn: (s) => s } } };
-    const fnCommand: Envelope = { type: 'request', id: 2, from: 'a', cluster: 'c', body: { type: 'command', command: { f: () => 1 } } };
+    const fnNotify: Envelope = { type: 'notify', dest: 's1', msg: { f: () => 1 } };
     const big: Envelope = { type: 'notify', dest: 's1', msg: new Uint8Array(20_000) };
     const fine: Envelope = { type: 'notify', dest: 's1', msg: 'ok' };
-    const out = codec.encodeBatch('a', 'b', [fnQuery, fine, fnCommand, big, fine], 10_000);
+    const out = codec.encodeBatch('a', 'b', [fnQuery, fine, fnNotify, big, fine], 10_000);
     expect(out.failed.map((f) => [f.env, f.reason])).toEqual([
       [fnQuery, 'fn_query'],
-      [fnCommand, 'unencodable'],
+      [fnNotify, 'unencodable'],
       [big, 'oversized'],
     ]);
     expect(out.messages.flatMap((m) => decodeOk(m).envelopes)).toEqual([fine, fine]);
@@ -233,9 +233,13 @@ describe('the decoder refuses what a valid sender never sends', () => {
     ['an unknown query mode', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [2, 5, ['named', 'x', null]]]]), 'unknown_type'],
     ['an unknown request', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [99]]]), 'unknown_type'],
     ['a negative request id', rawBatch('a', 'b', [[1, -4, 'a', 'kv1', [3]]]), 'bad_field'],
-    ['a malformed session tag', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, 'cmd', [1, 2]]]]), 'shape'],
-    ['an unknown msgpack extension in a command', withExt(), 'bad_value'],
-    ['a command nested 200 deep', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, nested(200), null]]]), 'bad_value'],
+    ['a malformed session tag', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, encode('cmd'), [1, 2]]]]), 'shape'],
+    ['a command that is a value, not its msgpack bytes', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, 'cmd', null]]]), 'bad_field'],
+    ['an unknown msgpack extension in a command', command([0xd5, 42, 0xde, 0xad]), 'bad_value'],
+    ['a command nested 200 deep', command([...new Array<number>(200).fill(0x91), 0x01]), 'bad_value'],
+    ['command bytes that are not msgpack', command([0xc1]), 'bad_value'],
+    ['a command with bytes after its value', command([0x01, 0x02]), 'bad_value'],
+    ['a truncated command', command([0x92, 0x01]), 'bad_value'],
     ['an error code longer than 64', rawBatch('a', 'b', [[2, 1, false, ['x'.repeat(65), 'm', null]]]), 'too_long'],
     ['a snapshot chunk past its size', rawBatch('a', 'b', [withMsg([5, 5, 'a', 10, 4, ['a'], [], 1, 10, new Uint8Array(8), false, 12])]), 'inconsistent'],
     ['a snapshot config naming a bad member', rawBatch('a', 'b', [withMsg([5, 5, 'a', 10, 4, ['a', 'b>'], [], 1, 0, new Uint8Array(8), false, 12])]), 'bad_name'],
@@ -283,18 +287,9 @@ function nested(depth: number): unknown {
   return v;
 }
 
-/** A request whose command holds msgpack extension type 42 (not a value Concord accepts). */
-function withExt(): Uint8Array {
-  const marker = new Uint8Array([0xde, 0xad]);
-  const b = rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, marker, null]]]);
-  // Replace the bin 8 header of `marker` (c4 02 de ad) with fixext 2 of type 42 (d5 2a de ad).
-  for (let i = 0; i < b.length - 3; i++) {
-    if (b[i] === 0xc4 && b[i + 1] === 2 && b[i + 2] === 0xde && b[i + 3] === 0xad) {
-      b[i] = 0xd5;
-      b[i + 1] = 42;
-    }
-  }
-  return b;
+/** A command request whose command bytes are `bytes`. */
+function command(bytes: number[]): Uint8Array {
+  return rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, new Uint8Array(bytes), null]]]);
 }
 
 // ---- fuzzing ----
