@@ -11,6 +11,9 @@ const FLAGS: Record<OpenMode, string | number> = {
   write: 'w+',
 };
 
+/** Writes up to this size are made synchronously (see RealDisk.write). */
+const inlineWriteBytesMax = 64 * 1024;
+
 /** Real files through node:fs. Handles are file descriptors. */
 export class RealDisk implements Disk {
   /** Path of each open descriptor, for error messages. */
@@ -25,8 +28,27 @@ export class RealDisk implements Disk {
     });
   }
 
-  /** Writes every byte of `data` at `position`, looping over short writes. */
+  /**
+   * Writes every byte of `data` at `position`, looping over short writes. A
+   * write of at most inlineWriteBytesMax is made on this thread (it lands in
+   * the page cache; a thread-pool round trip costs more than the copy, and the
+   * WAL's write-then-sync then takes one round trip, not two); larger ones go
+   * to the thread pool. The callback runs after the call returns either way.
+   */
   write(handle: FileHandle, data: Uint8Array, position: number, cb: DiskCallback): void {
+    if (data.length <= inlineWriteBytesMax) {
+      let error: DiskError | null = null;
+      try {
+        for (let done = 0; done < data.length; ) {
+          const n = fs.writeSync(handle, data, done, data.length - done, position + done);
+          if (n === 0) throw new DiskError('EIO', 'write', this.pathOf(handle));
+          done += n;
+        }
+      } catch (e) {
+        error = toDiskError(e, 'write', this.pathOf(handle));
+      }
+      return queueMicrotask(() => cb(error, undefined));
+    }
     const step = (done: number): void => {
       if (done === data.length) return cb(null, undefined);
       fs.write(handle, data, done, data.length - done, position + done, (err, n) => {
