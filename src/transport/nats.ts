@@ -64,8 +64,9 @@ const nodeIdPattern = /^[A-Za-z0-9_.-]{1,64}$/;
 /**
  * A Transport over NATS. Subjects: `<prefix>.node.<nodeId>` carries batches
  * addressed to a node, `<prefix>.hb` every node's heartbeat. Sends are queued
- * per destination and published once per tick (clock.defer), one message per
- * destination, split at batchBytesMax. The connection reconnects forever;
+ * per destination and published when the task that sent them ends (a
+ * microtask: after the actors' whole turn, without one more trip round the
+ * event loop), one message per destination, split at batchBytesMax. The connection reconnects forever;
  * while it is down sends are dropped and counted, and Raft retries.
  */
 export class NatsTransport implements Transport {
@@ -84,6 +85,7 @@ export class NatsTransport implements Transport {
   private onNodeEvent: ((event: NodeEvent) => void) | undefined;
   private outbox = new Map<string, Envelope[]>();
   private flushScheduled = false;
+  private readonly flushFn = (): void => this.flushOutbox();
   private connected = true;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -151,7 +153,7 @@ export class NatsTransport implements Transport {
     queue.push(env);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      this.clock.defer(() => this.flushOutbox());
+      queueMicrotask(this.flushFn);
     }
   }
 
