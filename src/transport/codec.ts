@@ -8,6 +8,7 @@
 // Decoded binaries never alias the socket buffer: the entries of one
 // AppendEntries share one fresh copy, other binaries get their own.
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { allocBytes, copyBytes } from '../lib/bytes.js';
 import type { Envelope } from './transport.js';
 import { EncodeFailure, envelopeToWire, type EncodeFailureReason } from './wire_encode.js';
 import { defaultCodecLimits, envelopeFromWire, Invalid, name, tuple, uint, type CodecDropReason, type CodecLimits } from './wire_decode.js';
@@ -74,6 +75,7 @@ export class Codec {
   private readonly encoder: Encoder;
   private readonly decoder: Decoder;
   private scratch = new Uint8Array(0);
+  private readonly heads = new Map<string, Uint8Array>();
 
   constructor(limits: Partial<CodecLimits> = {}) {
     this.limits = { ...defaultCodecLimits, ...limits };
@@ -184,8 +186,19 @@ export class Codec {
     }
   }
 
-  /** Version byte, array32 marker with room for the count, then both names. */
+  /** Version byte, array32 marker with room for the count, then both names (kept per pair: they are few). */
   private batchHead(from: string, to: string): Uint8Array {
+    const key = `${from} ${to}`;
+    let head = this.heads.get(key);
+    if (head === undefined) {
+      if (this.heads.size >= 4096) this.heads.clear();
+      head = this.newBatchHead(from, to);
+      this.heads.set(key, head);
+    }
+    return head;
+  }
+
+  private newBatchHead(from: string, to: string): Uint8Array {
     const f = this.encoder.encode(from);
     const t = this.encoder.encode(to);
     const head = new Uint8Array(6 + f.length + t.length);
@@ -198,7 +211,7 @@ export class Codec {
 
   private seal(buf: Uint8Array, end: number, count: number, out: EncodedBatches): void {
     new DataView(buf.buffer, buf.byteOffset, 6).setUint32(2, count + 2);
-    out.messages.push(buf.slice(0, end));
+    out.messages.push(copyBytes(buf.subarray(0, end)));
     out.counts.push(count);
   }
 
@@ -208,7 +221,7 @@ export class Codec {
   }
 
   private withVersion(body: Uint8Array): Uint8Array {
-    const out = new Uint8Array(body.length + 1);
+    const out = allocBytes(body.length + 1);
     out[0] = wireVersion;
     out.set(body, 1);
     return out;

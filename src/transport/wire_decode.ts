@@ -5,6 +5,7 @@ import type { ClusterConfig, Entry, RaftMessage } from '../raft/core/types.js';
 import type { Envelope, QuerySpec, Request, Response, SessionTag } from './transport.js';
 import { envelopeTag, messageTag, queryModes, requestTag } from './wire_encode.js';
 import { msgpackProblem } from './msgpack_check.js';
+import { allocBytes, copyBytes } from '../lib/bytes.js';
 
 /** Why an inbound message (or one envelope in it) was dropped. */
 export type CodecDropReason =
@@ -103,7 +104,7 @@ function text(v: unknown, lim: CodecLimits, what: string, minLength = 0): string
 
 /** A binary field, copied: the decoder's binaries are views into the socket buffer. */
 function bytes(v: unknown, what: string): Uint8Array {
-  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (v instanceof Uint8Array) return copyBytes(v);
   throw new Invalid('bad_field', `${what}: expected binary`);
 }
 
@@ -293,7 +294,7 @@ function entriesFromWire(flat: unknown, prevLogIndex: number, prevLogTerm: numbe
  * one log and are kept and released together.
  */
 function copyEntries(flat: unknown[], n: number, bytesTotal: number): Entry[] {
-  const slab = new Uint8Array(bytesTotal);
+  const slab = allocBytes(bytesTotal);
   const entries = new Array<Entry>(n);
   let off = 0;
   for (let i = 0; i < n; i++) {
@@ -334,8 +335,8 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
   switch (raw[0]) {
     case requestTag.command: {
       const [, command, session] = tuple(raw, 3, 'command');
-      const body = { type: 'command', command: commandBytes(command, lim) } as const;
-      return session === null ? body : { ...body, session: sessionFromWire(session) };
+      const bytes = commandBytes(command, lim);
+      return session === null ? { type: 'command', command: bytes } : { type: 'command', command: bytes, session: sessionFromWire(session) };
     }
     case requestTag.register_session:
       tuple(raw, 1, 'register_session');

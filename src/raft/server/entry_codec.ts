@@ -3,6 +3,7 @@
 // time-based machine logic gives the same answer on every member.
 import { Decoder, Encoder, decodeMulti } from '@msgpack/msgpack';
 import { ConcordError } from '../../lib/errors.js';
+import { allocBytes, copyBytes } from '../../lib/bytes.js';
 import { EntryKind } from '../core/entry_kind.js';
 
 const encoder = new Encoder({ ignoreUndefined: true });
@@ -37,7 +38,7 @@ const tags = { user: 0, down: 1, timeout: 2, register: 3, userBytes: 4 } as cons
 
 function withKind(kind: number, body: unknown): Uint8Array {
   const view = encoder.encodeSharedRef(body);
-  const out = new Uint8Array(view.length + 1);
+  const out = allocBytes(view.length + 1);
   out[0] = kind;
   out.set(view, 1);
   return out;
@@ -89,8 +90,8 @@ function putNumber(view: DataView, at: number, n: number): number {
 function userEntry(timestamp: number, command: Uint8Array, session: SessionRef | undefined): Uint8Array {
   let size = 3 + command.length + numberSize(timestamp);
   if (session !== undefined) size += numberSize(session.id) + numberSize(session.seq) + numberSize(session.acked);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  const out = allocBytes(size);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = EntryKind.command;
   out[1] = session === undefined ? 0x93 : 0x96;
   out[2] = tags.userBytes;
@@ -144,6 +145,23 @@ export function encodeCommand(body: ProposedCommand): Uint8Array {
   }
 }
 
+/**
+ * The decoder's binaries are views into the entry's buffer, which may be a
+ * whole AppendEntries' worth of entries: a machine that keeps one would keep
+ * all of it. Commands reach the machine with binaries of their own.
+ */
+function ownBinaries(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof Uint8Array) return v.slice();
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = ownBinaries(v[i]);
+  } else if (!(v instanceof Date)) {
+    const o = v as Record<string, unknown>;
+    for (const k in o) o[k] = ownBinaries(o[k]);
+  }
+  return v;
+}
+
 /** Decodes a command entry payload; a malformed one is a `corrupt` error (it passed checksums, so it is a bug). */
 export function decodeCommand(payload: Uint8Array): CommandBody {
   let raw: unknown;
@@ -156,16 +174,16 @@ export function decodeCommand(payload: Uint8Array): CommandBody {
   if (!Array.isArray(raw) || typeof raw[1] !== 'number') throw new ConcordError('corrupt', 'malformed command entry');
   const [tag, timestamp] = raw as [unknown, number];
   if (tag === tags.userBytes && (raw.length === 3 || raw.length === 6)) {
-    const command = raw[raw.length - 1] as unknown;
+    const command = ownBinaries(raw[raw.length - 1]);
     if (raw.length === 3) return { type: 'user', timestamp, command };
     const [, , id, seq, acked] = raw as [number, number, unknown, unknown, unknown];
     if (typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') return { type: 'user', timestamp, command, session: { id, seq, acked } };
   }
   if (raw.length === 3 || raw.length === 6) {
     const [, , value, id, seq, acked] = raw as [number, number, unknown, unknown, unknown, unknown];
-    if (tag === tags.user && raw.length === 3) return { type: 'user', timestamp, command: value };
+    if (tag === tags.user && raw.length === 3) return { type: 'user', timestamp, command: ownBinaries(value) };
     if (tag === tags.user && typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') {
-      return { type: 'user', timestamp, command: value, session: { id, seq, acked } };
+      return { type: 'user', timestamp, command: ownBinaries(value), session: { id, seq, acked } };
     }
     if (tag === tags.down && typeof value === 'string') return { type: 'down', timestamp, node: value };
     if (tag === tags.timeout && typeof value === 'string') return { type: 'timeout', timestamp, name: value };
@@ -188,7 +206,7 @@ export function decodeMachineVersion(payload: Uint8Array): number {
 
 /** msgpack for commands, machine states and other values (snapshots by default). */
 export function encodeValue(value: unknown): Uint8Array {
-  return encoder.encode(value);
+  return copyBytes(encoder.encodeSharedRef(value));
 }
 
 /** Decodes what encodeValue made. */

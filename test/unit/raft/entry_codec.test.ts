@@ -55,3 +55,16 @@ describe('command entries', () => {
     expect(() => decodeCommand(new Uint8Array([EntryKind.command, ...encode([9, 1, null])]))).toThrow(/malformed/);
   });
 });
+
+describe('binaries in decoded commands', () => {
+  it('are copies of their own, not views that would keep the whole entry buffer alive', () => {
+    const slab = new Uint8Array(1 << 16);
+    const payload = encodeCommand({ type: 'user', timestamp: 1, command: encodeValue({ blob: new Uint8Array([1, 2, 3]), list: [new Uint8Array([4])] }) });
+    slab.set(payload, 100);
+    const body = decodeCommand(slab.subarray(100, 100 + payload.length));
+    const command = (body as { command: { blob: Uint8Array; list: Uint8Array[] } }).command;
+    expect(command.blob).toEqual(new Uint8Array([1, 2, 3]));
+    expect(command.blob.buffer.byteLength).toBe(3);
+    expect(command.list[0]?.buffer.byteLength).toBe(1);
+  });
+});
