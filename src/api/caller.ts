@@ -117,7 +117,9 @@ export abstract class Caller {
   /**
    * Submits a command to the cluster's leader; resolves with the machine's
    * reply once it is applied. A `timeout` means the outcome is unknown; use a
-   * Session for commands that must be retried safely.
+   * Session for commands that must be retried safely. The command is
+   * msgpack-encoded here, once (a value msgpack cannot encode rejects with
+   * `invalid_argument`): the machine receives it as msgpack decodes it.
    */
   processCommand<R = unknown>(cluster: string, command: unknown, options: CallOptions = {}): Promise<R> {
     let body: Request;
