@@ -55,15 +55,26 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
     if (cmd === null || typeof cmd !== 'object' || typeof cmd.key !== 'string') {
       return { state, reply: { error: 'a kv command needs a string key' } };
     }
-    const previous = state.has(cmd.key) ? state.get(cmd.key) : null;
+    // One map lookup per command where one is enough (a put needs none of the previous
+    // value unless asked). Values are never undefined: they have been through msgpack.
     switch (cmd.type) {
-      case 'put':
+      case 'put': {
+        if (cmd.returnPrevious !== true) {
+          state.set(cmd.key, cmd.value);
+          return { state, reply: ok };
+        }
+        const previous = state.get(cmd.key) ?? null;
         state.set(cmd.key, cmd.value);
-        return { state, reply: cmd.returnPrevious === true ? { ok: true, previous } : ok };
+        return { state, reply: { ok: true, previous } };
+      }
       case 'delete': {
+        const previous = cmd.returnPrevious === true ? (state.get(cmd.key) ?? null) : null;
         const existed = state.delete(cmd.key);
         return { state, reply: cmd.returnPrevious === true ? { ok: existed, previous } : existed ? ok : notOk };
       }
+    }
+    const previous = state.get(cmd.key) ?? null;
+    switch (cmd.type) {
       case 'cas':
         if (!sameValue(previous, cmd.expected ?? null)) return { state, reply: { ok: false, previous } };
         state.set(cmd.key, cmd.value);
