@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` runs in parallel and must be deterministic (SimClock,
 // simulated disk); `integration` runs serially against real files, child
-// processes and nats-server, with longer timeouts.
+// processes and nats-server, with longer timeouts, and only after `unit` has
+// finished: its real timers (150-300 ms elections) must not compete for the
+// two cores with the simulator's sweeps.
 export default defineConfig({
   test: {
     // The JSON report is what .ci/run reads for its closing `N passed, N failed` line.
@@ -13,6 +15,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
           testTimeout: 30_000,
         },
       },
@@ -20,6 +23,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           hookTimeout: 60_000,
           fileParallelism: false,

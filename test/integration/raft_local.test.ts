@@ -27,11 +27,20 @@ describe('in-process clusters', () => {
       ['a', 'b', 'c', 'd', 'e'],
     ]) {
       const { c } = await kvCluster(nodes);
-      const leader = await c.leader('kv1');
-      const statuses = await Promise.all(nodes.map((n) => c.system('a').members('kv1', { member: n })));
+      await c.leader('kv1');
+      // A member may not have heard of the winner yet (or, on a loaded machine, a new election
+      // may start): wait until every member names the same leader in the same term, then no
+      // other member may claim that term's leadership.
+      const deadline = Date.now() + 10_000;
+      let statuses = await Promise.all(nodes.map((n) => c.system('a').members('kv1', { member: n })));
+      while (!statuses.every((s) => s.leader !== undefined && s.leader === statuses[0]?.leader && s.term === statuses[0]?.term) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        statuses = await Promise.all(nodes.map((n) => c.system('a').members('kv1', { member: n })));
+      }
+      const leader = statuses[0]?.leader;
+      expect(leader).toBeDefined();
       expect(statuses.filter((s) => s.role === 'leader').map((s) => s.node)).toEqual([leader]);
-      const term = statuses.find((s) => s.role === 'leader')?.term;
-      for (const s of statuses) expect(s.term).toBe(term);
+      for (const s of statuses) expect([s.leader, s.term]).toEqual([leader, statuses[0]?.term]);
       await c.close();
       cluster = undefined;
     }
