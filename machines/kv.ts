@@ -43,6 +43,11 @@ export function sameValue(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/** A key's value, null when absent (values are never undefined: they have been through msgpack). */
+function previousOf(state: KvState, key: string): unknown {
+  return state.get(key) ?? null;
+}
+
 /** The kv machine. Read with the named queries `get` (args: key), `keys` and `size`. */
 export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
   readonly version = 1;
@@ -55,34 +60,30 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
     if (cmd === null || typeof cmd !== 'object' || typeof cmd.key !== 'string') {
       return { state, reply: { error: 'a kv command needs a string key' } };
     }
-    // One map lookup per command where one is enough (a put needs none of the previous
-    // value unless asked). Values are never undefined: they have been through msgpack.
+    // The previous value is looked up only where it is used (a put needs it only when asked).
     switch (cmd.type) {
       case 'put': {
-        if (cmd.returnPrevious !== true) {
-          state.set(cmd.key, cmd.value);
-          return { state, reply: ok };
-        }
-        const previous = state.get(cmd.key) ?? null;
+        const previous = cmd.returnPrevious === true ? previousOf(state, cmd.key) : null;
         state.set(cmd.key, cmd.value);
-        return { state, reply: { ok: true, previous } };
+        return { state, reply: cmd.returnPrevious === true ? { ok: true, previous } : ok };
       }
       case 'delete': {
-        const previous = cmd.returnPrevious === true ? (state.get(cmd.key) ?? null) : null;
+        const previous = cmd.returnPrevious === true ? previousOf(state, cmd.key) : null;
         const existed = state.delete(cmd.key);
         return { state, reply: cmd.returnPrevious === true ? { ok: existed, previous } : existed ? ok : notOk };
       }
-    }
-    const previous = state.get(cmd.key) ?? null;
-    switch (cmd.type) {
-      case 'cas':
+      case 'cas': {
+        const previous = previousOf(state, cmd.key);
         if (!sameValue(previous, cmd.expected ?? null)) return { state, reply: { ok: false, previous } };
         state.set(cmd.key, cmd.value);
         return { state, reply: { ok: true, previous } };
-      case 'put_if_absent':
+      }
+      case 'put_if_absent': {
+        const previous = previousOf(state, cmd.key);
         if (previous !== null) return { state, reply: { ok: false, previous } };
         state.set(cmd.key, cmd.value);
         return { state, reply: { ok: true, previous } };
+      }
       default:
         return { state, reply: { error: 'unknown kv command' } };
     }

@@ -21,37 +21,31 @@ let b: Uint8Array = empty;
 let pos = 0;
 let depthMax = 0;
 
+/** Bytes that follow the type byte of the fixed-size numbers: floats, unsigned and signed integers. */
+const numberBytes = new Map([
+  [0xca, 4], [0xcb, 8], [0xcc, 1], [0xcd, 2], [0xce, 4], [0xcf, 8], [0xd0, 1], [0xd1, 2], [0xd2, 4], [0xd3, 8],
+]);
+
+/** Data bytes of the fixext formats. */
+const fixextBytes = new Map([
+  [0xd4, 1], [0xd5, 2], [0xd6, 4], [0xd7, 8], [0xd8, 16],
+]);
+
 /** One value at `depth`; as a map key only strings and numbers are allowed (as the decoder requires). */
 function value(depth: number, key: boolean): void {
   const h = u8();
   if (h <= 0x7f || h >= 0xe0) return; // fixint
+  const number = numberBytes.get(h);
+  if (number !== undefined) return skip(number);
   if (h >= 0xa0 && h <= 0xbf) return str(h & 0x1f, key);
-  switch (h) {
-    case 0xca:
-      return skip(4);
-    case 0xcb:
-    case 0xcf:
-    case 0xd3:
-      return skip(8);
-    case 0xcc:
-    case 0xd0:
-      return skip(1);
-    case 0xcd:
-    case 0xd1:
-      return skip(2);
-    case 0xce:
-    case 0xd2:
-      return skip(4);
-    case 0xd9:
-      return str(u8(), key);
-    case 0xda:
-      return str(u16(), key);
-    case 0xdb:
-      return str(u32(), key);
-  }
+  if (h === 0xd9) return str(u8(), key);
+  if (h === 0xda) return str(u16(), key);
+  if (h === 0xdb) return str(u32(), key);
   if (key) throw new Problem('a map key that is not a string or a number');
   if (h === 0xc0 || h === 0xc2 || h === 0xc3) return; // nil, false, true
   if (depth >= depthMax) throw new Problem(`nested deeper than ${depthMax}`);
+  const fixext = fixextBytes.get(h);
+  if (fixext !== undefined) return ext(fixext);
   if (h >= 0x80 && h <= 0x8f) return map(h & 0x0f, depth);
   if (h >= 0x90 && h <= 0x9f) return array(h & 0x0f, depth);
   switch (h) {
@@ -61,16 +55,6 @@ function value(depth: number, key: boolean): void {
       return skip(u16());
     case 0xc6:
       return skip(u32());
-    case 0xd4:
-      return ext(1);
-    case 0xd5:
-      return ext(2);
-    case 0xd6:
-      return ext(4);
-    case 0xd7:
-      return ext(8);
-    case 0xd8:
-      return ext(16);
     case 0xc7:
       return ext(u8());
     case 0xc8:

@@ -66,8 +66,9 @@ const nodeIdPattern = /^[A-Za-z0-9_.-]{1,64}$/;
  * addressed to a node, `<prefix>.hb` every node's heartbeat. Sends are queued
  * per destination and published when the task that sent them ends (a
  * microtask: after the actors' whole turn, without one more trip round the
- * event loop), one message per destination, split at batchBytesMax. The connection reconnects forever;
- * while it is down sends are dropped and counted, and Raft retries.
+ * event loop), one message per destination, split at batchBytesMax. The
+ * connection reconnects forever; while it is down sends are dropped and
+ * counted, and Raft retries.
  */
 export class NatsTransport implements Transport {
   readonly nodeId: string;

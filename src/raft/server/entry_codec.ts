@@ -171,20 +171,16 @@ export function decodeCommand(payload: Uint8Array): CommandBody {
     if (payload[2] === tags.userBytes) return undecodableUser(payload, e);
     throw new ConcordError('corrupt', 'malformed command entry', { cause: e });
   }
-  if (!Array.isArray(raw) || typeof raw[1] !== 'number') throw new ConcordError('corrupt', 'malformed command entry');
-  const [tag, timestamp] = raw as [unknown, number];
-  if (tag === tags.userBytes && (raw.length === 3 || raw.length === 6)) {
-    const command = ownBinaries(raw[raw.length - 1]);
+  if (!Array.isArray(raw) || typeof raw[1] !== 'number' || (raw.length !== 3 && raw.length !== 6)) throw new ConcordError('corrupt', 'malformed command entry');
+  const [tag, timestamp, value] = raw as [unknown, number, unknown];
+  if (tag === tags.user || tag === tags.userBytes) {
+    // userBytes: [tag, timestamp, (id, seq, acked,) command]; user: [tag, timestamp, command, (id, seq, acked)].
+    const bytesFirst = tag === tags.userBytes;
+    const command = ownBinaries(bytesFirst ? raw[raw.length - 1] : value);
     if (raw.length === 3) return { type: 'user', timestamp, command };
-    const [, , id, seq, acked] = raw as [number, number, unknown, unknown, unknown];
+    const [id, seq, acked] = (bytesFirst ? raw.slice(2, 5) : raw.slice(3, 6)) as unknown[];
     if (typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') return { type: 'user', timestamp, command, session: { id, seq, acked } };
-  }
-  if (raw.length === 3 || raw.length === 6) {
-    const [, , value, id, seq, acked] = raw as [number, number, unknown, unknown, unknown, unknown];
-    if (tag === tags.user && raw.length === 3) return { type: 'user', timestamp, command: ownBinaries(value) };
-    if (tag === tags.user && typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') {
-      return { type: 'user', timestamp, command: ownBinaries(value), session: { id, seq, acked } };
-    }
+  } else if (raw.length === 3) {
     if (tag === tags.down && typeof value === 'string') return { type: 'down', timestamp, node: value };
     if (tag === tags.timeout && typeof value === 'string') return { type: 'timeout', timestamp, name: value };
     if (tag === tags.register) return { type: 'register_session', timestamp };
