@@ -13,6 +13,12 @@ import { NatsServer } from './nats_server.js';
 
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
+/** `--cpu-prof` flags for node `id` when CONCORD_CPU_PROF names a directory for the profiles. */
+function profileArgs(id: string): string[] {
+  const dir = process.env['CONCORD_CPU_PROF'];
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${id}-${Date.now()}.cpuprofile`];
+}
+
 /** A running 3-process cluster. */
 export interface NodeCluster {
   readonly nats: NatsServer;
@@ -31,7 +37,7 @@ export async function nodeCluster(cluster: string, machine: string, extraNodeArg
     ids.map(
       (id) =>
         new Promise<void>((ready, fail) => {
-          const args = [cli, 'node', '--id', id, '--data', join(dir, id), '--nats', nats.url, '--cluster', cluster, '--members', ids.join(','), '--machine', machine, ...extraNodeArgs];
+          const args = [...profileArgs(id), cli, 'node', '--id', id, '--data', join(dir, id), '--nats', nats.url, '--cluster', cluster, '--members', ids.join(','), '--machine', machine, ...extraNodeArgs];
           const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CONCORD_LOG: 'error' } });
           children.push(child);
           child.stdout?.on('data', (c: Buffer) => {
