@@ -5,7 +5,7 @@
 import type { Clock } from '../io/clock.js';
 import { RealClock } from '../io/clock.js';
 import { systemRandom } from '../io/random.js';
-import { ConcordError, hasCode } from '../lib/errors.js';
+import { ConcordError } from '../lib/errors.js';
 import { stderrLogger, type Logger } from '../lib/logger.js';
 import type { Destination } from '../raft/machine.js';
 import type { Envelope, Transport } from '../transport/transport.js';
@@ -39,6 +39,8 @@ export class Client extends Caller {
   protected readonly requester: Requester;
   private readonly logger: Logger;
   private readonly sessions = new Map<string, Promise<Session>>();
+  /** The sessions that are open (a command through one needs no wait). */
+  private readonly readySessions = new Map<string, Session>();
   private readonly subscriptions = new Map<string, (msg: unknown) => void>();
   private nextSubscription = 1;
   private closed = false;
@@ -77,25 +79,46 @@ export class Client extends Caller {
    * If the session expired (idle too long), the call fails with
    * `session_expired` and the next call opens a new session.
    */
-  override async processCommand<R = unknown>(cluster: string, command: unknown, options: CallOptions = {}): Promise<R> {
-    const session = await this.session(cluster, options);
-    try {
-      return await session.processCommand<R>(command, options);
-    } catch (e) {
-      if (hasCode(e, 'session_expired')) this.sessions.delete(cluster);
-      throw e;
-    }
+  override processCommand<R = unknown>(cluster: string, command: unknown, options: CallOptions = {}): Promise<R> {
+    const ready = this.readySessions.get(cluster);
+    if (ready === undefined) return this.session(cluster, options).then((s) => this.sessionCommand<R>(cluster, s, command, options));
+    return this.sessionCommand<R>(cluster, ready, command, options);
   }
 
   /** This client's session with `cluster` (opened on first use). */
   session(cluster: string, options: CallOptions = {}): Promise<Session> {
     let s = this.sessions.get(cluster);
     if (s === undefined) {
-      s = this.openSession(cluster, options);
-      s.catch(() => this.sessions.delete(cluster));
-      this.sessions.set(cluster, s);
+      const opening = this.openSession(cluster, options);
+      s = opening;
+      opening.then(
+        (session) => {
+          if (this.sessions.get(cluster) === opening) this.readySessions.set(cluster, session);
+        },
+        () => {
+          if (this.sessions.get(cluster) === opening) this.sessions.delete(cluster);
+        },
+      );
+      this.sessions.set(cluster, opening);
     }
     return s;
+  }
+
+  /** One command through `session`: a session that expired is forgotten, so the next call opens a new one. */
+  private sessionCommand<R>(cluster: string, session: Session, command: unknown, options: CallOptions): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      session.submit(command, options, (err, value) => {
+        if (err === null) return resolve(value as R);
+        if (err.code === 'session_expired') this.forgetSession(cluster, session);
+        reject(err);
+      });
+    });
+  }
+
+  private forgetSession(cluster: string, session: Session): void {
+    if (this.readySessions.get(cluster) !== session) return;
+    this.sessions.delete(cluster);
+    this.readySessions.delete(cluster);
   }
 
   /** Registers a handler for machine `send` effects addressed to this client. */

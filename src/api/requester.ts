@@ -20,14 +20,6 @@ export interface RequestOptions {
 /** Completion of a request: an error, or the value. */
 export type RequestCallback = (error: ConcordError | null, value: unknown) => void;
 
-interface Pending {
-  cb: (error: ConcordError | null, response: Response | undefined) => void;
-  deadline: number;
-  node: string;
-  cluster: string;
-  timeoutMs: number;
-}
-
 /** Deadlines are checked by one sweep, at most this often: a timeout may fire this much late. */
 const sweepGranularityMs = 20;
 
@@ -57,7 +49,7 @@ export class Requester {
   readonly leaders = new Map<string, string>();
   /** Known members per cluster. */
   readonly members = new Map<string, readonly string[]>();
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, Call>();
   private sweepTimer: TimerHandle | undefined;
   private sweepAt = Infinity;
   private nextId: number;
@@ -69,7 +61,8 @@ export class Requester {
     private readonly deliver: (node: string, env: RequestEnvelope) => void,
     private readonly defaultTimeoutMs = 5000,
     /** Whether the transport believes `node` is up: a request to a down node would only time out. */
-    private readonly isLive: (node: string) => boolean = () => true,
+    /** @internal */
+    readonly isLive: (node: string) => boolean = () => true,
     /**
      * Where request ids start. Responses are matched by id, and a process that
      * restarts under the same node id receives late responses meant for its
@@ -82,14 +75,15 @@ export class Requester {
     this.nextId = firstId;
   }
 
-  /** One attempt: sends to `node`; `cb` gets its response, or a TimeoutError after `timeoutMs`. */
-  attempt(node: string, cluster: string, body: Request, timeoutMs: number, cb: Pending['cb']): void {
-    if (this.closed) return cb(new ShutdownError(), undefined);
+  /** @internal One attempt of `call`: sends to `call.node`; the call hears of its response, or of a timeout after `timeoutMs`. */
+  send(call: Call, timeoutMs: number): void {
+    if (this.closed) return call.settle(new ShutdownError(), undefined);
     const id = this.nextId++;
-    const deadline = this.clock.now() + timeoutMs;
-    this.pending.set(id, { cb, deadline, node, cluster, timeoutMs });
-    this.armSweep(deadline);
-    this.deliver(node, { type: 'request', id, from: this.nodeId, cluster, body });
+    call.attemptDeadline = this.clock.now() + timeoutMs;
+    call.attemptMs = timeoutMs;
+    this.pending.set(id, call);
+    this.armSweep(call.attemptDeadline);
+    this.deliver(call.node, { type: 'request', id, from: this.nodeId, cluster: call.cluster, body: call.body });
   }
 
   /**
@@ -109,23 +103,23 @@ export class Requester {
     this.sweepAt = Infinity;
     const now = this.clock.now();
     let earliest = Infinity;
-    const expired: Pending[] = [];
-    for (const [id, p] of this.pending) {
-      if (p.deadline <= now) {
+    const expired: Call[] = [];
+    for (const [id, call] of this.pending) {
+      if (call.attemptDeadline <= now) {
         this.pending.delete(id);
-        expired.push(p);
-      } else if (p.deadline < earliest) earliest = p.deadline;
+        expired.push(call);
+      } else if (call.attemptDeadline < earliest) earliest = call.attemptDeadline;
     }
     if (earliest < Infinity) this.armSweep(earliest);
-    for (const p of expired) p.cb(new TimeoutError(`no answer from ${p.node} for ${p.cluster} within ${p.timeoutMs} ms`), undefined);
+    for (const call of expired) call.onAttempt(new TimeoutError(`no answer from ${call.node} for ${call.cluster} within ${call.attemptMs} ms`), undefined);
   }
 
   /** Delivers a response to its waiting request (unknown ids are late answers: dropped). */
   onResponse(env: Pick<ResponseEnvelope, 'id' | 'body'>): void {
-    const p = this.pending.get(env.id);
-    if (p === undefined) return;
+    const call = this.pending.get(env.id);
+    if (call === undefined) return;
     this.pending.delete(env.id);
-    p.cb(null, env.body);
+    call.onAttempt(null, env.body);
   }
 
   /**
@@ -135,13 +129,13 @@ export class Requester {
   nodeDown(node: string): void {
     // Collected first: a callback may retry at once, to the same node (a cluster of one), and
     // adding to the map while iterating it would visit the retry too, for ever.
-    const ended: Pending[] = [];
-    for (const [id, p] of this.pending) {
-      if (p.node !== node) continue;
+    const ended: Call[] = [];
+    for (const [id, call] of this.pending) {
+      if (call.node !== node) continue;
       this.pending.delete(id);
-      ended.push(p);
+      ended.push(call);
     }
-    for (const p of ended) p.cb(new TimeoutError(`${node} went down before answering`), undefined);
+    for (const call of ended) call.onAttempt(new TimeoutError(`${node} went down before answering`), undefined);
   }
 
   /**
@@ -150,61 +144,9 @@ export class Requester {
    */
   request(cluster: string, body: Request, options: RequestOptions, cb: RequestCallback): void {
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
-    const deadline = this.clock.now() + timeoutMs;
-    // A command that times out may have been applied: never retry it (unless a client
-    // session makes it exactly-once). Reads are safe to repeat, so one silent member
-    // must not use up the whole deadline.
-    const idempotent = options.member === undefined && repeatable(body);
-    let node = options.member ?? this.liveLeader(cluster) ?? this.firstMember(cluster);
-    let lastError: ConcordError | undefined;
-    let round = 0;
-    let hops = 0;
-    const giveUp = (): void => {
-      if (lastError?.code === 'cluster_not_found') return cb(new ClusterNotFoundError(cluster), undefined);
-      if (lastError?.code === 'not_leader' || lastError?.code === 'no_leader') {
-        return cb(new NoLeaderError(`no leader for ${cluster} within ${timeoutMs} ms`), undefined);
-      }
-      cb(lastError ?? new TimeoutError(`${cluster}: timed out after ${timeoutMs} ms`), undefined);
-    };
-    const next = (): void => {
-      const left = deadline - this.clock.now();
-      if (left <= 0) return giveUp();
-      const slice = idempotent ? Math.min(left, Math.min(2000, Math.max(250, timeoutMs / 4))) : left;
-      this.attempt(node, cluster, body, slice, (err, response) => {
-        round++;
-        if (err !== null) {
-          if (!(err instanceof TimeoutError) || slice >= left) return cb(err, undefined);
-          lastError = err;
-          this.leaders.delete(cluster);
-          node = this.nextMember(cluster, node, round);
-          return next();
-        }
-        const r = response as Response;
-        if (r.ok) {
-          if (options.member === undefined) this.leaders.set(cluster, node);
-          return cb(null, r.value);
-        }
-        const error = fromWire(r.error);
-        if (!retryable.has(error.code) || options.member !== undefined) return cb(error, undefined);
-        lastError = error;
-        if (error.code === 'cluster_not_found') this.forget(cluster, node);
-        const pause = Math.min(10 * 2 ** Math.min(round, 5), Math.max(0, deadline - this.clock.now()));
-        const hint = r.error.leader;
-        if (hint !== undefined && hint !== node && this.isLive(hint)) {
-          this.leaders.set(cluster, hint);
-          node = hint;
-          // Hints can point at each other for a while (a leadership transfer, an election):
-          // follow the first two at once, then back off instead of bouncing at network speed.
-          if (++hops <= 2) return next();
-          this.clock.setTimer(pause, next);
-          return;
-        }
-        this.leaders.delete(cluster);
-        node = this.nextMember(cluster, node, round);
-        this.clock.setTimer(pause, next);
-      });
-    };
-    next();
+    const member = options.member;
+    const node = member ?? this.liveLeader(cluster) ?? this.firstMember(cluster);
+    new Call(this, cluster, body, member, node, timeoutMs, this.clock.now() + timeoutMs, cb).next();
   }
 
   /** `request` as a promise. */
@@ -221,16 +163,27 @@ export class Requester {
     this.sweepTimer = undefined;
     const all = [...this.pending.values()];
     this.pending.clear();
-    for (const p of all) p.cb(new ShutdownError(), undefined);
+    for (const call of all) call.settle(new ShutdownError(), undefined);
   }
 
   /** `node` hosts no member of `cluster` (any more): stop asking it. */
-  private forget(cluster: string, node: string): void {
+  /** @internal */
+  forget(cluster: string, node: string): void {
     if (this.leaders.get(cluster) === node) this.leaders.delete(cluster);
     const members = this.members.get(cluster);
     if (members !== undefined && members.includes(node) && members.length > 1) {
       this.members.set(cluster, members.filter((m) => m !== node));
     }
+  }
+
+  /** @internal The clock's time. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** @internal Runs `fn` after `ms`. */
+  later(ms: number, fn: () => void): void {
+    this.clock.setTimer(ms, fn);
   }
 
   private liveLeader(cluster: string): string | undefined {
@@ -246,7 +199,8 @@ export class Requester {
   }
 
   /** The next member after `current` that looks alive (or simply the next one). */
-  private nextMember(cluster: string, current: string, round: number): string {
+  /** @internal */
+  nextMember(cluster: string, current: string, round: number): string {
     const members = this.members.get(cluster);
     if (members === undefined || members.length === 0) return current;
     const at = members.indexOf(current);
@@ -255,5 +209,100 @@ export class Requester {
       if (m !== current && this.isLive(m)) return m;
     }
     return members[(at + 1 + round) % members.length] as string;
+  }
+}
+
+/**
+ * One request in progress: where it is being sent, what went wrong so far,
+ * and, while an attempt is out, that attempt's deadline. One object per
+ * request instead of a closure per step: thousands are in flight under load.
+ */
+class Call {
+  /** Set while an attempt is out (the sweep reads them). */
+  attemptDeadline = 0;
+  attemptMs = 0;
+  private lastError: ConcordError | undefined;
+  private round = 0;
+  private hops = 0;
+  /**
+   * A command that times out may have been applied: never retry it (unless a
+   * client session makes it exactly-once). Reads are safe to repeat, so one
+   * silent member must not use up the whole deadline.
+   */
+  private readonly idempotent: boolean;
+  /** Whether the current attempt has the rest of the deadline (no retry after it times out). */
+  private finalAttempt = false;
+  private readonly nextFn = (): void => this.next();
+
+  constructor(
+    private readonly requester: Requester,
+    readonly cluster: string,
+    readonly body: Request,
+    /** Ask this member only (no leader following). */
+    private readonly member: string | undefined,
+    /** Where the current attempt goes. */
+    public node: string,
+    private readonly timeoutMs: number,
+    private readonly deadline: number,
+    private readonly cb: RequestCallback,
+  ) {
+    this.idempotent = member === undefined && repeatable(body);
+  }
+
+  /** Sends the next attempt, or gives up past the deadline. */
+  next(): void {
+    const left = this.deadline - this.requester.now();
+    if (left <= 0) return this.giveUp();
+    const slice = this.idempotent ? Math.min(left, Math.min(2000, Math.max(250, this.timeoutMs / 4))) : left;
+    this.finalAttempt = slice >= left;
+    this.requester.send(this, slice);
+  }
+
+  /** Ends the call. */
+  settle(error: ConcordError | null, value: unknown): void {
+    this.cb(error, value);
+  }
+
+  /** The current attempt ended: a response, or an error (a timeout, or the node went down). */
+  onAttempt(err: ConcordError | null, response: Response | undefined): void {
+    const r = this.requester;
+    this.round++;
+    if (err !== null) {
+      if (!(err instanceof TimeoutError) || this.finalAttempt) return this.cb(err, undefined);
+      this.lastError = err;
+      r.leaders.delete(this.cluster);
+      this.node = r.nextMember(this.cluster, this.node, this.round);
+      return this.next();
+    }
+    const res = response as Response;
+    if (res.ok) {
+      if (this.member === undefined) r.leaders.set(this.cluster, this.node);
+      return this.cb(null, res.value);
+    }
+    const error = fromWire(res.error);
+    if (!retryable.has(error.code) || this.member !== undefined) return this.cb(error, undefined);
+    this.lastError = error;
+    if (error.code === 'cluster_not_found') r.forget(this.cluster, this.node);
+    const pause = Math.min(10 * 2 ** Math.min(this.round, 5), Math.max(0, this.deadline - r.now()));
+    const hint = res.error.leader;
+    if (hint !== undefined && hint !== this.node && r.isLive(hint)) {
+      r.leaders.set(this.cluster, hint);
+      this.node = hint;
+      // Hints can point at each other for a while (a leadership transfer, an election):
+      // follow the first two at once, then back off instead of bouncing at network speed.
+      if (++this.hops <= 2) return this.next();
+      r.later(pause, this.nextFn);
+      return;
+    }
+    r.leaders.delete(this.cluster);
+    this.node = r.nextMember(this.cluster, this.node, this.round);
+    r.later(pause, this.nextFn);
+  }
+
+  private giveUp(): void {
+    const code = this.lastError?.code;
+    if (code === 'cluster_not_found') return this.cb(new ClusterNotFoundError(this.cluster), undefined);
+    if (code === 'not_leader' || code === 'no_leader') return this.cb(new NoLeaderError(`no leader for ${this.cluster} within ${this.timeoutMs} ms`), undefined);
+    this.cb(this.lastError ?? new TimeoutError(`${this.cluster}: timed out after ${this.timeoutMs} ms`), undefined);
   }
 }
