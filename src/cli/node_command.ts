@@ -20,13 +20,15 @@ Runs a node until SIGINT/SIGTERM. It restarts every member it has in <dir>.
                      make sure this node hosts a member of that cluster
   --snapshot-every <n>  snapshot every n applied entries (default 65536)
   --election-timeout <ms>  minimum election timeout (default 1000; heartbeats every tenth of it)
+  --wal-sync <method>  datasync (default), fsync, or none (writes are acknowledged before
+                     they reach the disk: a power loss can lose acknowledged commands)
 ${connectionHelp}`;
 
 const machines = { kv: () => new KvMachine(), counter: () => new CounterMachine() };
 
 /** Runs `concord node`; resolves when the node has stopped. */
 export async function runNode(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' } });
+  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' } });
   if (values.help === true) {
     process.stdout.write(`${nodeUsage}\n`);
     return 0;
@@ -40,6 +42,8 @@ export async function runNode(argv: string[]): Promise<number> {
   const members = list(flagOrEnv(values.members, 'CONCORD_MEMBERS') ?? '');
   const id = idFlag === '_' ? await freeNodeId(values) : idFlag;
   const dataDir = idFlag === '_' ? join(dataFlag, id) : dataFlag;
+  const walSync = values['wal-sync'] ?? 'datasync';
+  if (walSync !== 'datasync' && walSync !== 'fsync' && walSync !== 'none') throw new UsageError(`--wal-sync must be datasync, fsync or none, got '${walSync}'`);
   const clock = new RealClock();
   const logger = stderrLogger();
   const transport = await NatsTransport.connect({ ...transportOptions(id, values), clock, logger });
@@ -52,6 +56,7 @@ export async function runNode(argv: string[]): Promise<number> {
     logger,
     snapshotEveryEntries: positiveInt(values['snapshot-every'], '--snapshot-every', 65_536),
     raft: raftTiming(positiveInt(values['election-timeout'], '--election-timeout', 1000)),
+    log: { walSyncMethod: walSync },
   });
   await system.restartAll();
   if (cluster !== undefined && members.length > 0) await system.ensureMember(cluster, machine, members);

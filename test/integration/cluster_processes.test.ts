@@ -98,6 +98,7 @@ describe('three node processes over NATS', () => {
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout).members).toHaveLength(3);
     expect((await runCli(['kv', 'frobnicate'], env())).code).toBe(2); // usage error
+    expect((await runCli(['node', '--id', 'nx', '--data', join(dir, 'nx'), '--wal-sync', 'sometimes'], env())).code).toBe(2);
     expect((await runCli(['kv', 'get', 'x', '--cluster', 'nope', '--timeout', '500'], env())).code).toBe(1); // operation error
     expect((await runCli(['kv', '--help'])).code).toBe(0);
   });
