@@ -46,8 +46,10 @@ export interface SystemOptions {
   readonly requestTimeoutMs?: number;
   /** Idle time after which client sessions of clusters started here expire (default 60 s). */
   readonly sessionTimeoutMs?: number;
-  /** Each member snapshots its machine every this many applied entries (default 65,536). */
+  /** Each member snapshots its machine every this many applied entries (default 65,536)... */
   readonly snapshotEveryEntries?: number;
+  /** ...once the entries applied since its last snapshot hold this many times that snapshot's size in bytes (default 2). */
+  readonly snapshotLogRatio?: number;
   /** Watches every local server (for simulation and tests). */
   readonly observer?: ServerObserver;
 }
@@ -553,6 +555,7 @@ export class System extends Caller implements ServerHost {
       host: this,
       sessionTimeoutMs: record.sessionTimeoutMs ?? 60_000,
       snapshotEveryEntries: this.options.snapshotEveryEntries ?? 65_536,
+      snapshotLogRatio: this.options.snapshotLogRatio ?? 2,
     };
     const spec: ChildSpec = {
       id: record.cluster,

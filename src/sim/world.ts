@@ -148,6 +148,8 @@ export class World {
       // A small preallocation keeps the path exercised without filling simulated memory with zeros.
       log: { walPreallocateBytes: 64 * 1024, ...o.log },
       ...(o.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: o.snapshotEveryEntries }),
+      // Snapshots by entry count alone: the rare paths they lead to (InstallSnapshot) must run often.
+      snapshotLogRatio: 0,
       actors: { random: this.random.fork(), shuffle: true, sliceMax: 8, drainMax: 32 },
       requestTimeoutMs: o.requestTimeoutMs ?? 2000,
       observer: this.observer,

@@ -45,6 +45,21 @@ describe('snapshots', () => {
     expect(await back.localQuery('kv', (s: Map<string, unknown>) => s.size)).toBe(120);
   });
 
+  it('waits, past the entry count, until the log since the last snapshot holds snapshotLogRatio times its size', async () => {
+    const value = 'v'.repeat(100); // every put adds about as much to the state as to the log
+    const c = await start(['a', 'b', 'c'], ['a', 'b', 'c'], { snapshotLogRatio: 4 });
+    const a = c.system('a');
+    const snapshotAt = async (): Promise<number> => (await a.members('kv')).snapshotIndex;
+    for (let i = 0; i < 30; i++) await a.processCommand('kv', { type: 'put', key: `k${i}`, value });
+    await until('the first snapshot (no earlier one to weigh against)', async () => (await snapshotAt()) > 0);
+    const first = await snapshotAt();
+    // 25 entries more would do by count; the bytes of ~4x the state take ~4x the entries written so far.
+    for (let i = 30; i < 90; i++) await a.processCommand('kv', { type: 'put', key: `k${i}`, value });
+    expect(await snapshotAt()).toBe(first);
+    for (let i = 90; i < 200; i++) await a.processCommand('kv', { type: 'put', key: `k${i}`, value });
+    await until('the second snapshot', async () => (await snapshotAt()) > first);
+  });
+
   it('recovers a restarted member from its own latest snapshot plus the log after it', async () => {
     const c = await start(['a', 'b', 'c']);
     for (let i = 0; i < 60; i++) await c.system('a').processCommand('kv', { type: 'put', key: `k${i}`, value: i });

@@ -67,6 +67,14 @@ export interface ServerArgs {
   readonly sessionTimeoutMs?: number;
   /** Take a snapshot every this many applied entries (default 65,536); the machine may ask sooner with release_cursor. */
   readonly snapshotEveryEntries?: number;
+  /**
+   * ...and only once the entries applied since the last snapshot hold this
+   * many times its size in bytes (default 2). A snapshot costs work in
+   * proportion to the machine's state, so this keeps that cost per written
+   * byte bounded: a large state is not rewritten for every 65,536 small
+   * commands. The log it keeps on disk is at most this many times the state.
+   */
+  readonly snapshotLogRatio?: number;
 }
 
 /** The server's mailbox. */
@@ -120,7 +128,13 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private runner!: MachineRunner;
   private snapshots!: SnapshotIo;
   private snapshotEvery = 65_536;
+  private snapshotLogRatio = 2;
   private lastSnapshotIndex = 0;
+  /** The size of the last snapshot, and payload bytes applied in all (at its index, and when the one being saved was taken). */
+  private lastSnapshotBytes = 0;
+  private appliedBytes = 0;
+  private appliedBytesAtSnapshot = 0;
+  private appliedBytesAtSaving = 0;
   private nextRef = 1;
   private commandBatch: CommandItem[] = [];
   /** Requests waiting for the core to accept (commands) or finish (membership, transfer). */
@@ -147,6 +161,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     this.args = args;
     this.cluster = args.cluster;
     this.snapshotEvery = args.snapshotEveryEntries ?? 65_536;
+    this.snapshotLogRatio = args.snapshotLogRatio ?? 2;
     const logSystem = args.host.logSystem;
     this.log = logSystem.openLog(args.cluster, this.self);
     this.runner = new MachineRunner(args.machine, args.host.logger, args.cluster, args.machineConfig, args.sessionTimeoutMs ?? 60_000);
@@ -184,6 +199,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       configs = [{ index: latest.index, config: decodeSnapshotMeta(latest.meta).config }];
       snapshot = { index: latest.index, term: latest.term, size: latest.size };
       this.lastSnapshotIndex = latest.index;
+      this.lastSnapshotBytes = latest.size;
     }
     return { configs: [...configs, ...this.configsAfter(latest?.index ?? 0)], snapshot };
   }
@@ -538,12 +554,19 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       for (const entry of batch) {
         observer?.applied?.(this.cluster, this.host.nodeId, entry.index, entry.term, entry.payload);
         const wasHalted = this.runner.halted !== undefined;
+        this.appliedBytes += entry.payload.length;
         this.applied(entry.index, entry.term, this.runner.apply(entry));
         if (!wasHalted && this.runner.halted !== undefined) this.stepCore({ type: 'set_can_lead', value: false });
       }
       i = (batch[batch.length - 1] as { index: number }).index + 1;
     }
-    if (this.runner.appliedIndex - this.lastSnapshotIndex >= this.snapshotEvery) this.takeSnapshot();
+    if (this.snapshotDue()) this.takeSnapshot();
+  }
+
+  /** Whether enough has been applied since the last snapshot (entries, and bytes against its size). */
+  private snapshotDue(): boolean {
+    if (this.runner.appliedIndex - this.lastSnapshotIndex < this.snapshotEvery) return false;
+    return this.appliedBytes - this.appliedBytesAtSnapshot >= this.snapshotLogRatio * this.lastSnapshotBytes;
   }
 
   private applied(index: number, term: number, result: Applied | undefined): void {
@@ -577,6 +600,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     let config = this.core.configs[0]?.config ?? this.core.config;
     for (const c of this.core.configs) if (c.index <= index) config = c.config;
     if (this.snapshots.busy) return;
+    this.appliedBytesAtSaving = this.appliedBytes;
     this.snapshots.save(index, term, { config, machineVersion: this.runner.version }, this.runner.snapshotStream());
   }
 
@@ -587,6 +611,8 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     }
     if (index <= this.lastSnapshotIndex) return;
     this.lastSnapshotIndex = index;
+    this.lastSnapshotBytes = size;
+    this.appliedBytesAtSnapshot = this.appliedBytesAtSaving;
     if (index > this.log.snapshotIndex) this.log.setSnapshotPoint(index, term);
     this.stepCore({ type: 'snapshot_taken', index, term, size });
   }
@@ -644,6 +670,8 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
     if (inLog) this.log.setSnapshotPoint(index, latest.term);
     else this.log.resetTo(index, latest.term);
     this.lastSnapshotIndex = index;
+    this.lastSnapshotBytes = latest.size;
+    this.appliedBytesAtSnapshot = this.appliedBytes;
     // Callers waiting on entries the snapshot covers cannot learn their fate here.
     for (const [i, p] of this.awaitingApply) {
       if (i > index) continue;
