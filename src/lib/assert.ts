@@ -13,6 +13,14 @@ export function assert(condition: unknown, message: string | (() => string) = 'a
   }
 }
 
+/**
+ * Throws an AssertionError: for hot paths, where `assert(cond, () => msg)`
+ * would allocate the message closure on every call (`if (!cond) fail(...)`).
+ */
+export function fail(message: string): never {
+  throw new AssertionError(message);
+}
+
 /** Marks the end of an exhaustive `switch`; reaching it at run time is a bug. */
 export function assertNever(value: never, what = 'value'): never {
   throw new AssertionError(`unexpected ${what}: ${JSON.stringify(value)}`);

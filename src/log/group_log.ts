@@ -2,7 +2,7 @@
 // owned by exactly one actor, every method synchronous. Appends go to the
 // mem table at once and to the WAL as one request; durability comes back as
 // LogEvents that the owner passes to `handle`.
-import { assert, assertNever } from '../lib/assert.js';
+import { assert, assertNever, fail } from '../lib/assert.js';
 import type { ConcordError } from '../lib/errors.js';
 import type { AppendResult, LogChange, LogEntry, LogEvent } from './events.js';
 import type { GroupState } from './group_state.js';
@@ -80,8 +80,8 @@ export class GroupLog {
     let prev = g.lastIndex;
     let prevTerm = g.lastTerm;
     for (const e of entries) {
-      assert(e.index === prev + 1, () => `log ${g.logId}: append expects index ${prev + 1}, got ${e.index}`);
-      assert(e.term >= prevTerm, () => `log ${g.logId}: term ${e.term} at ${e.index} is below the previous term ${prevTerm}`);
+      if (e.index !== prev + 1) fail(`log ${g.logId}: append expects index ${prev + 1}, got ${e.index}`);
+      if (e.term < prevTerm) fail(`log ${g.logId}: term ${e.term} at ${e.index} is below the previous term ${prevTerm}`);
       prev = e.index;
       prevTerm = e.term;
     }
@@ -236,7 +236,7 @@ export class GroupLog {
 
   private check(): GroupState {
     const g = this.g;
-    assert(g.generation === this.generation && !g.deleted && !g.deleting, () => `log ${g.logId}: this GroupLog was replaced by a newer openLog or deleted`);
+    if (g.generation !== this.generation || g.deleted || g.deleting) fail(`log ${g.logId}: this GroupLog was replaced by a newer openLog or deleted`);
     return g;
   }
 

@@ -1,7 +1,7 @@
 // A log's mem table: the contiguous run of entries not yet in segment files,
 // so that recent entries are read without touching the disk. Its bytes count
 // against a node-wide budget shared by every mem table.
-import { assert } from '../lib/assert.js';
+import { fail } from '../lib/assert.js';
 import type { LogEntry } from './events.js';
 
 /** Bytes charged per entry on top of its payload (object, array slot, views). */
@@ -64,7 +64,7 @@ export class MemTable {
 
   /** Adds one entry; it must be the next index. */
   push(entry: LogEntry): void {
-    assert(entry.index === this.last + 1, () => `mem table expects index ${this.last + 1}, got ${entry.index}`);
+    if (entry.index !== this.last + 1) fail(`mem table expects index ${this.last + 1}, got ${entry.index}`);
     this.items.push(entry);
     const b = entryBytes(entry);
     this.bytes += b;

@@ -1,7 +1,7 @@
 // The core's view of its log during one step: what the storage layer holds
 // (LogReader) plus the truncation and appends this step has decided but the
 // shell has not yet carried out (etcd's "unstable" entries).
-import { assert } from '../../lib/assert.js';
+import { fail } from '../../lib/assert.js';
 import type { Entry } from './types.js';
 
 /** Read-only access to a member's log, as the storage layer provides it. */
@@ -86,7 +86,7 @@ export class LogCursor {
   /** Records entries appended this step; they must follow lastIndex. */
   append(entries: readonly Entry[]): void {
     for (const e of entries) {
-      assert(e.index === this.lastIndex + 1, () => `append at ${e.index} after ${this.lastIndex}`);
+      if (e.index !== this.lastIndex + 1) fail(`append at ${e.index} after ${this.lastIndex}`);
       this.tail.push(e);
     }
   }

@@ -2,7 +2,7 @@
 // feeds the core transport messages, WAL notifications and timer events, and
 // carries out the core's effects: log writes, persisted votes (messages wait
 // for them), sends, applies to the machine, snapshots, replies and timers.
-import { assert, assertNever } from '../../lib/assert.js';
+import { assertNever, fail } from '../../lib/assert.js';
 import { ConcordError } from '../../lib/errors.js';
 import type { Random } from '../../io/random.js';
 import type { Logger } from '../../lib/logger.js';
@@ -549,7 +549,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private applyRange(from: number, to: number): void {
     for (let i = from; i <= to; ) {
       const batch = this.log.entries(i, to, 1 << 22);
-      assert(batch.length > 0 && (batch[0] as { index: number }).index === i, () => `entry ${i} missing for apply`);
+      if (batch.length === 0 || (batch[0] as { index: number }).index !== i) fail(`entry ${i} missing for apply`);
       const observer = this.host.observer;
       for (const entry of batch) {
         observer?.applied?.(this.cluster, this.host.nodeId, entry.index, entry.term, entry.payload);
