@@ -50,32 +50,51 @@ function numberSize(n: number): number {
   return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
 }
 
-function putNumber(view: DataView, at: number, n: number): number {
+/** Scratch for float64s: msgpack stores them big-endian. */
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function putUint32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
+}
+
+function getUint32(b: Uint8Array, at: number): number {
+  return (b[at] as number) * 0x1000000 + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number));
+}
+
+/** Writes `n` in msgpack's smallest form for it (as @msgpack's encoder does); returns the next position. */
+function putNumber(out: Uint8Array, at: number, n: number): number {
   const size = numberSize(n);
   switch (size) {
     case 1:
-      view.setUint8(at, n);
+      out[at] = n;
       break;
     case 2:
-      view.setUint8(at, 0xcc);
-      view.setUint8(at + 1, n);
+      out[at] = 0xcc;
+      out[at + 1] = n;
       break;
     case 3:
-      view.setUint8(at, 0xcd);
-      view.setUint16(at + 1, n);
+      out[at] = 0xcd;
+      out[at + 1] = n >>> 8;
+      out[at + 2] = n & 0xff;
       break;
     case 5:
-      view.setUint8(at, 0xce);
-      view.setUint32(at + 1, n);
+      out[at] = 0xce;
+      putUint32(out, at + 1, n);
       break;
     default:
       if (Number.isInteger(n) && n >= 0) {
-        view.setUint8(at, 0xcf);
-        view.setUint32(at + 1, Math.floor(n / 0x100000000));
-        view.setUint32(at + 5, n >>> 0);
+        out[at] = 0xcf;
+        putUint32(out, at + 1, Math.floor(n / 0x100000000));
+        putUint32(out, at + 5, n >>> 0);
       } else {
-        view.setUint8(at, 0xcb);
-        view.setFloat64(at + 1, n);
+        out[at] = 0xcb;
+        f64[0] = n;
+        for (let k = 0; k < 8; k++) out[at + 1 + k] = f64Bytes[littleEndian ? 7 - k : k] as number;
       }
   }
   return at + size;
@@ -91,44 +110,71 @@ function userEntry(timestamp: number, command: Uint8Array, session: SessionRef |
   let size = 3 + command.length + numberSize(timestamp);
   if (session !== undefined) size += numberSize(session.id) + numberSize(session.seq) + numberSize(session.acked);
   const out = allocBytes(size);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   out[0] = EntryKind.command;
   out[1] = session === undefined ? 0x93 : 0x96;
   out[2] = tags.userBytes;
-  let at = putNumber(view, 3, timestamp);
-  if (session !== undefined) at = putNumber(view, putNumber(view, putNumber(view, at, session.id), session.seq), session.acked);
+  let at = putNumber(out, 3, timestamp);
+  if (session !== undefined) at = putNumber(out, putNumber(out, putNumber(out, at, session.id), session.seq), session.acked);
   out.set(command, at);
   return out;
 }
 
-/** Reads a number as putNumber wrote it; returns it and the next position. */
-function getNumber(view: DataView, at: number): [number, number] {
-  const h = view.getUint8(at);
-  if (h < 0x80) return [h, at + 1];
-  if (h === 0xcc) return [view.getUint8(at + 1), at + 2];
-  if (h === 0xcd) return [view.getUint16(at + 1), at + 3];
-  if (h === 0xce) return [view.getUint32(at + 1), at + 5];
-  if (h === 0xcf) return [view.getUint32(at + 1) * 0x100000000 + view.getUint32(at + 5), at + 9];
-  if (h === 0xcb) return [view.getFloat64(at + 1), at + 9];
-  throw new ConcordError('corrupt', 'malformed command entry');
+/** Where the last getNumber stopped (a module variable rather than a tuple per number: this runs for every entry). */
+let numberEnd = 0;
+
+/** Reads a number as putNumber wrote it; numberEnd is then the next position. */
+function getNumber(b: Uint8Array, at: number): number {
+  if (at >= b.length) throw new ConcordError('corrupt', 'malformed command entry');
+  const h = b[at] as number;
+  let size = 9;
+  let n: number;
+  if (h < 0x80) {
+    size = 1;
+    n = h;
+  } else if (h === 0xcc) {
+    size = 2;
+    n = b[at + 1] as number;
+  } else if (h === 0xcd) {
+    size = 3;
+    n = ((b[at + 1] as number) << 8) | (b[at + 2] as number);
+  } else if (h === 0xce) {
+    size = 5;
+    n = getUint32(b, at + 1);
+  } else if (h === 0xcf) {
+    n = getUint32(b, at + 1) * 0x100000000 + getUint32(b, at + 5);
+  } else if (h === 0xcb) {
+    for (let k = 0; k < 8; k++) f64Bytes[littleEndian ? 7 - k : k] = b[at + 1 + k] as number;
+    n = f64[0] as number;
+  } else throw new ConcordError('corrupt', 'malformed command entry');
+  if (at + size > b.length) throw new ConcordError('corrupt', 'malformed command entry');
+  numberEnd = at + size;
+  return n;
 }
 
 /**
- * A user entry whose command does not decode (bytes no caller's encoder
- * makes, sent in process past every check): its numbers, read by hand, and
- * the reason. Every member reads the same, so every member refuses it alike.
+ * A userBytes entry, read by hand up to the command (the numbers; the
+ * command decodes on its own). A command whose bytes do not decode (bytes no
+ * caller's encoder makes, sent in process past every check) is marked
+ * invalid, with the reason: every member reads the same, so every member
+ * refuses it alike.
  */
-function undecodableUser(payload: Uint8Array, error: unknown): CommandBody {
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const head = payload[1];
-  if ((head !== 0x93 && head !== 0x96) || payload[2] !== tags.userBytes) throw new ConcordError('corrupt', 'malformed command entry');
-  const invalid = `the command is not valid msgpack: ${error instanceof Error ? error.message : String(error)}`;
-  const [timestamp, at] = getNumber(view, 3);
-  if (head === 0x93) return { type: 'user', timestamp, command: undefined, invalid };
-  const [id, a1] = getNumber(view, at);
-  const [seq, a2] = getNumber(view, a1);
-  const [acked] = getNumber(view, a2);
-  return { type: 'user', timestamp, command: undefined, session: { id, seq, acked }, invalid };
+function decodeUser(payload: Uint8Array): CommandBody {
+  const timestamp = getNumber(payload, 3);
+  let session: SessionRef | undefined;
+  if (payload[1] === 0x96) {
+    const id = getNumber(payload, numberEnd);
+    const seq = getNumber(payload, numberEnd);
+    const acked = getNumber(payload, numberEnd);
+    session = { id, seq, acked };
+  }
+  let command: unknown;
+  try {
+    command = ownBinaries(decoder.decode(payload.subarray(numberEnd)));
+  } catch (e) {
+    const invalid = `the command is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`;
+    return session === undefined ? { type: 'user', timestamp, command: undefined, invalid } : { type: 'user', timestamp, command: undefined, session, invalid };
+  }
+  return session === undefined ? { type: 'user', timestamp, command } : { type: 'user', timestamp, command, session };
 }
 
 /** Encodes a command entry payload. */
@@ -164,21 +210,20 @@ function ownBinaries(v: unknown): unknown {
 
 /** Decodes a command entry payload; a malformed one is a `corrupt` error (it passed checksums, so it is a bug). */
 export function decodeCommand(payload: Uint8Array): CommandBody {
+  if (payload[2] === tags.userBytes && (payload[1] === 0x93 || payload[1] === 0x96)) return decodeUser(payload);
   let raw: unknown;
   try {
     raw = decoder.decode(payload.subarray(1));
   } catch (e) {
-    if (payload[2] === tags.userBytes) return undecodableUser(payload, e);
     throw new ConcordError('corrupt', 'malformed command entry', { cause: e });
   }
   if (!Array.isArray(raw) || typeof raw[1] !== 'number' || (raw.length !== 3 && raw.length !== 6)) throw new ConcordError('corrupt', 'malformed command entry');
   const [tag, timestamp, value] = raw as [unknown, number, unknown];
-  if (tag === tags.user || tag === tags.userBytes) {
-    // userBytes: [tag, timestamp, (id, seq, acked,) command]; user: [tag, timestamp, command, (id, seq, acked)].
-    const bytesFirst = tag === tags.userBytes;
-    const command = ownBinaries(bytesFirst ? raw[raw.length - 1] : value);
+  if (tag === tags.user) {
+    // The layout before commands kept their bytes: [user, timestamp, command, (id, seq, acked)].
+    const command = ownBinaries(value);
     if (raw.length === 3) return { type: 'user', timestamp, command };
-    const [id, seq, acked] = (bytesFirst ? raw.slice(2, 5) : raw.slice(3, 6)) as unknown[];
+    const [id, seq, acked] = raw.slice(3, 6) as unknown[];
     if (typeof id === 'number' && typeof seq === 'number' && typeof acked === 'number') return { type: 'user', timestamp, command, session: { id, seq, acked } };
   } else if (raw.length === 3) {
     if (tag === tags.down && typeof value === 'string') return { type: 'down', timestamp, node: value };

@@ -53,6 +53,10 @@ describe('command entries', () => {
   it('refuses a malformed entry as corrupt', () => {
     expect(() => decodeCommand(new Uint8Array([EntryKind.command, ...encode([4, 1, 2, 3])]))).toThrow(/malformed/);
     expect(() => decodeCommand(new Uint8Array([EntryKind.command, ...encode([9, 1, null])]))).toThrow(/malformed/);
+    // A user entry cut inside its numbers, or with a number form no writer uses.
+    expect(() => decodeCommand(new Uint8Array([EntryKind.command, 0x96, 4, 0xcd, 1]))).toThrow(/malformed/);
+    expect(() => decodeCommand(new Uint8Array([EntryKind.command, 0x93, 4]))).toThrow(/malformed/);
+    expect(() => decodeCommand(new Uint8Array([EntryKind.command, 0x93, 4, 0xd0, 1, 0xc0]))).toThrow(/malformed/);
   });
 });
 
