@@ -232,7 +232,8 @@ class Call {
   private readonly idempotent: boolean;
   /** Whether the current attempt has the rest of the deadline (no retry after it times out). */
   private finalAttempt = false;
-  private readonly nextFn = (): void => this.next();
+  /** `next` as a timer callback, made only when a retry waits. */
+  private nextFn: (() => void) | undefined;
 
   constructor(
     private readonly requester: Requester,
@@ -291,12 +292,12 @@ class Call {
       // Hints can point at each other for a while (a leadership transfer, an election):
       // follow the first two at once, then back off instead of bouncing at network speed.
       if (++this.hops <= 2) return this.next();
-      r.later(pause, this.nextFn);
+      r.later(pause, (this.nextFn ??= () => this.next()));
       return;
     }
     r.leaders.delete(this.cluster);
     this.node = r.nextMember(this.cluster, this.node, this.round);
-    r.later(pause, this.nextFn);
+    r.later(pause, (this.nextFn ??= () => this.next()));
   }
 
   private giveUp(): void {
