@@ -21,6 +21,8 @@ export type SessionVerdict =
   | { readonly type: 'duplicate'; readonly reply: RecordedReply }
   | { readonly type: 'reject'; readonly code: 'session_expired' | 'invalid_argument'; readonly message: string };
 
+const apply: SessionVerdict = { type: 'apply' };
+
 /** The serialisable form of the table (for snapshots). */
 export type SessionsData = [id: number, acked: number, lastActive: number, replies: [number, RecordedReply][]][];
 
@@ -68,7 +70,7 @@ export class Sessions {
     const recorded = s.replies.get(ref.seq);
     if (recorded !== undefined) return { type: 'duplicate', reply: recorded };
     if (ref.seq <= s.acked) return { type: 'reject', code: 'invalid_argument', message: `sequence ${ref.seq} of session ${ref.id} was already acknowledged` };
-    return { type: 'apply' };
+    return apply;
   }
 
   /** Records the reply of an applied session command. */
