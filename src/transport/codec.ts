@@ -11,6 +11,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 import { allocBytes, copyBytes } from '../lib/bytes.js';
 import type { Envelope } from './transport.js';
 import { EncodeFailure, envelopeToWire, type EncodeFailureReason } from './wire_encode.js';
+import { FastEncoder } from './wire_fast.js';
 import { defaultCodecLimits, envelopeFromWire, Invalid, name, tuple, uint, type CodecDropReason, type CodecLimits } from './wire_decode.js';
 
 export { codecDropReasons, defaultCodecLimits, type CodecDropReason, type CodecLimits } from './wire_decode.js';
@@ -73,6 +74,7 @@ function dropOf(e: unknown): CodecDrop {
 export class Codec {
   readonly limits: CodecLimits;
   private readonly encoder: Encoder;
+  private readonly fast: FastEncoder;
   private readonly decoder: Decoder;
   private scratch = new Uint8Array(0);
   private readonly heads = new Map<string, Uint8Array>();
@@ -82,6 +84,7 @@ export class Codec {
     const l = this.limits;
     // Envelope arrays add up to four levels above a user value.
     this.encoder = new Encoder({ ignoreUndefined: true, maxDepth: l.valueDepthMax + 4 });
+    this.fast = new FastEncoder(new Encoder({ ignoreUndefined: true, maxDepth: l.valueDepthMax + 3 }));
     const max = l.messageBytesMax;
     this.decoder = new Decoder({ maxStrLength: max, maxBinLength: max, maxArrayLength: max, maxMapLength: max, maxExtLength: max });
   }
@@ -168,6 +171,13 @@ export class Codec {
   // ---- internals ----
 
   private encodeShared(env: Envelope): Uint8Array {
+    let fast: Uint8Array | undefined;
+    try {
+      fast = this.fast.encode(env);
+    } catch (e) {
+      throw new EncodeFailure('unencodable', e instanceof Error ? e.message : String(e));
+    }
+    if (fast !== undefined) return fast;
     const wire = envelopeToWire(env);
     try {
       return this.encoder.encodeSharedRef(wire);

@@ -1,0 +1,236 @@
+// The envelopes that carry every command (requests, responses, AppendEntries
+// and its replies) written straight into bytes, in the exact form
+// wire_encode.ts + @msgpack/msgpack give them (a test checks byte equality):
+// no positional arrays to build, no per-element type dispatch, entries'
+// payloads copied once. Anything unusual (a negative or fractional number
+// where a count belongs, an error response) is left to the generic path.
+import type { Encoder } from '@msgpack/msgpack';
+import type { AppendEntries, AppendEntriesReply } from '../raft/core/types.js';
+import type { Envelope } from './transport.js';
+import { envelopeTag, messageTag, requestTag } from './wire_encode.js';
+
+/** Thrown (and caught inside) when a field is not of the form the fast path writes. */
+const notFast = new Error('not for the fast path');
+
+/** Writes hot envelopes; one per Codec (it keeps a growing buffer and a cache of encoded names). */
+export class FastEncoder {
+  private bytes = new Uint8Array(4096);
+  private view = new DataView(this.bytes.buffer);
+  private pos = 0;
+  private readonly names = new Map<string, Uint8Array>();
+
+  constructor(
+    /**
+     * Encodes names once (then cached) and response values. Its maxDepth is
+     * one less than the envelope encoder's: a value written here sits one
+     * level below an envelope there, and must fail alike.
+     */
+    private readonly generic: Encoder,
+  ) {}
+
+  /** The envelope's bytes (a view, valid until the next call), or undefined when the generic path must encode it. */
+  encode(env: Envelope): Uint8Array | undefined {
+    this.pos = 0;
+    try {
+      if (!this.envelope(env)) return undefined;
+    } catch (e) {
+      if (e === notFast) return undefined;
+      throw e;
+    }
+    return this.bytes.subarray(0, this.pos);
+  }
+
+  private envelope(env: Envelope): boolean {
+    switch (env.type) {
+      case 'request': {
+        const b = env.body;
+        if (b.type !== 'command') return false;
+        this.arrayHead(5);
+        this.uint(envelopeTag.request);
+        this.uint(env.id);
+        this.name(env.from);
+        this.name(env.cluster);
+        this.arrayHead(3);
+        this.uint(requestTag.command);
+        this.bin(b.command);
+        const s = b.session;
+        if (s === undefined) this.byte(0xc0);
+        else {
+          this.arrayHead(3);
+          this.uint(s.id);
+          this.uint(s.seq);
+          this.uint(s.acked);
+        }
+        return true;
+      }
+      case 'response': {
+        const r = env.body;
+        if (!r.ok) return false;
+        this.arrayHead(4);
+        this.uint(envelopeTag.response);
+        this.uint(env.id);
+        this.byte(0xc3);
+        this.raw(this.generic.encodeSharedRef(r.value));
+        return true;
+      }
+      case 'raft': {
+        const m = env.msg;
+        if (m.type !== 'append_entries' && m.type !== 'append_entries_reply') return false;
+        this.arrayHead(5);
+        this.uint(envelopeTag.raft);
+        this.name(env.cluster);
+        this.name(env.from);
+        this.name(env.to);
+        if (m.type === 'append_entries') this.appendEntries(m);
+        else this.appendEntriesReply(m);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private appendEntries(m: AppendEntries): void {
+    this.arrayHead(9);
+    this.uint(messageTag.append_entries);
+    this.uint(m.term);
+    this.name(m.leaderId);
+    this.uint(m.prevLogIndex);
+    this.uint(m.prevLogTerm);
+    this.uint(m.leaderCommit);
+    this.uint(m.readSeq);
+    const entries = m.entries;
+    this.arrayHead(entries.length * 3);
+    for (const e of entries) {
+      this.uint(e.index);
+      this.uint(e.term);
+      this.bin(e.payload);
+    }
+    this.byte(m.quiesce === true ? 0xc3 : 0xc2);
+  }
+
+  private appendEntriesReply(m: AppendEntriesReply): void {
+    this.arrayHead(9);
+    this.uint(messageTag.append_entries_reply);
+    this.uint(m.term);
+    if (typeof m.success !== 'boolean') throw notFast;
+    this.byte(m.success ? 0xc3 : 0xc2);
+    this.uint(m.matchIndex);
+    this.uint(m.lastIndex);
+    this.optionalUint(m.rejectedIndex);
+    this.optionalUint(m.hintIndex);
+    this.optionalUint(m.hintTerm);
+    this.optionalUint(m.readSeq);
+  }
+
+  // ---- msgpack pieces ----
+
+  private reserve(n: number): void {
+    const need = this.pos + n;
+    if (need <= this.bytes.length) return;
+    let cap = this.bytes.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.bytes.subarray(0, this.pos));
+    this.bytes = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  private byte(b: number): void {
+    this.reserve(1);
+    this.bytes[this.pos++] = b;
+  }
+
+  /** A non-negative safe integer, in the smallest form (as @msgpack encodes it). */
+  private uint(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) throw notFast;
+    this.reserve(9);
+    const v = this.view;
+    const p = this.pos;
+    if (n < 0x80) {
+      this.bytes[p] = n;
+      this.pos = p + 1;
+    } else if (n < 0x100) {
+      this.bytes[p] = 0xcc;
+      this.bytes[p + 1] = n;
+      this.pos = p + 2;
+    } else if (n < 0x10000) {
+      this.bytes[p] = 0xcd;
+      v.setUint16(p + 1, n);
+      this.pos = p + 3;
+    } else if (n < 0x100000000) {
+      this.bytes[p] = 0xce;
+      v.setUint32(p + 1, n);
+      this.pos = p + 5;
+    } else {
+      this.bytes[p] = 0xcf;
+      v.setUint32(p + 1, Math.floor(n / 0x100000000));
+      v.setUint32(p + 5, n >>> 0);
+      this.pos = p + 9;
+    }
+  }
+
+  /** A number, or nil for undefined/null (as arrays carry absent options). */
+  private optionalUint(n: number | undefined | null): void {
+    if (n === undefined || n === null) this.byte(0xc0);
+    else this.uint(n);
+  }
+
+  private arrayHead(n: number): void {
+    this.reserve(5);
+    const p = this.pos;
+    if (n < 16) {
+      this.bytes[p] = 0x90 + n;
+      this.pos = p + 1;
+    } else if (n < 0x10000) {
+      this.bytes[p] = 0xdc;
+      this.view.setUint16(p + 1, n);
+      this.pos = p + 3;
+    } else {
+      this.bytes[p] = 0xdd;
+      this.view.setUint32(p + 1, n);
+      this.pos = p + 5;
+    }
+  }
+
+  private bin(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) throw notFast;
+    const n = data.length;
+    this.reserve(5 + n);
+    const p = this.pos;
+    let at: number;
+    if (n < 0x100) {
+      this.bytes[p] = 0xc4;
+      this.bytes[p + 1] = n;
+      at = p + 2;
+    } else if (n < 0x10000) {
+      this.bytes[p] = 0xc5;
+      this.view.setUint16(p + 1, n);
+      at = p + 3;
+    } else {
+      this.bytes[p] = 0xc6;
+      this.view.setUint32(p + 1, n);
+      at = p + 5;
+    }
+    this.bytes.set(data, at);
+    this.pos = at + n;
+  }
+
+  /** A string that names a node or cluster: encoded once, then copied (they are few). */
+  private name(s: string): void {
+    if (typeof s !== 'string') throw notFast;
+    let encoded = this.names.get(s);
+    if (encoded === undefined) {
+      if (this.names.size >= 4096) this.names.clear();
+      encoded = this.generic.encode(s);
+      this.names.set(s, encoded);
+    }
+    this.raw(encoded);
+  }
+
+  private raw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.bytes.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+}
