@@ -60,8 +60,7 @@ export class Requester {
     private readonly nodeId: string,
     private readonly deliver: (node: string, env: RequestEnvelope) => void,
     private readonly defaultTimeoutMs = 5000,
-    /** Whether the transport believes `node` is up: a request to a down node would only time out. */
-    /** @internal */
+    /** @internal Whether the transport believes `node` is up: a request to a down node would only time out. */
     readonly isLive: (node: string) => boolean = () => true,
     /**
      * Where request ids start. Responses are matched by id, and a process that

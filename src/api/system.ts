@@ -109,6 +109,8 @@ export class System extends Caller implements ServerHost {
     super();
     this.nodeId = validName('nodeId', options.nodeId);
     if (options.transport.nodeId !== this.nodeId) throw new InvalidArgumentError('transport.nodeId must equal nodeId');
+    const ratio = options.snapshotLogRatio;
+    if (ratio !== undefined && !(ratio >= 0 && Number.isFinite(ratio))) throw new InvalidArgumentError(`snapshotLogRatio must be a finite number >= 0, got ${String(ratio)}`);
     this.clock = options.clock ?? new RealClock();
     this.random = options.random ?? systemRandom();
     this.logger = options.logger ?? stderrLogger();

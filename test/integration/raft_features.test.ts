@@ -58,6 +58,7 @@ describe('snapshots', () => {
     expect(await snapshotAt()).toBe(first);
     for (let i = 90; i < 200; i++) await a.processCommand('kv', { type: 'put', key: `k${i}`, value });
     await until('the second snapshot', async () => (await snapshotAt()) > first);
+    await expect(c.startNodeWith('d', { snapshotLogRatio: Number.NaN })).rejects.toThrow(/snapshotLogRatio/);
   });
 
   it('recovers a restarted member from its own latest snapshot plus the log after it', async () => {
