@@ -8,6 +8,7 @@ import type { Encoder } from '@msgpack/msgpack';
 import type { AppendEntries, AppendEntriesReply } from '../raft/core/types.js';
 import type { Envelope } from './transport.js';
 import { envelopeTag, messageTag, requestTag } from './wire_encode.js';
+import { putNumber } from '../lib/msgpack_numbers.js';
 
 /** Thrown (and caught inside) when a field is not of the form the fast path writes. */
 const notFast = new Error('not for the fast path');
@@ -145,29 +146,7 @@ export class FastEncoder {
   private uint(n: number): void {
     if (!Number.isSafeInteger(n) || n < 0) throw notFast;
     this.reserve(9);
-    const v = this.view;
-    const p = this.pos;
-    if (n < 0x80) {
-      this.bytes[p] = n;
-      this.pos = p + 1;
-    } else if (n < 0x100) {
-      this.bytes[p] = 0xcc;
-      this.bytes[p + 1] = n;
-      this.pos = p + 2;
-    } else if (n < 0x10000) {
-      this.bytes[p] = 0xcd;
-      v.setUint16(p + 1, n);
-      this.pos = p + 3;
-    } else if (n < 0x100000000) {
-      this.bytes[p] = 0xce;
-      v.setUint32(p + 1, n);
-      this.pos = p + 5;
-    } else {
-      this.bytes[p] = 0xcf;
-      v.setUint32(p + 1, Math.floor(n / 0x100000000));
-      v.setUint32(p + 5, n >>> 0);
-      this.pos = p + 9;
-    }
+    this.pos = putNumber(this.bytes, this.pos, n);
   }
 
   /** A number, or nil for undefined/null (as arrays carry absent options). */

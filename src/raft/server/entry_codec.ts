@@ -5,6 +5,7 @@ import { Decoder, Encoder, decodeMulti } from '@msgpack/msgpack';
 import { ConcordError } from '../../lib/errors.js';
 import { allocBytes, copyBytes } from '../../lib/bytes.js';
 import { EntryKind } from '../core/entry_kind.js';
+import { lastReadEnd, numberSize, putNumber, readNumber } from '../../lib/msgpack_numbers.js';
 
 const encoder = new Encoder({ ignoreUndefined: true });
 const decoder = new Decoder();
@@ -44,62 +45,6 @@ function withKind(kind: number, body: unknown): Uint8Array {
   return out;
 }
 
-/** Bytes of a msgpack non-negative integer (or float64 for anything else). */
-function numberSize(n: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > Number.MAX_SAFE_INTEGER) return 9;
-  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
-}
-
-/** Scratch for float64s: msgpack stores them big-endian. */
-const f64 = new Float64Array(1);
-const f64Bytes = new Uint8Array(f64.buffer);
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function putUint32(out: Uint8Array, at: number, n: number): void {
-  out[at] = n >>> 24;
-  out[at + 1] = (n >>> 16) & 0xff;
-  out[at + 2] = (n >>> 8) & 0xff;
-  out[at + 3] = n & 0xff;
-}
-
-function getUint32(b: Uint8Array, at: number): number {
-  return (b[at] as number) * 0x1000000 + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number));
-}
-
-/** Writes `n` in msgpack's smallest form for it (as @msgpack's encoder does); returns the next position. */
-function putNumber(out: Uint8Array, at: number, n: number): number {
-  const size = numberSize(n);
-  switch (size) {
-    case 1:
-      out[at] = n;
-      break;
-    case 2:
-      out[at] = 0xcc;
-      out[at + 1] = n;
-      break;
-    case 3:
-      out[at] = 0xcd;
-      out[at + 1] = n >>> 8;
-      out[at + 2] = n & 0xff;
-      break;
-    case 5:
-      out[at] = 0xce;
-      putUint32(out, at + 1, n);
-      break;
-    default:
-      if (Number.isInteger(n) && n >= 0) {
-        out[at] = 0xcf;
-        putUint32(out, at + 1, Math.floor(n / 0x100000000));
-        putUint32(out, at + 5, n >>> 0);
-      } else {
-        out[at] = 0xcb;
-        f64[0] = n;
-        for (let k = 0; k < 8; k++) out[at + 1 + k] = f64Bytes[littleEndian ? 7 - k : k] as number;
-      }
-  }
-  return at + size;
-}
-
 /**
  * A user command entry, written by hand so that the command's bytes are
  * copied, not decoded and encoded again: kind, then the msgpack array
@@ -119,38 +64,6 @@ function userEntry(timestamp: number, command: Uint8Array, session: SessionRef |
   return out;
 }
 
-/** Where the last getNumber stopped (a module variable rather than a tuple per number: this runs for every entry). */
-let numberEnd = 0;
-
-/** Reads a number as putNumber wrote it; numberEnd is then the next position. */
-function getNumber(b: Uint8Array, at: number): number {
-  if (at >= b.length) throw new ConcordError('corrupt', 'malformed command entry');
-  const h = b[at] as number;
-  let size = 9;
-  let n: number;
-  if (h < 0x80) {
-    size = 1;
-    n = h;
-  } else if (h === 0xcc) {
-    size = 2;
-    n = b[at + 1] as number;
-  } else if (h === 0xcd) {
-    size = 3;
-    n = ((b[at + 1] as number) << 8) | (b[at + 2] as number);
-  } else if (h === 0xce) {
-    size = 5;
-    n = getUint32(b, at + 1);
-  } else if (h === 0xcf) {
-    n = getUint32(b, at + 1) * 0x100000000 + getUint32(b, at + 5);
-  } else if (h === 0xcb) {
-    for (let k = 0; k < 8; k++) f64Bytes[littleEndian ? 7 - k : k] = b[at + 1 + k] as number;
-    n = f64[0] as number;
-  } else throw new ConcordError('corrupt', 'malformed command entry');
-  if (at + size > b.length) throw new ConcordError('corrupt', 'malformed command entry');
-  numberEnd = at + size;
-  return n;
-}
-
 /**
  * A userBytes entry, read by hand up to the command (the numbers; the
  * command decodes on its own). A command whose bytes do not decode (bytes no
@@ -159,17 +72,17 @@ function getNumber(b: Uint8Array, at: number): number {
  * refuses it alike.
  */
 function decodeUser(payload: Uint8Array): CommandBody {
-  const timestamp = getNumber(payload, 3);
+  const timestamp = readNumber(payload, 3);
   let session: SessionRef | undefined;
   if (payload[1] === 0x96) {
-    const id = getNumber(payload, numberEnd);
-    const seq = getNumber(payload, numberEnd);
-    const acked = getNumber(payload, numberEnd);
+    const id = readNumber(payload, lastReadEnd());
+    const seq = readNumber(payload, lastReadEnd());
+    const acked = readNumber(payload, lastReadEnd());
     session = { id, seq, acked };
   }
   let command: unknown;
   try {
-    command = ownBinaries(decoder.decode(payload.subarray(numberEnd)));
+    command = ownBinaries(decoder.decode(payload.subarray(lastReadEnd())));
   } catch (e) {
     const invalid = `the command is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`;
     return session === undefined ? { type: 'user', timestamp, command: undefined, invalid } : { type: 'user', timestamp, command: undefined, session, invalid };
