@@ -34,3 +34,40 @@ export function copyBytes(src: Uint8Array): Uint8Array {
   out.set(src);
   return out;
 }
+
+/**
+ * A byte buffer that grows as it is written (doubling), reused from one
+ * message or batch to the next: `length` bytes of `bytes` are written.
+ */
+export class GrowableBytes {
+  bytes: Uint8Array;
+  view: DataView;
+  length = 0;
+
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  /** Empties the buffer, keeping its memory. */
+  reset(): void {
+    this.length = 0;
+  }
+
+  /** The bytes written (a view, valid until the next change). */
+  written(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+
+  /** Makes room for `n` more bytes after `length`. */
+  reserve(n: number): void {
+    const need = this.length + n;
+    if (need <= this.bytes.length) return;
+    let cap = this.bytes.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.bytes.subarray(0, this.length));
+    this.bytes = next;
+    this.view = new DataView(next.buffer);
+  }
+}

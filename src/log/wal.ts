@@ -350,7 +350,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   private writeBatch(f: WalFile, b: Batch): void {
     const disk = this.ls.disk;
     const h = f.handle as FileHandle;
-    const data = b.buf.encoded();
+    const data = b.buf.written();
     const at = f.size;
     const steps: Step[] = [];
     if (this.needsTruncate) steps.push((next) => disk.truncate(h, at, next));

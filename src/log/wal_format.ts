@@ -3,6 +3,7 @@
 // buffer and scanning a file's bytes back into records.
 import { assert } from '../lib/assert.js';
 import { crc32c } from '../lib/crc32c.js';
+import { GrowableBytes } from '../lib/bytes.js';
 
 /** File header: magic 'CWAL', format version, file sequence number. */
 export const WAL_HEADER_BYTES = 16;
@@ -24,24 +25,9 @@ const CODE_KIND: (RecordKind | undefined)[] = [undefined, 'entry', 'truncate', '
  * A growable byte buffer that records are encoded into; one batch becomes one
  * `write`. Buffers are reused across batches (see `reset`).
  */
-export class WalBuffer {
-  bytes: Uint8Array;
-  private view: DataView;
-  length = 0;
-
+export class WalBuffer extends GrowableBytes {
   constructor(capacity = 1 << 16) {
-    this.bytes = new Uint8Array(capacity);
-    this.view = new DataView(this.bytes.buffer);
-  }
-
-  /** Empties the buffer, keeping its memory. */
-  reset(): void {
-    this.length = 0;
-  }
-
-  /** The encoded bytes (a view, valid until the next change). */
-  encoded(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
+    super(capacity);
   }
 
   /** Appends the header of WAL file number `seq`. */
@@ -74,17 +60,6 @@ export class WalBuffer {
     v.setUint32(o + 4, crc32c(this.bytes, o + 8, o + size), true);
     this.length += size;
     return size;
-  }
-
-  private reserve(n: number): void {
-    const need = this.length + n;
-    if (need <= this.bytes.length) return;
-    let cap = this.bytes.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.bytes.subarray(0, this.length));
-    this.bytes = next;
-    this.view = new DataView(next.buffer);
   }
 }
 

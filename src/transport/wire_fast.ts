@@ -9,15 +9,14 @@ import type { AppendEntries, AppendEntriesReply } from '../raft/core/types.js';
 import type { Envelope } from './transport.js';
 import { envelopeTag, messageTag, requestTag } from './wire_encode.js';
 import { putNumber } from '../lib/msgpack_numbers.js';
+import { GrowableBytes } from '../lib/bytes.js';
 
 /** Thrown (and caught inside) when a field is not of the form the fast path writes. */
 const notFast = new Error('not for the fast path');
 
 /** Writes hot envelopes; one per Codec (it keeps a growing buffer and a cache of encoded names). */
 export class FastEncoder {
-  private bytes = new Uint8Array(4096);
-  private view = new DataView(this.bytes.buffer);
-  private pos = 0;
+  private readonly out = new GrowableBytes(4096);
   private readonly names = new Map<string, Uint8Array>();
 
   constructor(
@@ -31,14 +30,14 @@ export class FastEncoder {
 
   /** The envelope's bytes (a view, valid until the next call), or undefined when the generic path must encode it. */
   encode(env: Envelope): Uint8Array | undefined {
-    this.pos = 0;
+    this.out.reset();
     try {
       if (!this.envelope(env)) return undefined;
     } catch (e) {
       if (e === notFast) return undefined;
       throw e;
     }
-    return this.bytes.subarray(0, this.pos);
+    return this.out.written();
   }
 
   private envelope(env: Envelope): boolean {
@@ -126,27 +125,16 @@ export class FastEncoder {
 
   // ---- msgpack pieces ----
 
-  private reserve(n: number): void {
-    const need = this.pos + n;
-    if (need <= this.bytes.length) return;
-    let cap = this.bytes.length * 2;
-    while (cap < need) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.bytes.subarray(0, this.pos));
-    this.bytes = next;
-    this.view = new DataView(next.buffer);
-  }
-
   private byte(b: number): void {
-    this.reserve(1);
-    this.bytes[this.pos++] = b;
+    this.out.reserve(1);
+    this.out.bytes[this.out.length++] = b;
   }
 
   /** A non-negative safe integer, in the smallest form (as @msgpack encodes it). */
   private uint(n: number): void {
     if (!Number.isSafeInteger(n) || n < 0) throw notFast;
-    this.reserve(9);
-    this.pos = putNumber(this.bytes, this.pos, n);
+    this.out.reserve(9);
+    this.out.length = putNumber(this.out.bytes, this.out.length, n);
   }
 
   /** A number, or nil for undefined/null (as arrays carry absent options). */
@@ -155,44 +143,33 @@ export class FastEncoder {
     else this.uint(n);
   }
 
+  /** An array header: fixarray below 16 elements. */
   private arrayHead(n: number): void {
-    this.reserve(5);
-    const p = this.pos;
-    if (n < 16) {
-      this.bytes[p] = 0x90 + n;
-      this.pos = p + 1;
-    } else if (n < 0x10000) {
-      this.bytes[p] = 0xdc;
-      this.view.setUint16(p + 1, n);
-      this.pos = p + 3;
-    } else {
-      this.bytes[p] = 0xdd;
-      this.view.setUint32(p + 1, n);
-      this.pos = p + 5;
-    }
+    if (n < 16) this.byte(0x90 + n);
+    else this.lengthHead(n, 0xdc, 0xdd);
   }
 
   private bin(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) throw notFast;
-    const n = data.length;
-    this.reserve(5 + n);
-    const p = this.pos;
-    let at: number;
-    if (n < 0x100) {
-      this.bytes[p] = 0xc4;
-      this.bytes[p + 1] = n;
-      at = p + 2;
-    } else if (n < 0x10000) {
-      this.bytes[p] = 0xc5;
-      this.view.setUint16(p + 1, n);
-      at = p + 3;
-    } else {
-      this.bytes[p] = 0xc6;
-      this.view.setUint32(p + 1, n);
-      at = p + 5;
-    }
-    this.bytes.set(data, at);
-    this.pos = at + n;
+    const o = this.out;
+    if (data.length < 0x100) {
+      o.reserve(2);
+      o.bytes[o.length] = 0xc4;
+      o.bytes[o.length + 1] = data.length;
+      o.length += 2;
+    } else this.lengthHead(data.length, 0xc5, 0xc6);
+    this.raw(data);
+  }
+
+  /** A type byte and a 16- or 32-bit big-endian length (the form arrays and binaries share past their short ones). */
+  private lengthHead(n: number, code16: number, code32: number): void {
+    const o = this.out;
+    o.reserve(5);
+    const wide = n >= 0x10000;
+    o.bytes[o.length] = wide ? code32 : code16;
+    if (wide) o.view.setUint32(o.length + 1, n);
+    else o.view.setUint16(o.length + 1, n);
+    o.length += wide ? 5 : 3;
   }
 
   /** A string that names a node or cluster: encoded once, then copied (they are few). */
@@ -208,8 +185,9 @@ export class FastEncoder {
   }
 
   private raw(bytes: Uint8Array): void {
-    this.reserve(bytes.length);
-    this.bytes.set(bytes, this.pos);
-    this.pos += bytes.length;
+    const o = this.out;
+    o.reserve(bytes.length);
+    o.bytes.set(bytes, o.length);
+    o.length += bytes.length;
   }
 }

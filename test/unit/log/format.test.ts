@@ -16,7 +16,7 @@ function encode(): { bytes: Uint8Array; ends: number[] } {
   }
   b.putRecord('truncate', 7, 2 ** 33 + 2, 2 ** 35, undefined);
   ends.push(b.length);
-  return { bytes: b.encoded().slice(), ends };
+  return { bytes: b.written().slice(), ends };
 }
 
 describe('WAL format', () => {
