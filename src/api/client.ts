@@ -87,21 +87,19 @@ export class Client extends Caller {
 
   /** This client's session with `cluster` (opened on first use). */
   session(cluster: string, options: CallOptions = {}): Promise<Session> {
-    let s = this.sessions.get(cluster);
-    if (s === undefined) {
-      const opening = this.openSession(cluster, options);
-      s = opening;
-      opening.then(
-        (session) => {
-          if (this.sessions.get(cluster) === opening) this.readySessions.set(cluster, session);
-        },
-        () => {
-          if (this.sessions.get(cluster) === opening) this.sessions.delete(cluster);
-        },
-      );
-      this.sessions.set(cluster, opening);
-    }
-    return s;
+    const open = this.sessions.get(cluster);
+    if (open !== undefined) return open;
+    const opening = this.openSession(cluster, options);
+    opening.then(
+      (session) => {
+        if (this.sessions.get(cluster) === opening) this.readySessions.set(cluster, session);
+      },
+      () => {
+        if (this.sessions.get(cluster) === opening) this.sessions.delete(cluster);
+      },
+    );
+    this.sessions.set(cluster, opening);
+    return opening;
   }
 
   /** One command through `session`: a session that expired is forgotten, so the next call opens a new one. */
