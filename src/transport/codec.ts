@@ -12,6 +12,7 @@ import { allocBytes, copyBytes } from '../lib/bytes.js';
 import type { Envelope } from './transport.js';
 import { EncodeFailure, envelopeToWire, type EncodeFailureReason } from './wire_encode.js';
 import { FastEncoder } from './wire_fast.js';
+import { readValue, unread } from '../lib/msgpack_values.js';
 import { defaultCodecLimits, envelopeFromWire, Invalid, name, tuple, uint, type CodecDropReason, type CodecLimits } from './wire_decode.js';
 
 export { codecDropReasons, defaultCodecLimits, type CodecDropReason, type CodecLimits } from './wire_decode.js';
@@ -84,7 +85,7 @@ export class Codec {
     const l = this.limits;
     // Envelope arrays add up to four levels above a user value.
     this.encoder = new Encoder({ ignoreUndefined: true, maxDepth: l.valueDepthMax + 4 });
-    this.fast = new FastEncoder(new Encoder({ ignoreUndefined: true, maxDepth: l.valueDepthMax + 3 }));
+    this.fast = new FastEncoder(new Encoder({ ignoreUndefined: true, maxDepth: l.valueDepthMax + 3 }), l.valueDepthMax + 3);
     const max = l.messageBytesMax;
     this.decoder = new Decoder({ maxStrLength: max, maxBinLength: max, maxArrayLength: max, maxMapLength: max, maxExtLength: max });
   }
@@ -243,7 +244,8 @@ export class Codec {
     if (bytes.length > this.limits.messageBytesMax) throw new Invalid('too_long', `${bytes.length} bytes > messageBytesMax`);
     if (bytes[0] !== wireVersion) throw new Invalid('version', `format version ${bytes[0]}, this node reads ${wireVersion}`);
     try {
-      return this.decoder.decode(bytes.subarray(1));
+      const v = readValue(bytes, 1);
+      return v !== unread ? v : this.decoder.decode(bytes.subarray(1));
     } catch (e) {
       throw new Invalid('msgpack', e instanceof Error ? e.message : String(e));
     }

@@ -10,6 +10,7 @@ import type { Envelope } from './transport.js';
 import { envelopeTag, messageTag, requestTag } from './wire_encode.js';
 import { putNumber } from '../lib/msgpack_numbers.js';
 import { GrowableBytes } from '../lib/bytes.js';
+import { writeValue } from '../lib/msgpack_values.js';
 
 /** Thrown (and caught inside) when a field is not of the form the fast path writes. */
 const notFast = new Error('not for the fast path');
@@ -26,6 +27,8 @@ export class FastEncoder {
      * level below an envelope there, and must fail alike.
      */
     private readonly generic: Encoder,
+    /** The generic encoder's maxDepth, which the hand-written value writer keeps to as well. */
+    private readonly valueMaxDepth: number,
   ) {}
 
   /** The envelope's bytes (a view, valid until the next call), or undefined when the generic path must encode it. */
@@ -70,7 +73,7 @@ export class FastEncoder {
         this.uint(envelopeTag.response);
         this.uint(env.id);
         this.byte(0xc3);
-        this.raw(this.generic.encodeSharedRef(r.value));
+        if (!writeValue(this.out, r.value, this.valueMaxDepth)) this.raw(this.generic.encodeSharedRef(r.value));
         return true;
       }
       case 'raft': {

@@ -3,7 +3,8 @@
 // time-based machine logic gives the same answer on every member.
 import { Decoder, Encoder, decodeMulti } from '@msgpack/msgpack';
 import { ConcordError } from '../../lib/errors.js';
-import { allocBytes, copyBytes } from '../../lib/bytes.js';
+import { allocBytes, copyBytes, GrowableBytes } from '../../lib/bytes.js';
+import { readValue, unread, writeValue } from '../../lib/msgpack_values.js';
 import { EntryKind } from '../core/entry_kind.js';
 import { lastReadEnd, numberSize, putNumber, readNumber } from '../../lib/msgpack_numbers.js';
 
@@ -82,7 +83,7 @@ function decodeUser(payload: Uint8Array): CommandBody {
   }
   let command: unknown;
   try {
-    command = ownBinaries(decoder.decode(payload.subarray(lastReadEnd())));
+    command = ownBinaries(decodeValueAt(payload, lastReadEnd()));
   } catch (e) {
     const invalid = `the command is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`;
     return session === undefined ? { type: 'user', timestamp, command: undefined, invalid } : { type: 'user', timestamp, command: undefined, session, invalid };
@@ -158,14 +159,24 @@ export function decodeMachineVersion(payload: Uint8Array): number {
   return v;
 }
 
+/** Where encodeValue writes before copying out (it grows to the largest value, as the library's encoder does). */
+const scratch = new GrowableBytes(4096);
+
 /** msgpack for commands, machine states and other values (snapshots by default). */
 export function encodeValue(value: unknown): Uint8Array {
-  return copyBytes(encoder.encodeSharedRef(value));
+  scratch.reset();
+  return copyBytes(writeValue(scratch, value) ? scratch.written() : encoder.encodeSharedRef(value));
 }
 
 /** Decodes what encodeValue made. */
 export function decodeValue(bytes: Uint8Array): unknown {
-  return decoder.decode(bytes);
+  return decodeValueAt(bytes, 0);
+}
+
+/** The value in `bytes` from `start` to the end: read by hand when it is plain data, else by the library. */
+function decodeValueAt(bytes: Uint8Array, start: number): unknown {
+  const v = readValue(bytes, start);
+  return v !== unread ? v : decoder.decode(bytes.subarray(start));
 }
 
 /** Decodes a concatenation of values made by encodeValue (e.g. snapshot chunks), in order. */
