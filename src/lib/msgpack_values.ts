@@ -164,8 +164,8 @@ function number(out: GrowableBytes, n: number): void {
 
 function string(out: GrowableBytes, s: string): void {
   const n = s.length;
-  if (n <= 16) {
-    // Short ASCII (keys, tags) in a loop; a native call costs more than these few characters.
+  if (n <= shortString) {
+    // Short ASCII (keys, tags) in a loop, as when reading.
     out.reserve(1 + n);
     const b = out.bytes;
     const at = out.length;
@@ -352,8 +352,25 @@ function value(depth: number): unknown {
   }
 }
 
+/** Strings up to this many bytes are read in a loop when ASCII (a native call costs more than a few characters). */
+const shortString = 16;
+
 function str(n: number): string {
   need(n);
+  if (n <= shortString) {
+    let s = '';
+    let k = pos;
+    const stop = pos + n;
+    for (; k < stop; k++) {
+      const c = src[k] as number;
+      if (c >= 0x80) break;
+      s += String.fromCharCode(c);
+    }
+    if (k === stop) {
+      pos = stop;
+      return s;
+    }
+  }
   const s = utf8Slice.call(src, pos, pos + n);
   pos += n;
   // The library decodes malformed UTF-8 its own ways (each bad byte is a
