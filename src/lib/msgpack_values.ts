@@ -25,6 +25,9 @@ const notHere = new Error('left to @msgpack/msgpack');
 /** What readValue returns when the library must decode the bytes. */
 export const unread: unique symbol = Symbol('unread');
 
+/** Strings up to this many bytes go through a loop when ASCII, both ways (a native call costs more than a few characters). */
+const shortString = 16;
+
 const f32 = new Float32Array(1);
 const f64 = new Float64Array(1);
 const f32Bytes = new Uint8Array(f32.buffer);
@@ -352,24 +355,11 @@ function value(depth: number): unknown {
   }
 }
 
-/** Strings up to this many bytes are read in a loop when ASCII (a native call costs more than a few characters). */
-const shortString = 16;
-
 function str(n: number): string {
   need(n);
   if (n <= shortString) {
-    let s = '';
-    let k = pos;
-    const stop = pos + n;
-    for (; k < stop; k++) {
-      const c = src[k] as number;
-      if (c >= 0x80) break;
-      s += String.fromCharCode(c);
-    }
-    if (k === stop) {
-      pos = stop;
-      return s;
-    }
+    const s = shortAscii(n);
+    if (s !== undefined) return s;
   }
   const s = utf8Slice.call(src, pos, pos + n);
   pos += n;
@@ -378,6 +368,40 @@ function str(n: number): string {
   // (TextDecoder): leave those to it. An ASCII string is a one-byte string,
   // which V8 searches for U+FFFD without scanning.
   if (s.includes('\ufffd') || (n > 200 && s.charCodeAt(0) === 0xfeff)) throw notHere;
+  return s;
+}
+
+/**
+ * Short ASCII strings recently read, by a hash of their bytes. Names, map
+ * keys and tags repeat in every message: a hit allocates nothing (building a
+ * string a character at a time allocates one per character), and a machine
+ * that keys a Map by it gets a string whose hash is already computed.
+ */
+const recent = new Array<string | undefined>(1024).fill(undefined);
+
+/** The short string at `pos` (n bytes, in bounds) if it is ASCII, from `recent` when there. */
+function shortAscii(n: number): string | undefined {
+  const stop = pos + n;
+  let h = n;
+  for (let k = pos; k < stop; k++) {
+    const c = src[k] as number;
+    if (c >= 0x80) return undefined;
+    h = (Math.imul(h, 31) + c) | 0;
+  }
+  const slot = (h ^ (h >>> 10)) & 1023;
+  const known = recent[slot];
+  if (known !== undefined && known.length === n) {
+    let k = 0;
+    while (k < n && known.charCodeAt(k) === src[pos + k]) k++;
+    if (k === n) {
+      pos = stop;
+      return known;
+    }
+  }
+  let s = '';
+  for (let k = pos; k < stop; k++) s += String.fromCharCode(src[k] as number);
+  recent[slot] = s;
+  pos = stop;
   return s;
 }
 

@@ -158,6 +158,13 @@ describe('readValue', () => {
     expect(decoder.decode(encoder.encode('\ufeff' + 'b'.repeat(300)))).toBe('b'.repeat(300));
   });
 
+  it('reads short strings right however often they repeat or collide in its cache of recent ones', () => {
+    const keys = Array.from({ length: 5000 }, (_, i) => `k${(i * 7919) % 4999}`.slice(0, 1 + (i % 16)));
+    for (let round = 0; round < 2; round++) {
+      for (const k of keys) expect(readValue(encoder.encode({ [k]: k }))).toEqual({ [k]: k });
+    }
+  });
+
   it('reads what writeValue wrote', () => {
     const r = new SeededRandom(3);
     for (let i = 0; i < 200; i++) {
