@@ -161,11 +161,20 @@ export function decodeMachineVersion(payload: Uint8Array): number {
 
 /** Where encodeValue writes before copying out (it grows to the largest value, as the library's encoder does). */
 const scratch = new GrowableBytes(4096);
+/** Set while encodeValue uses `scratch`: a getter in a value that calls encodeValue gets a buffer of its own. */
+let scratchBusy = false;
 
 /** msgpack for commands, machine states and other values (snapshots by default). */
 export function encodeValue(value: unknown): Uint8Array {
-  scratch.reset();
-  return copyBytes(writeValue(scratch, value) ? scratch.written() : encoder.encodeSharedRef(value));
+  const out = scratchBusy ? new GrowableBytes(256) : scratch;
+  const owner = !scratchBusy;
+  scratchBusy = true;
+  try {
+    out.reset();
+    return copyBytes(writeValue(out, value) ? out.written() : encoder.encodeSharedRef(value));
+  } finally {
+    if (owner) scratchBusy = false;
+  }
 }
 
 /** Decodes what encodeValue made. */

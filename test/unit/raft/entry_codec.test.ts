@@ -72,3 +72,20 @@ describe('binaries in decoded commands', () => {
     expect(command.list[0]?.buffer.byteLength).toBe(1);
   });
 });
+
+describe('encodeValue', () => {
+  it('gives the library\'s bytes even when a getter inside the value encodes another value meanwhile', () => {
+    const inner = { deep: 'x'.repeat(40) };
+    let innerBytes: Uint8Array | undefined;
+    const value = {
+      a: 'first',
+      get b(): string {
+        innerBytes = encodeValue(inner);
+        return 'second';
+      },
+    };
+    expect(encodeValue(value)).toEqual(encode({ a: 'first', b: 'second' }));
+    expect(innerBytes).toEqual(encode(inner));
+    expect(encodeValue({ after: 1 })).toEqual(encode({ after: 1 }));
+  });
+});
