@@ -43,6 +43,7 @@ const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  */
 export function writeValue(out: GrowableBytes, value: unknown, maxDepth = 100): boolean {
   const start = out.length;
+  if (prototypeTouched()) return false;
   try {
     put(out, value, 1, maxDepth);
     return true;
@@ -76,18 +77,28 @@ function put(out: GrowableBytes, v: unknown, depth: number, maxDepth: number): v
   if (v instanceof Uint8Array) return binary(out, v);
   const proto: unknown = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) throw notHere;
+  // for-in rather than Object.keys: the same keys in the same order (own
+  // enumerable string keys, as Object.prototype has no enumerable ones:
+  // writeValue checks), without an array per object.
   const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
   let size = 0;
-  for (let i = 0; i < keys.length; i++) if (o[keys[i] as string] !== undefined) size++;
+  for (const k in o) if (o[k] !== undefined) size++;
   head(out, size, 0x80, 0xde);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i] as string;
+  let written = 0;
+  for (const k in o) {
     const x = o[k];
     if (x === undefined) continue;
     string(out, k);
     put(out, x, depth + 1, maxDepth);
+    written++;
   }
+  if (written !== size) throw notHere; // a getter changed the object meanwhile: the library writes what it sees
+}
+
+/** Whether something has added an enumerable property to Object.prototype (for-in would list it). */
+function prototypeTouched(): boolean {
+  for (const _ in Object.prototype) return true;
+  return false;
 }
 
 function byte(out: GrowableBytes, b: number): void {

@@ -87,6 +87,26 @@ describe('writeValue', () => {
     }
   });
 
+  it('lists the keys the library lists: none inherited, and what a getter leaves', () => {
+    const withGetter = () => ({
+      a: 1,
+      get b(): number {
+        delete (this as { c?: number }).c;
+        return 2;
+      },
+      c: 3,
+    });
+    expectSameBytes(written(withGetter()), encoder.encode(withGetter()), 'a getter that deletes a later key');
+    const proto = Object.prototype as Record<string, unknown>;
+    proto['polluted'] = 1;
+    try {
+      expect(written({ a: 1 })).toBeUndefined(); // for-in would list 'polluted': the library writes it
+    } finally {
+      delete proto['polluted'];
+    }
+    expectSameBytes(written({ a: 1 }), encoder.encode({ a: 1 }), 'after the prototype is clean again');
+  });
+
   it('refuses nesting exactly where the library does', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 5; i++) deep = [deep];
