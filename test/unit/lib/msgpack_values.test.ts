@@ -185,6 +185,29 @@ describe('readValue', () => {
     }
   });
 
+  it('never reads damaged bytes differently from the library: the same value, or a fall-back where it throws', () => {
+    const r = new SeededRandom(29);
+    let fellBack = 0;
+    for (let i = 0; i < 1500; i++) {
+      const bytes = encoder.encode(randomValue(r, 2)).slice();
+      const cuts = 1 + Math.floor(r.next() * 3);
+      for (let k = 0; k < cuts; k++) bytes[Math.floor(r.next() * bytes.length)] = Math.floor(r.next() * 256);
+      const damaged = r.next() < 0.2 ? bytes.subarray(0, Math.floor(r.next() * bytes.length)) : bytes;
+      const mine = readValue(damaged);
+      let theirs: unknown;
+      let threw = false;
+      try {
+        theirs = decoder.decode(damaged);
+      } catch {
+        threw = true;
+      }
+      if (threw) expect(mine).toBe(unread);
+      else if (mine === unread) fellBack++;
+      else expect(mine).toEqual(theirs);
+    }
+    expect(fellBack).toBeLessThan(1500);
+  });
+
   it('reads what writeValue wrote', () => {
     const r = new SeededRandom(3);
     for (let i = 0; i < 200; i++) {
