@@ -74,7 +74,7 @@ function put(out: GrowableBytes, v: unknown, depth: number, maxDepth: number): v
     for (let i = 0; i < v.length; i++) put(out, v[i], depth + 1, maxDepth);
     return;
   }
-  if (v instanceof Uint8Array) return binary(out, v);
+  if (v instanceof Uint8Array) return writeBinary(out, v);
   const proto: unknown = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) throw notHere;
   // for-in rather than Object.keys: the same keys in the same order (own
@@ -101,23 +101,51 @@ function prototypeTouched(): boolean {
   return false;
 }
 
-function byte(out: GrowableBytes, b: number): void {
+/** Appends one byte. */
+export function writeByte(out: GrowableBytes, b: number): void {
   out.reserve(1);
   out.bytes[out.length++] = b;
 }
 
-/** A map or array header: fix form below 16, then 16 and 32 bits (`code16`, and `code16 + 1`). */
+const byte = writeByte;
+
+/** Appends bytes as they are. */
+export function writeRaw(out: GrowableBytes, bytes: Uint8Array): void {
+  out.reserve(bytes.length);
+  out.bytes.set(bytes, out.length);
+  out.length += bytes.length;
+}
+
+/** Appends an array header for `n` elements. */
+export function writeArrayHead(out: GrowableBytes, n: number): void {
+  head(out, n, 0x90, 0xdc);
+}
+
+/** A map or array header: the fix form below 16, then 16 and 32 bits (`code16`, `code16 + 1`). */
 function head(out: GrowableBytes, n: number, fix: number, code16: number): void {
+  if (n < 16) byte(out, fix + n);
+  else sizeHead(out, n, -1, code16);
+}
+
+/**
+ * A type byte and a big-endian size: 8 bits under `code8` (when the type
+ * has that form; -1 when not), 16 under `code16`, 32 under `code16 + 1`.
+ */
+function sizeHead(out: GrowableBytes, n: number, code8: number, code16: number): void {
   out.reserve(5);
   const b = out.bytes;
-  if (n < 16) b[out.length++] = fix + n;
-  else if (n < 0x10000) {
-    b[out.length] = code16;
-    out.view.setUint16(out.length + 1, n);
+  const at = out.length;
+  if (n < 0x100 && code8 >= 0) {
+    b[at] = code8;
+    b[at + 1] = n;
+    out.length += 2;
+  } else if (n < 0x10000) {
+    b[at] = code16;
+    out.view.setUint16(at + 1, n);
     out.length += 3;
   } else {
-    b[out.length] = code16 + 1;
-    out.view.setUint32(out.length + 1, n);
+    b[at] = code16 + 1;
+    out.view.setUint32(at + 1, n);
     out.length += 5;
   }
 }
@@ -198,47 +226,17 @@ function string(out: GrowableBytes, s: string): void {
   const size = Buffer.byteLength(s, 'utf8');
   // Well-formed strings encode alike everywhere; lone surrogates differ between the library's two encoders.
   if (size !== n && !isWellFormed.call(s)) throw notHere;
-  out.reserve(5 + size);
-  const b = out.bytes;
-  let at = out.length;
-  if (size < 32) b[at++] = 0xa0 + size;
-  else if (size < 0x100) {
-    b[at] = 0xd9;
-    b[at + 1] = size;
-    at += 2;
-  } else if (size < 0x10000) {
-    b[at] = 0xda;
-    out.view.setUint16(at + 1, size);
-    at += 3;
-  } else {
-    b[at] = 0xdb;
-    out.view.setUint32(at + 1, size);
-    at += 5;
-  }
-  utf8Write.call(b, s, at, size);
-  out.length = at + size;
+  if (size < 32) byte(out, 0xa0 + size);
+  else sizeHead(out, size, 0xd9, 0xda);
+  out.reserve(size);
+  utf8Write.call(out.bytes, s, out.length, size);
+  out.length += size;
 }
 
-function binary(out: GrowableBytes, v: Uint8Array): void {
-  const n = v.length;
-  out.reserve(5 + n);
-  const b = out.bytes;
-  let at = out.length;
-  if (n < 0x100) {
-    b[at] = 0xc4;
-    b[at + 1] = n;
-    at += 2;
-  } else if (n < 0x10000) {
-    b[at] = 0xc5;
-    out.view.setUint16(at + 1, n);
-    at += 3;
-  } else {
-    b[at] = 0xc6;
-    out.view.setUint32(at + 1, n);
-    at += 5;
-  }
-  b.set(v, at);
-  out.length = at + n;
+/** Appends a byte array (bin 8, 16 or 32). */
+export function writeBinary(out: GrowableBytes, v: Uint8Array): void {
+  sizeHead(out, v.length, 0xc4, 0xc5);
+  writeRaw(out, v);
 }
 
 // ---- reading ----

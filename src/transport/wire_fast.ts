@@ -10,7 +10,7 @@ import type { Envelope } from './transport.js';
 import { envelopeTag, messageTag, requestTag } from './wire_encode.js';
 import { putNumber } from '../lib/msgpack_numbers.js';
 import { GrowableBytes } from '../lib/bytes.js';
-import { writeValue } from '../lib/msgpack_values.js';
+import { writeArrayHead, writeBinary, writeByte, writeRaw, writeValue } from '../lib/msgpack_values.js';
 
 /** Thrown (and caught inside) when a field is not of the form the fast path writes. */
 const notFast = new Error('not for the fast path');
@@ -129,8 +129,7 @@ export class FastEncoder {
   // ---- msgpack pieces ----
 
   private byte(b: number): void {
-    this.out.reserve(1);
-    this.out.bytes[this.out.length++] = b;
+    writeByte(this.out, b);
   }
 
   /** A non-negative safe integer, in the smallest form (as @msgpack encodes it). */
@@ -146,33 +145,13 @@ export class FastEncoder {
     else this.uint(n);
   }
 
-  /** An array header: fixarray below 16 elements. */
   private arrayHead(n: number): void {
-    if (n < 16) this.byte(0x90 + n);
-    else this.lengthHead(n, 0xdc, 0xdd);
+    writeArrayHead(this.out, n);
   }
 
   private bin(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) throw notFast;
-    const o = this.out;
-    if (data.length < 0x100) {
-      o.reserve(2);
-      o.bytes[o.length] = 0xc4;
-      o.bytes[o.length + 1] = data.length;
-      o.length += 2;
-    } else this.lengthHead(data.length, 0xc5, 0xc6);
-    this.raw(data);
-  }
-
-  /** A type byte and a 16- or 32-bit big-endian length (the form arrays and binaries share past their short ones). */
-  private lengthHead(n: number, code16: number, code32: number): void {
-    const o = this.out;
-    o.reserve(5);
-    const wide = n >= 0x10000;
-    o.bytes[o.length] = wide ? code32 : code16;
-    if (wide) o.view.setUint32(o.length + 1, n);
-    else o.view.setUint16(o.length + 1, n);
-    o.length += wide ? 5 : 3;
+    writeBinary(this.out, data);
   }
 
   /** A string that names a node or cluster: encoded once, then copied (they are few). */
@@ -188,9 +167,6 @@ export class FastEncoder {
   }
 
   private raw(bytes: Uint8Array): void {
-    const o = this.out;
-    o.reserve(bytes.length);
-    o.bytes.set(bytes, o.length);
-    o.length += bytes.length;
+    writeRaw(this.out, bytes);
   }
 }
