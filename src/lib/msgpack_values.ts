@@ -11,6 +11,7 @@
 // one well-formed value) is left to the library: the callers fall back to it,
 // so behaviour and error messages stay the library's.
 import type { GrowableBytes } from './bytes.js';
+import { putNumber } from './msgpack_numbers.js';
 
 type Utf8Write = (this: Uint8Array, s: string, offset: number, length: number) => number;
 type Utf8Slice = (this: Uint8Array, start: number, end: number) => string;
@@ -38,8 +39,8 @@ const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Appends `value` to `out` as `new Encoder({ ignoreUndefined: true, maxDepth })`
- * would encode it, and returns true; returns false, with `out` in an
- * unspecified state past its length on entry, when the library must encode it.
+ * would encode it, and returns true; returns false, with `out` as it was,
+ * when the library must encode it.
  */
 export function writeValue(out: GrowableBytes, value: unknown, maxDepth = 100): boolean {
   const start = out.length;
@@ -56,10 +57,10 @@ export function writeValue(out: GrowableBytes, value: unknown, maxDepth = 100): 
 
 function put(out: GrowableBytes, v: unknown, depth: number, maxDepth: number): void {
   if (depth > maxDepth) throw notHere;
-  if (v === null || v === undefined) return byte(out, 0xc0);
+  if (v === null || v === undefined) return writeByte(out, 0xc0);
   switch (typeof v) {
     case 'boolean':
-      return byte(out, v ? 0xc3 : 0xc2);
+      return writeByte(out, v ? 0xc3 : 0xc2);
     case 'number':
       return number(out, v);
     case 'string':
@@ -70,7 +71,7 @@ function put(out: GrowableBytes, v: unknown, depth: number, maxDepth: number): v
       throw notHere;
   }
   if (Array.isArray(v)) {
-    head(out, v.length, 0x90, 0xdc);
+    writeArrayHead(out, v.length);
     for (let i = 0; i < v.length; i++) put(out, v[i], depth + 1, maxDepth);
     return;
   }
@@ -107,8 +108,6 @@ export function writeByte(out: GrowableBytes, b: number): void {
   out.bytes[out.length++] = b;
 }
 
-const byte = writeByte;
-
 /** Appends bytes as they are. */
 export function writeRaw(out: GrowableBytes, bytes: Uint8Array): void {
   out.reserve(bytes.length);
@@ -123,7 +122,7 @@ export function writeArrayHead(out: GrowableBytes, n: number): void {
 
 /** A map or array header: the fix form below 16, then 16 and 32 bits (`code16`, `code16 + 1`). */
 function head(out: GrowableBytes, n: number, fix: number, code16: number): void {
-  if (n < 16) byte(out, fix + n);
+  if (n < 16) writeByte(out, fix + n);
   else sizeHead(out, n, -1, code16);
 }
 
@@ -150,38 +149,16 @@ function sizeHead(out: GrowableBytes, n: number, code8: number, code16: number):
   }
 }
 
+/** Non-negative integers and floats as msgpack_numbers writes them (the library's forms); negative integers signed. */
 function number(out: GrowableBytes, n: number): void {
   out.reserve(9);
+  if (n >= 0 || !Number.isSafeInteger(n)) {
+    out.length = putNumber(out.bytes, out.length, n);
+    return;
+  }
   const b = out.bytes;
   const at = out.length;
-  if (!Number.isSafeInteger(n)) {
-    b[at] = 0xcb;
-    f64[0] = n;
-    for (let k = 0; k < 8; k++) b[at + 1 + k] = f64Bytes[littleEndian ? 7 - k : k] as number;
-    out.length += 9;
-  } else if (n >= 0) {
-    if (n < 0x80) {
-      b[at] = n;
-      out.length += 1;
-    } else if (n < 0x100) {
-      b[at] = 0xcc;
-      b[at + 1] = n;
-      out.length += 2;
-    } else if (n < 0x10000) {
-      b[at] = 0xcd;
-      out.view.setUint16(at + 1, n);
-      out.length += 3;
-    } else if (n < 0x100000000) {
-      b[at] = 0xce;
-      out.view.setUint32(at + 1, n);
-      out.length += 5;
-    } else {
-      b[at] = 0xcf;
-      out.view.setUint32(at + 1, n / 0x100000000);
-      out.view.setUint32(at + 5, n >>> 0);
-      out.length += 9;
-    }
-  } else if (n >= -0x20) {
+  if (n >= -0x20) {
     b[at] = 0xe0 | (n + 0x20);
     out.length += 1;
   } else if (n >= -0x80) {
@@ -226,7 +203,7 @@ function string(out: GrowableBytes, s: string): void {
   const size = Buffer.byteLength(s, 'utf8');
   // Well-formed strings encode alike everywhere; lone surrogates differ between the library's two encoders.
   if (size !== n && !isWellFormed.call(s)) throw notHere;
-  if (size < 32) byte(out, 0xa0 + size);
+  if (size < 32) writeByte(out, 0xa0 + size);
   else sizeHead(out, size, 0xd9, 0xda);
   out.reserve(size);
   utf8Write.call(out.bytes, s, out.length, size);
