@@ -180,7 +180,7 @@ export abstract class Actor<M = unknown, A = void> {
 
   /** Cancels a timer made by `sendAfter`. */
   cancelTimer(timer: TimerHandle): void {
-    this.system.clock.clearTimer(timer);
+    this.system.cancelTimer(this.self, timer);
   }
 
   /** Stops this actor with `reason` once the current handler returns. */

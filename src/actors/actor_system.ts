@@ -156,6 +156,17 @@ export class ActorSystem {
     return timer;
   }
 
+  /** Cancels a timer made by `sendAfter` for `to` (and forgets it: an actor re-arming timers must not pile up handles). */
+  cancelTimer(to: ActorRef, timer: TimerHandle): void {
+    this.clock.clearTimer(timer);
+    to.cell.timers?.delete(timer);
+  }
+
+  /** Timers pending for an actor (sendAfter, statem timeouts): a diagnostic, like Erlang's process_info. */
+  timerCount(ref: ActorRef): number {
+    return ref.cell.timers?.size ?? 0;
+  }
+
   /**
    * Sends `msg` as a request and resolves with the reply. Rejects with
    * TimeoutError after `timeoutMs`, or NoProcError if the actor does not

@@ -247,7 +247,7 @@ export abstract class Statem<S extends string, E, A = void> extends Actor<E, A> 
   }
 
   private cancelSlot(slot: TimeoutSlot | undefined): void {
-    if (slot !== undefined) this.system.clock.clearTimer(slot.timer);
+    if (slot !== undefined) this.system.cancelTimer(this.self as ActorRef<unknown>, slot.timer);
   }
 
   private timerFired(msg: TimerFired<FiredTimeout<E>>): void {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Actor, Down, Exit, From, type ActorRef, type ExitReason } from '../../../src/actors/actor.js';
 import { NoProcError, TimeoutError, InvalidArgumentError } from '../../../src/lib/errors.js';
 import { simWorld } from '../../helpers/sim.js';
+import type { TimerHandle } from '../../../src/io/clock.js';
 
 type Msg = { type: 'num'; n: number } | { type: 'boom' } | { type: 'quit' } | { type: 'fwd'; to: ActorRef<Msg>; n: number };
 
@@ -54,7 +55,39 @@ class Watcher extends Actor<never, { downs: Down[]; exits: Exit[]; trap: boolean
   }
 }
 
+/** Re-arms one reminder on every message, as a watchdog does. */
+class Rearmer extends Actor<{ type: 'poke' } | { type: 'ring' }, { rings: number[] }> {
+  private timer: TimerHandle | undefined;
+  private rings: number[] = [];
+  override init(args: { rings: number[] }): void {
+    this.rings = args.rings;
+  }
+  handle(msg: { type: 'poke' } | { type: 'ring' }): void {
+    if (msg.type === 'ring') {
+      this.rings.push(1);
+      return;
+    }
+    if (this.timer !== undefined) this.cancelTimer(this.timer);
+    this.timer = this.sendAfter(50, { type: 'ring' });
+  }
+}
+
 describe('ActorSystem', () => {
+  it('forgets a cancelled timer: an actor that re-arms one keeps one pending, not one per re-arm', () => {
+    const { clock, system } = simWorld(3);
+    const rings: number[] = [];
+    const ref = system.spawn(Rearmer, { rings });
+    for (let i = 0; i < 500; i++) {
+      system.send(ref, { type: 'poke' });
+      clock.runFor(1);
+    }
+    expect(system.timerCount(ref)).toBe(1);
+    expect(rings).toEqual([]);
+    clock.runFor(100);
+    expect(rings).toEqual([1]);
+    expect(system.timerCount(ref)).toBe(0);
+  });
+
   it('delivers messages from one sender to one receiver in send order, under shuffled scheduling', () => {
     for (const seed of [1, 2, 3]) {
       const { clock, system } = simWorld(seed);

@@ -199,6 +199,19 @@ describe('Statem', () => {
     expect(log.lines.filter((l) => l.includes('alarm'))).toHaveLength(1);
   });
 
+  it('keeps one timer, not one per restart, when timeouts are restarted or cancelled again and again', () => {
+    const { clock, system, ref } = door();
+    for (let i = 0; i < 1000; i++) {
+      system.send(ref, { type: 'set_alarm', ms: 100 });
+      system.send(ref, { type: 'idle_watch', ms: 100 });
+      if (i % 2 === 0) system.send(ref, { type: 'cancel_alarm' });
+      clock.runFor(1);
+    }
+    expect(system.timerCount(ref)).toBeLessThanOrEqual(2);
+    clock.runFor(1000);
+    expect(system.timerCount(ref)).toBe(0);
+  });
+
   it('replies to calls and stops on the stop action', async () => {
     const { clock, system, ref } = door();
     await expect(clock.settle(system.call(ref, { type: 'status' }))).resolves.toBe('locked');
