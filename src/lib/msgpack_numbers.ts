@@ -7,6 +7,8 @@ import { ConcordError } from './errors.js';
 /** Scratch for float64s: msgpack stores them big-endian. */
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
+const f32 = new Float32Array(1);
+const f32Bytes = new Uint8Array(f32.buffer);
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Bytes `n` takes as putNumber writes it. */
@@ -22,7 +24,13 @@ function putUint32(out: Uint8Array, at: number, n: number): void {
   out[at + 3] = n & 0xff;
 }
 
-function getUint32(b: Uint8Array, at: number): number {
+/** The big-endian unsigned 16-bit number at `at` (in bounds: the caller's check). */
+export function getUint16(b: Uint8Array, at: number): number {
+  return ((b[at] as number) << 8) | (b[at + 1] as number);
+}
+
+/** The big-endian unsigned 32-bit number at `at` (in bounds: the caller's check). */
+export function getUint32(b: Uint8Array, at: number): number {
   return (b[at] as number) * 0x1000000 + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number));
 }
 
@@ -92,10 +100,21 @@ export function readNumber(b: Uint8Array, at: number): number {
   } else if (h === 0xcf) {
     n = getUint32(b, at + 1) * 0x100000000 + getUint32(b, at + 5);
   } else if (h === 0xcb) {
-    for (let k = 0; k < 8; k++) f64Bytes[littleEndian ? 7 - k : k] = b[at + 1 + k] as number;
-    n = f64[0] as number;
+    n = getFloat64(b, at + 1);
   } else throw new ConcordError('corrupt', 'malformed msgpack number');
   if (at + size > b.length) throw new ConcordError('corrupt', 'malformed msgpack number: the bytes end inside it');
   readEnd = at + size;
   return n;
+}
+
+/** The big-endian float64 at `at` (in bounds: the caller's check). */
+export function getFloat64(b: Uint8Array, at: number): number {
+  for (let k = 0; k < 8; k++) f64Bytes[littleEndian ? 7 - k : k] = b[at + k] as number;
+  return f64[0] as number;
+}
+
+/** The big-endian float32 at `at`, as a number (in bounds: the caller's check). */
+export function getFloat32(b: Uint8Array, at: number): number {
+  for (let k = 0; k < 4; k++) f32Bytes[littleEndian ? 3 - k : k] = b[at + k] as number;
+  return f32[0] as number;
 }

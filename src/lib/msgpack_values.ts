@@ -11,7 +11,7 @@
 // one well-formed value) is left to the library: the callers fall back to it,
 // so behaviour and error messages stay the library's.
 import type { GrowableBytes } from './bytes.js';
-import { putNumber } from './msgpack_numbers.js';
+import { getFloat32, getFloat64, getUint16, getUint32, putNumber } from './msgpack_numbers.js';
 
 type Utf8Write = (this: Uint8Array, s: string, offset: number, length: number) => number;
 type Utf8Slice = (this: Uint8Array, start: number, end: number) => string;
@@ -28,12 +28,6 @@ export const unread: unique symbol = Symbol('unread');
 
 /** Strings up to this many bytes go through a loop when ASCII, both ways (a native call costs more than a few characters). */
 const shortString = 16;
-
-const f32 = new Float32Array(1);
-const f64 = new Float64Array(1);
-const f32Bytes = new Uint8Array(f32.buffer);
-const f64Bytes = new Uint8Array(f64.buffer);
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 // ---- writing ----
 
@@ -260,23 +254,31 @@ function u8(): number {
 
 function u16(): number {
   need(2);
-  const v = ((src[pos] as number) << 8) | (src[pos + 1] as number);
   pos += 2;
-  return v;
+  return getUint16(src, pos - 2);
 }
 
 function u32(): number {
   need(4);
-  const v = (src[pos] as number) * 0x1000000 + (((src[pos + 1] as number) << 16) | ((src[pos + 2] as number) << 8) | (src[pos + 3] as number));
   pos += 4;
-  return v;
+  return getUint32(src, pos - 4);
+}
+
+/** The length of a string whose type byte is `h`, or -1 when `h` is not a string's. */
+function strLength(h: number): number {
+  if (h >= 0xa0 && h <= 0xbf) return h & 0x1f;
+  if (h === 0xd9) return u8();
+  if (h === 0xda) return u16();
+  if (h === 0xdb) return u32();
+  return -1;
 }
 
 function value(depth: number): unknown {
   const h = u8();
   if (h < 0x80) return h;
   if (h >= 0xe0) return h - 0x100;
-  if (h >= 0xa0 && h <= 0xbf) return str(h & 0x1f);
+  const n = strLength(h);
+  if (n >= 0) return str(n);
   if (h <= 0x8f) return map(h & 0x0f, depth);
   if (h <= 0x9f) return array(h & 0x0f, depth);
   switch (h) {
@@ -294,14 +296,12 @@ function value(depth: number): unknown {
       return bin(u32());
     case 0xca:
       need(4);
-      for (let k = 0; k < 4; k++) f32Bytes[littleEndian ? 3 - k : k] = src[pos + k] as number;
       pos += 4;
-      return f32[0];
+      return getFloat32(src, pos - 4);
     case 0xcb:
       need(8);
-      for (let k = 0; k < 8; k++) f64Bytes[littleEndian ? 7 - k : k] = src[pos + k] as number;
       pos += 8;
-      return f64[0];
+      return getFloat64(src, pos - 8);
     case 0xcc:
       return u8();
     case 0xcd:
@@ -322,12 +322,6 @@ function value(depth: number): unknown {
       const high = u32() | 0;
       return high * 0x100000000 + u32();
     }
-    case 0xd9:
-      return str(u8());
-    case 0xda:
-      return str(u16());
-    case 0xdb:
-      return str(u32());
     case 0xdc:
       return array(u16(), depth);
     case 0xdd:
@@ -409,13 +403,9 @@ function map(n: number, depth: number): Record<string, unknown> {
   if (depth >= readDepthMax || 2 * n > end - pos) throw notHere;
   const o: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
-    const h = u8();
-    let k: string;
-    if (h >= 0xa0 && h <= 0xbf) k = str(h & 0x1f);
-    else if (h === 0xd9) k = str(u8());
-    else if (h === 0xda) k = str(u16());
-    else if (h === 0xdb) k = str(u32());
-    else throw notHere; // numbers as keys, and what the library refuses
+    const length = strLength(u8());
+    if (length < 0) throw notHere; // numbers as keys, and what the library refuses
+    const k = str(length);
     if (k === '__proto__') throw notHere;
     o[k] = value(depth + 1);
   }

@@ -4,6 +4,8 @@
 // building the objects (only the machine's apply needs them). It allocates
 // nothing on success: it runs for every command.
 
+import { getUint16, getUint32 } from '../lib/msgpack_numbers.js';
+
 /** Why bytes are not an acceptable value; thrown inside the scan only. */
 class Problem {
   constructor(readonly detail: string) {}
@@ -110,12 +112,12 @@ function u8(): number {
 
 function u16(): number {
   skip(2);
-  return ((b[pos - 2] as number) << 8) | (b[pos - 1] as number);
+  return getUint16(b, pos - 2);
 }
 
 function u32(): number {
   skip(4);
-  return (b[pos - 4] as number) * 0x1000000 + (((b[pos - 3] as number) << 16) | ((b[pos - 2] as number) << 8) | (b[pos - 1] as number));
+  return getUint32(b, pos - 4);
 }
 
 /**
