@@ -6,6 +6,7 @@ import { nodeCluster } from './lib/node_cluster.js';
 import { raFigures } from './lib/peers.js';
 import { pipelined } from './lib/drive.js';
 import { natsRoundTrip } from './lib/nats_floor.js';
+import { concurrentSync } from './lib/fsync_floor.js';
 
 // Fresh node processes take seconds of traffic to reach their steady speed (V8 compiles hot
 // code as it runs; measured here: p99 7.8 ms over the first 1,000 commands, 2.3 ms after 5,000).
@@ -20,9 +21,11 @@ export async function run(): Promise<void> {
   const p99: number[] = [];
   const p999: number[] = [];
   const floor: number[] = [];
+  const syncs: number[] = [];
   for (let r = 0; r < config.runs; r++) {
     const cluster = await nodeCluster('bench', 'kv');
     floor.push(2 * (await natsRoundTrip(cluster.nats.url)).p50Ms);
+    syncs.push((await concurrentSync()).p50Ms);
     await pipelined([cluster.client], 100, config.warmupPipelined, (i) => ({ cluster: 'bench', body: put256(i) }));
     for (let i = 0, end = performance.now() + config.warmupSequentialMs; performance.now() < end; i++) await cluster.client.processCommand('bench', put256(i));
     const samples = new Float64Array(config.ops);
@@ -39,12 +42,14 @@ export async function run(): Promise<void> {
   }
   progress.done();
   const ra = await raFigures();
-  const results = { p50Ms: median(p50), p99Ms: median(p99), p999Ms: median(p999), natsFloorP50Ms: median(floor), ...(ra === undefined ? {} : { raP50Ms: ra.p50Ms, raP99Ms: ra.p99Ms }) };
+  const results = { p50Ms: median(p50), p99Ms: median(p99), p999Ms: median(p999), natsFloorP50Ms: median(floor), syncFloorP50Ms: median(syncs), floorP50Ms: median(floor) + median(syncs), ...(ra === undefined ? {} : { raP50Ms: ra.p50Ms, raP99Ms: ra.p99Ms }) };
   printTable('latency: one client, one 256-byte put at a time, 3 node processes over NATS, fdatasync (median of runs)', [
     { measure: 'p50 ms', value: results.p50Ms, target: '<= 0.5', ra: ra?.p50Ms ?? 'n/a' },
     { measure: 'p99 ms', value: results.p99Ms, target: '<= 1.5', ra: ra?.p99Ms ?? 'n/a' },
     { measure: 'p99.9 ms', value: results.p999Ms, target: '-', ra: '-' },
     { measure: 'two bare NATS round trips, p50 ms', value: results.natsFloorP50Ms, target: '-', ra: '-' },
+    { measure: 'fdatasync, 3 processes at once, p50 ms', value: results.syncFloorP50Ms, target: '-', ra: '-' },
+    { measure: 'floor (the two above), p50 ms', value: results.floorP50Ms, target: '-', ra: '-' },
   ]);
   writeResult('latency', config, results);
 }

@@ -1,0 +1,39 @@
+// The latency benchmark's two floors, measured by real child processes: a
+// bare NATS round trip and fdatasync with several writers at once. The
+// helpers fork their own module, so they run from the build (npm test builds
+// first), as the benchmarks do.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { NatsServer } from '../helpers/nats_server.js';
+
+type Floor = { p50Ms: number; p99Ms: number };
+const lib = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/benchmarks/lib');
+const load = async <T>(name: string): Promise<T> => (await import(pathToFileURL(resolve(lib, name)).href)) as T;
+
+let server: NatsServer;
+beforeAll(async () => {
+  server = await NatsServer.start();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** A floor is a pair of positive, finite times, p99 no lower than p50. */
+function expectFloor(f: Floor): void {
+  expect(Number.isFinite(f.p50Ms) && Number.isFinite(f.p99Ms)).toBe(true);
+  expect(f.p50Ms).toBeGreaterThan(0);
+  expect(f.p99Ms).toBeGreaterThanOrEqual(f.p50Ms);
+}
+
+describe('benchmark floors', () => {
+  it('times a bare round trip through nats-server between two processes', async () => {
+    const { natsRoundTrip } = await load<{ natsRoundTrip(url: string, count: number, warmup: number): Promise<Floor> }>('nats_floor.js');
+    expectFloor(await natsRoundTrip(server.url, 200, 20));
+  });
+
+  it('times write-and-fdatasync with three processes syncing at once', async () => {
+    const { concurrentSync } = await load<{ concurrentSync(writers: number, count: number): Promise<Floor> }>('fsync_floor.js');
+    expectFloor(await concurrentSync(3, 50));
+  });
+});
