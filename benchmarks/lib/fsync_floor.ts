@@ -14,12 +14,13 @@ import { quantile } from './report.js';
 /** fdatasync times in ms (p50, p99) with `writers` processes syncing at once, `count` syncs each. */
 export async function concurrentSync(writers = 3, count = 2000): Promise<{ p50Ms: number; p99Ms: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'concord-fsync-'));
+  const children = Array.from({ length: writers }, (_, i) => fork(fileURLToPath(import.meta.url), ['sync', join(dir, `w${i}`), String(count)], { stdio: 'inherit' }));
   try {
-    const children = Array.from({ length: writers }, (_, i) => fork(fileURLToPath(import.meta.url), ['sync', join(dir, `w${i}`), String(count)], { stdio: 'inherit' }));
+    // 'close', not 'exit': a child's last message may still be on its way when it exits.
     const reply = (child: ChildProcess): Promise<unknown> =>
       new Promise((done, fail) => {
         child.once('message', done);
-        child.once('exit', (code) => fail(new Error(`sync writer exited with ${String(code)}`)));
+        child.once('close', (code) => fail(new Error(`sync writer exited with ${String(code)}`)));
       });
     await Promise.all(children.map(reply)); // every file allocated: start together
     const runs = children.map((child) => reply(child) as Promise<number[]>);
@@ -27,6 +28,7 @@ export async function concurrentSync(writers = 3, count = 2000): Promise<{ p50Ms
     const samples = Float64Array.from((await Promise.all(runs)).flat());
     return { p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
   } finally {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill(); // a writer left waiting when another failed
     rmSync(dir, { recursive: true, force: true });
   }
 }
