@@ -18,6 +18,9 @@ import { pipelined } from './lib/drive.js';
 // The warm-up's own rate is reported too (`coldOpsPerSec`).
 const config = { clients: 5, inFlightPerClient: 500, warmupOps: 150_000, opsPerRun: 150_000, runs: 3, commandBytes: 256, members: 3, sync: 'datasync' };
 
+/** The command of the i-th call. */
+const put = (i: number): { cluster: string; body: unknown } => ({ cluster: 'bench', body: put256(i) });
+
 async function client(url: string): Promise<Client> {
   const transport = await NatsTransport.connect({ nodeId: `load-${randomBytes(3).toString('hex')}`, servers: url, logger: stderrLogger('error') });
   return Client.connect({ transport, clusters: { bench: ['n1', 'n2', 'n3'] }, requestTimeoutMs: 30_000, logger: stderrLogger('error') });
@@ -33,10 +36,8 @@ export async function run(): Promise<void> {
     const cluster = await nodeCluster('bench', 'kv');
     const clients = await Promise.all(Array.from({ length: config.clients }, () => client(cluster.nats.url)));
     await Promise.all(clients.map((c) => c.processCommand('bench', put256(0)))); // leader elected, sessions open
-    cold.push(await pipelined(clients, config.inFlightPerClient, config.warmupOps, (i) => ({ cluster: 'bench', body: put256(i) }), (n) => progress.update(r * perRun + n)));
-    samples.push(
-      await pipelined(clients, config.inFlightPerClient, config.opsPerRun, (i) => ({ cluster: 'bench', body: put256(i) }), (n) => progress.update(r * perRun + config.warmupOps + n)),
-    );
+    cold.push(await pipelined(clients, config.inFlightPerClient, config.warmupOps, put, (n) => progress.update(r * perRun + n)));
+    samples.push(await pipelined(clients, config.inFlightPerClient, config.opsPerRun, put, (n) => progress.update(r * perRun + config.warmupOps + n)));
     for (const c of clients) await c.close();
     await cluster.close();
   }

@@ -85,7 +85,7 @@ export class Codec {
     const l = this.limits;
     // Envelope arrays add up to four levels above a user value.
     this.encoder = new Encoder({ ignoreUndefined: true, maxDepth: l.valueDepthMax + 4 });
-    this.fast = new FastEncoder(new Encoder({ ignoreUndefined: true, maxDepth: l.valueDepthMax + 3 }), l.valueDepthMax + 3);
+    this.fast = new FastEncoder(l.valueDepthMax + 3);
     const max = l.messageBytesMax;
     this.decoder = new Decoder({ maxStrLength: max, maxBinLength: max, maxArrayLength: max, maxMapLength: max, maxExtLength: max });
   }

@@ -4,7 +4,7 @@
 // no positional arrays to build, no per-element type dispatch, entries'
 // payloads copied once. Anything unusual (a negative or fractional number
 // where a count belongs, an error response) is left to the generic path.
-import type { Encoder } from '@msgpack/msgpack';
+import { Encoder } from '@msgpack/msgpack';
 import type { AppendEntries, AppendEntriesReply } from '../raft/core/types.js';
 import type { Envelope } from './transport.js';
 import { envelopeTag, messageTag, requestTag } from './wire_encode.js';
@@ -20,16 +20,19 @@ export class FastEncoder {
   private readonly out = new GrowableBytes(4096);
   private readonly names = new Map<string, Uint8Array>();
 
+  /** Encodes names once (then cached) and the response values the hand-written writer leaves to the library. */
+  private readonly generic: Encoder;
+
   constructor(
     /**
-     * Encodes names once (then cached) and response values. Its maxDepth is
-     * one less than the envelope encoder's: a value written here sits one
-     * level below an envelope there, and must fail alike.
+     * How deep a response value may nest, for both writers: one less than the
+     * envelope encoder's maxDepth, as a value written here sits one level
+     * below an envelope there, and must fail alike.
      */
-    private readonly generic: Encoder,
-    /** The generic encoder's maxDepth, which the hand-written value writer keeps to as well. */
     private readonly valueMaxDepth: number,
-  ) {}
+  ) {
+    this.generic = new Encoder({ ignoreUndefined: true, maxDepth: valueMaxDepth });
+  }
 
   /** The envelope's bytes (a view, valid until the next call), or undefined when the generic path must encode it. */
   encode(env: Envelope): Uint8Array | undefined {

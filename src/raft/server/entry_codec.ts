@@ -166,8 +166,8 @@ let scratchBusy = false;
 
 /** msgpack for commands, machine states and other values (snapshots by default). */
 export function encodeValue(value: unknown): Uint8Array {
-  const out = scratchBusy ? new GrowableBytes(256) : scratch;
   const owner = !scratchBusy;
+  const out = owner ? scratch : new GrowableBytes(256);
   scratchBusy = true;
   try {
     out.reset();

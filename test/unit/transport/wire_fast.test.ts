@@ -9,7 +9,7 @@ import type { Envelope } from '../../../src/transport/transport.js';
 import { SeededRandom } from '../../../src/io/random.js';
 
 const generic = new Encoder({ ignoreUndefined: true, maxDepth: 36 });
-const fast = new FastEncoder(new Encoder({ ignoreUndefined: true, maxDepth: 35 }), 35);
+const fast = new FastEncoder(35);
 const r = new SeededRandom(77);
 
 // Every size boundary msgpack has for unsigned integers, strings, binaries and arrays.
