@@ -1,6 +1,7 @@
-// `concord node`: runs a node process. It connects to NATS, recovers every
-// member it has on disk, optionally makes sure it hosts a member of a
-// cluster, prints `ready <id>`, and runs until SIGINT or SIGTERM.
+// `concord node`: runs a node process. It connects to NATS (waiting for a
+// server when none answers yet), recovers every member it has on disk,
+// optionally makes sure it hosts a member of a cluster, prints `ready <id>`,
+// and runs until SIGINT or SIGTERM.
 import { join } from 'node:path';
 import { System } from '../api/system.js';
 import { NatsTransport } from '../transport/nats.js';
@@ -13,7 +14,8 @@ import { transportOptions, type ConnectionFlags } from './connect.js';
 
 /** Usage of `concord node`. */
 export const nodeUsage = `Usage: concord node --id <name>|_ --data <dir> [--cluster <name> --members a,b,c --machine kv|counter]
-Runs a node until SIGINT/SIGTERM. It restarts every member it has in <dir>.
+Runs a node until SIGINT/SIGTERM. It restarts every member it has in <dir>, and waits
+for NATS when no server answers yet.
   --id <name>        this node's id; \`_\` picks the next free one (n1, n2, ...) and keeps its data in <dir>/<id>
   --data <dir>       where the WAL, segments and snapshots live [CONCORD_DATA]
   --machine <name>   kv or counter (default kv), with --cluster and --members:
@@ -46,7 +48,8 @@ export async function runNode(argv: string[]): Promise<number> {
   if (walSync !== 'datasync' && walSync !== 'fsync' && walSync !== 'none') throw new UsageError(`--wal-sync must be datasync, fsync or none, got '${walSync}'`);
   const clock = new RealClock();
   const logger = stderrLogger();
-  const transport = await NatsTransport.connect({ ...transportOptions(id, values), clock, logger });
+  // A node may start before NATS (a host booting, say): it waits for a server rather than exiting.
+  const transport = await NatsTransport.connect({ ...transportOptions(id, values), clock, logger, waitForServer: true });
   const system = await System.start({
     nodeId: id,
     dataDir,
@@ -82,7 +85,7 @@ export function raftTiming(electionMs: number): { electionTimeoutMinMs: number; 
 /** The smallest `nN` that no live node uses, learned from NATS heartbeats. */
 async function freeNodeId(flags: ConnectionFlags): Promise<string> {
   const clock = new RealClock();
-  const probe = await NatsTransport.connect({ ...transportOptions(`probe-${process.pid}`, flags), clock, heartbeatMs: 100, nodeTimeoutMs: 1000 });
+  const probe = await NatsTransport.connect({ ...transportOptions(`probe-${process.pid}`, flags), clock, heartbeatMs: 100, nodeTimeoutMs: 1000, waitForServer: true });
   probe.listen(
     () => {},
     () => {},

@@ -1,13 +1,13 @@
 // The network transport: envelope batches over NATS (one subject per node), and
 // node liveness from one heartbeat per process, whatever the number of Raft groups.
 import { connect, type NatsConnection, type Msg, type Status, type Subscription } from '@nats-io/transport-node';
-import type { Clock, TimerHandle } from '../io/clock.js';
+import { sleep, type Clock, type TimerHandle } from '../io/clock.js';
 import { assert } from '../lib/assert.js';
 import { ConcordError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Codec, codecDropReasons, type CodecDropReason, type EncodeFailed, type EncodeFailureReason } from './codec.js';
 import { NodeLiveness } from './node_liveness.js';
-import { resolveNatsOptions, type NatsTransportOptions, type ResolvedNatsOptions } from './nats_options.js';
+import { defaultNatsOptions, resolveNatsOptions, type NatsTransportOptions, type ResolvedNatsOptions } from './nats_options.js';
 import type { Envelope, NodeEvent, Transport } from './transport.js';
 
 export { defaultNatsOptions, type NatsTransportOptions } from './nats_options.js';
@@ -95,16 +95,30 @@ export class NatsTransport implements Transport {
   private statusDone: Promise<void> = Promise.resolve();
   private warnedIncarnation = -1;
 
-  /** Connects to NATS and starts heartbeats; rejects with a `transport` ConcordError when NATS cannot be reached. */
+  /**
+   * Connects to NATS and starts heartbeats. Rejects with a `transport`
+   * ConcordError when NATS cannot be reached (with waitForServer, only when
+   * it refuses the connection: an unreachable server is waited for).
+   */
   static async connect(options: NatsTransportOptions): Promise<NatsTransport> {
     const o = resolveNatsOptions(options);
-    let nc: NatsConnection;
-    try {
-      nc = await connect(o.connection);
-    } catch (e) {
-      const servers = String(o.connection.servers);
-      throw new ConcordError('transport', `cannot connect to NATS at ${servers}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    const servers = String(o.connection.servers);
+    let nc: NatsConnection | undefined;
+    let attempt = 0;
+    while (nc === undefined) {
+      attempt++;
+      try {
+        nc = await connect(o.connection);
+      } catch (e) {
+        // nats.js names an unreachable server ConnectionError; refused credentials get other names.
+        if (!o.waitForServer || !(e instanceof Error && e.name === 'ConnectionError')) {
+          throw new ConcordError('transport', `cannot connect to NATS at ${servers}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
+        if (attempt === 1) o.logger.warn('nats: no server answers; waiting for one', { node: o.nodeId, servers, error: e.message });
+        await sleep(o.clock, o.connection.reconnectTimeWait ?? defaultNatsOptions.reconnectWaitMs);
+      }
     }
+    if (attempt > 1) o.logger.info('nats: connected', { node: o.nodeId, servers, attempts: attempt });
     const t = new NatsTransport(nc, o);
     t.start();
     return t;

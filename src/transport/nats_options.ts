@@ -39,6 +39,13 @@ export interface NatsTransportOptions {
   readonly batchBytesMax?: number;
   /** Envelopes queued for one destination within one tick; more are dropped (default 65,536). */
   readonly queuedEnvelopesMax?: number;
+  /**
+   * When no server answers the first connection: keep trying, every
+   * reconnectWaitMs, until one does (default false: connect() fails at once).
+   * A node process sets it, so that it may start before NATS. Refused
+   * credentials fail at once either way.
+   */
+  readonly waitForServer?: boolean;
   /** Pause between reconnect attempts (default 250 ms; attempts never stop). */
   readonly reconnectWaitMs?: number;
   /** How often nats.js pings the server (default 5000 ms): a connection that died silently is noticed after two unanswered pings. */
@@ -63,6 +70,7 @@ export interface ResolvedNatsOptions {
   readonly queuedEnvelopesMax: number;
   readonly closeTimeoutMs: number;
   readonly codec: Partial<CodecLimits>;
+  readonly waitForServer: boolean;
   readonly connection: NodeConnectionOptions;
 }
 
@@ -106,6 +114,7 @@ export function resolveNatsOptions(o: NatsTransportOptions): ResolvedNatsOptions
     queuedEnvelopesMax: positiveInt('queuedEnvelopesMax', o.queuedEnvelopesMax ?? d.queuedEnvelopesMax),
     closeTimeoutMs: positiveInt('closeTimeoutMs', o.closeTimeoutMs ?? d.closeTimeoutMs, 0),
     codec: o.codec ?? {},
+    waitForServer: o.waitForServer ?? false,
     connection: connectionOptions(o),
   };
 }

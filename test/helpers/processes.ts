@@ -18,13 +18,15 @@ export class NodeProcess {
     readonly dataDir: string,
     readonly nats: string,
     readonly extra: string[] = [],
+    /** Environment on top of this process's (CONCORD_LOG is `error` unless set here). */
+    readonly env: Record<string, string> = {},
   ) {}
 
   /** Starts the process and waits for its `ready` line. */
   async start(timeoutMs = 20_000): Promise<void> {
     const child = spawn(process.execPath, [cliPath, 'node', '--id', this.id, '--data', this.dataDir, '--nats', this.nats, ...this.extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CONCORD_LOG: 'error' },
+      env: { ...process.env, CONCORD_LOG: 'error', ...this.env },
     });
     this.child = child;
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));

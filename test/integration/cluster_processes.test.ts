@@ -163,3 +163,29 @@ describe('three node processes over NATS', () => {
     expect(JSON.parse(status.stdout).members.every((m: { role: string }) => m.role !== 'unreachable')).toBe(true);
   });
 });
+
+describe('a node started before NATS', () => {
+  it('waits for the server, then starts and serves', async () => {
+    const late = await NatsServer.start();
+    await late.stop(); // its port is known, nothing listens yet
+    const home = mkdtempSync(join(tmpdir(), 'concord-late-'));
+    const node = new NodeProcess('solo1', home, late.url, ['--cluster', 'solo', '--members', 'solo1', '--machine', 'counter', '--election-timeout', '300'], { CONCORD_LOG: 'warn' });
+    try {
+      const ready = node.start(30_000);
+      const deadline = Date.now() + 10_000;
+      while (!node.output.includes('no server answers; waiting for one')) {
+        if (Date.now() > deadline) throw new Error(`no waiting message: ${node.output}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await late.start();
+      await ready;
+      const r = await runCli(['counter', 'incr', '--cluster', 'solo', '--members', 'solo1', '--nats', late.url, '--json']);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ value: 1 });
+    } finally {
+      await node.stop('SIGKILL');
+      await late.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

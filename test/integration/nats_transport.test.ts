@@ -164,6 +164,33 @@ describe('NatsTransport over a real nats-server', () => {
     expect(b.got[0]).toEqual(ae('a', 'b', 7));
   });
 
+  it('with waitForServer, waits for a server that is not up yet; without it, fails at once', async () => {
+    await server.stop();
+    const logger = memoryLogger();
+    await expect(NatsTransport.connect({ nodeId: 'a', servers: server.url, prefix, clock: new RealClock(), logger })).rejects.toMatchObject({ code: 'transport' });
+    let connected: NatsTransport | undefined;
+    const waiting = NatsTransport.connect({ nodeId: 'a', servers: server.url, prefix, clock: new RealClock(), logger, ...fast, waitForServer: true }).then((t) => {
+      open.push(t);
+      connected = t;
+      return t;
+    });
+    await waitFor('the warning', () => logger.records.some((r) => r.msg === 'nats: no server answers; waiting for one'));
+    expect(connected).toBeUndefined();
+    await server.start();
+    const a = await waiting;
+    expect(logger.records.filter((r) => r.msg === 'nats: no server answers; waiting for one').length).toBe(1);
+    expect(logger.records.some((r) => r.msg === 'nats: connected')).toBe(true);
+    const got: Envelope[] = [];
+    a.listen(
+      (env) => got.push(env),
+      () => {},
+    );
+    await a.flush();
+    const b = await node('b');
+    b.t.send('a', ae('b', 'a', 0));
+    await waitFor('delivery to the late starter', () => got.length === 1);
+  });
+
   it('counts and drops malformed messages on its subjects and keeps delivering valid traffic', async () => {
     const a = await node('a');
     const b = await node('b', { codec: { messageBytesMax: 1024 * 1024 } });
@@ -239,6 +266,8 @@ describe('NatsTransport credentials', () => {
       const bad = NatsTransport.connect({ nodeId: 'a', user: 'concord', pass: 'wrong', ...base });
       await expect(bad).rejects.toBeInstanceOf(ConcordError);
       await expect(bad).rejects.toMatchObject({ code: 'transport' });
+      // Waiting for a server is for one that does not answer, not for one that refuses.
+      await expect(NatsTransport.connect({ nodeId: 'a', user: 'concord', pass: 'wrong', ...base, waitForServer: true })).rejects.toMatchObject({ code: 'transport' });
     } finally {
       await secured.close();
     }
