@@ -78,6 +78,7 @@ export class Requester {
   send(call: Call, timeoutMs: number, now: number): void {
     if (this.closed) return call.settle(new ShutdownError(), undefined);
     const id = this.nextId++;
+    call.attemptId = id;
     call.attemptDeadline = now + timeoutMs;
     call.attemptMs = timeoutMs;
     this.pending.set(id, call);
@@ -103,9 +104,10 @@ export class Requester {
     const now = this.clock.now();
     let earliest = Infinity;
     const expired: Call[] = [];
-    for (const [id, call] of this.pending) {
+    // By value, not by entry: an entry is a new array, and thousands are in flight under load.
+    for (const call of this.pending.values()) {
       if (call.attemptDeadline <= now) {
-        this.pending.delete(id);
+        this.pending.delete(call.attemptId);
         expired.push(call);
       } else if (call.attemptDeadline < earliest) earliest = call.attemptDeadline;
     }
@@ -129,9 +131,9 @@ export class Requester {
     // Collected first: a callback may retry at once, to the same node (a cluster of one), and
     // adding to the map while iterating it would visit the retry too, for ever.
     const ended: Call[] = [];
-    for (const [id, call] of this.pending) {
+    for (const call of this.pending.values()) {
       if (call.node !== node) continue;
-      this.pending.delete(id);
+      this.pending.delete(call.attemptId);
       ended.push(call);
     }
     for (const call of ended) call.onAttempt(new TimeoutError(`${node} went down before answering`), undefined);
@@ -219,6 +221,7 @@ export class Requester {
  */
 class Call {
   /** Set while an attempt is out (the sweep reads them). */
+  attemptId = 0;
   attemptDeadline = 0;
   attemptMs = 0;
   private lastError: ConcordError | undefined;

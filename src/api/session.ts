@@ -15,10 +15,14 @@ export interface SessionHost {
 /** Commands through one exactly-once session. Open one with `System.openSession` or `Client.openSession`. */
 export class Session {
   private nextSeq = 1;
-  /** Sequence numbers sent but not yet answered. */
-  private readonly outstanding = new Set<number>();
   /** Every sequence number below this one has been answered. */
   private lowest = 1;
+  /**
+   * Which numbers from `lowest` to `nextSeq - 1` have been answered: a ring
+   * indexed by sequence number modulo its size (a power of two, doubled when
+   * more are outstanding), so that tracking them allocates nothing per command.
+   */
+  private answered = new Uint8Array(64);
 
   /** @internal */
   constructor(
@@ -31,7 +35,12 @@ export class Session {
   /** Every reply up to this sequence number has been received (tells the cluster it may forget them). */
   get acked(): number {
     // Answers arrive out of order; the low-water mark only moves past answered numbers (amortised O(1)).
-    while (this.lowest < this.nextSeq && !this.outstanding.has(this.lowest)) this.lowest++;
+    const ring = this.answered;
+    const mask = ring.length - 1;
+    while (this.lowest < this.nextSeq && ring[this.lowest & mask] === 1) {
+      ring[this.lowest & mask] = 0;
+      this.lowest++;
+    }
     return this.lowest - 1;
   }
 
@@ -55,11 +64,19 @@ export class Session {
       return cb(e as ConcordError, undefined);
     }
     const seq = this.nextSeq++;
-    this.outstanding.add(seq);
+    if (seq - this.lowest >= this.answered.length) this.grow();
     this.host.submit(this.cluster, body, options, (err, value) => {
-      this.outstanding.delete(seq);
+      this.answered[seq & (this.answered.length - 1)] = 1;
       cb(err, value);
     });
+  }
+
+  /** Doubles the ring, keeping what is known of the numbers before the newest. */
+  private grow(): void {
+    const old = this.answered;
+    const ring = new Uint8Array(old.length * 2);
+    for (let s = this.lowest; s < this.nextSeq - 1; s++) ring[s & (ring.length - 1)] = old[s & (old.length - 1)] as number;
+    this.answered = ring;
   }
 }
 
