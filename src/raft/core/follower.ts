@@ -3,6 +3,7 @@
 // votes to up-to-date candidates (the voter side of elections lives here too).
 import { assert } from '../../lib/assert.js';
 import type { Ctx } from './context.js';
+import { abandonMembershipChanges } from './membership.js';
 import { failReads } from './reads.js';
 import { abortIncoming } from './snapshot.js';
 import { transferEnded } from './transfer.js';
@@ -24,10 +25,7 @@ export function becomeFollower(ctx: Ctx, term: number, leaderId: ServerId | unde
   if (s.role === 'leader') {
     failReads(ctx, { code: 'not_leader', leader: leaderId });
     transferEnded(ctx);
-    for (const ref of s.membershipWaits.values()) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: leaderId } });
-    for (const ref of s.promotions.values()) if (ref >= 0) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: leaderId } });
-    s.membershipWaits.clear();
-    s.promotions.clear();
+    abandonMembershipChanges(ctx);
     s.progress.clear();
     ctx.cancelTimer('heartbeat');
   }

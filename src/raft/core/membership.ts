@@ -81,13 +81,28 @@ export function membershipCommitted(ctx: Ctx): void {
   stopMember(ctx);
 }
 
+/**
+ * A leader that stops leading answers the changes it was waiting for. Their
+ * entries are in the log and a later leader may still commit them, so the
+ * answer is `timeout` (outcome unknown), not `not_leader`, which callers
+ * take to mean "not in the log, send it again": an add retried that way at
+ * the next leader, after the member had been added, removed and deleted,
+ * added it back as a non-voter that could never catch up (simulator, seed
+ * 103982).
+ */
+export function abandonMembershipChanges(ctx: Ctx): void {
+  const s = ctx.s;
+  const reason = { code: 'timeout', message: 'leadership changed while the membership change was pending; it is in the log and may still take effect' } as const;
+  for (const ref of s.membershipWaits.values()) ctx.effects.push({ type: 'rejected', ref, reason });
+  for (const ref of s.promotions.values()) if (ref >= 0) ctx.effects.push({ type: 'rejected', ref, reason });
+  s.membershipWaits.clear();
+  s.promotions.clear();
+}
+
 /** A member no longer in the cluster: it takes no further part. */
 export function stopMember(ctx: Ctx): void {
   const s = ctx.s;
-  for (const ref of s.membershipWaits.values()) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: undefined } });
-  for (const ref of s.promotions.values()) ctx.effects.push({ type: 'rejected', ref, reason: { code: 'not_leader', leader: undefined } });
-  s.membershipWaits.clear();
-  s.promotions.clear();
+  abandonMembershipChanges(ctx);
   s.progress.clear();
   s.role = 'stopped';
   s.leaderId = undefined;

@@ -180,7 +180,8 @@ export type Rejection =
   | { readonly code: 'membership_change_in_progress' }
   | { readonly code: 'transfer_in_progress' }
   | { readonly code: 'invalid_argument'; readonly message: string }
-  | { readonly code: 'timeout' };
+  /** The outcome is unknown (a caller must not simply retry). */
+  | { readonly code: 'timeout'; readonly message?: string };
 
 /** What the shell must do. Rule: a `send` that follows a `persist` waits until that persist is durable. */
 export type Effect =

@@ -746,6 +746,8 @@ export function wireError(reason: Rejection): WireError {
       return { code: 'not_leader', message: 'not the leader', leader: reason.leader };
     case 'invalid_argument':
       return { code: 'invalid_argument', message: reason.message };
+    case 'timeout':
+      return { code: 'timeout', message: reason.message ?? 'timeout' };
     default:
       return { code: reason.code, message: reason.code.replace(/_/g, ' ') };
   }

@@ -99,6 +99,38 @@ describe('membership changes (thesis §4.1)', () => {
     expect(leader.rejected.get(second)).toBe('membership_change_in_progress');
   });
 
+  it('answers a change pending when its leader is deposed with timeout, not not_leader: its entry may still commit, so a retry could undo a later change', () => {
+    // An add waiting for its member to catch up.
+    const c = new CoreCluster(['a', 'b', 'c'], 27, opts);
+    const old = c.awaitLeader();
+    c.join('d');
+    c.isolate('d'); // d cannot catch up: its promotion stays pending
+    const add = c.change(old.id, { type: 'add_member', id: 'd' });
+    c.clock.runFor(100); // the add (d as non-voter) reaches the other voters
+    c.isolate(old.id);
+    c.clock.runUntil(() => c.leaders().some((m) => m.id !== old.id), 5000);
+    const next = c.leaders().find((m) => m.id !== old.id) as Member;
+    expect(next.state.config.nonVoters).toEqual(['d']); // the new leader carries the add on
+    c.heal();
+    c.isolate('d');
+    c.clock.runUntil(() => old.state.role !== 'leader', 5000);
+    expect(old.rejected.get(add)).toBe('timeout');
+    expect(c.violations).toEqual([]);
+
+    // A removal appended but not yet committed.
+    const c2 = new CoreCluster(['a', 'b', 'c'], 28, opts);
+    const old2 = c2.awaitLeader();
+    const gone = ['a', 'b', 'c'].find((id) => id !== old2.id) as string;
+    c2.isolate(old2.id);
+    const remove = c2.change(old2.id, { type: 'remove_member', id: gone });
+    expect(old2.state.config.voters).not.toContain(gone); // in effect at once, on the leader only
+    c2.clock.runUntil(() => c2.leaders().some((m) => m.id !== old2.id), 5000);
+    c2.heal();
+    c2.clock.runUntil(() => old2.state.role !== 'leader', 5000);
+    expect(old2.rejected.get(remove)).toBe('timeout');
+    expect(c2.violations).toEqual([]);
+  });
+
   it('removes a follower; commits then need only the remaining voters', () => {
     const c = new CoreCluster(['a', 'b', 'c'], 25, opts);
     const leader = c.awaitLeader();
