@@ -175,6 +175,8 @@ export abstract class Caller {
    * Adds `member` (a node id) to the cluster: starts a member there that waits
    * for the leader, which adds it as a non-voter, brings it up to date (from
    * the log or a snapshot) and promotes it to voter. Resolves once it is a voter.
+   * A `timeout` means the outcome is unknown (the leader may have changed with
+   * the change in its log): look with `members` before trying again.
    */
   async addMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
     validName('member', member);
@@ -208,7 +210,8 @@ export abstract class Caller {
   /**
    * Removes `member` from the cluster (the leader too: it hands over once the
    * change commits). Resolves once the change is committed; the removed member
-   * then stops and deletes its data.
+   * then stops and deletes its data. A `timeout` means the outcome is unknown,
+   * as for addMember.
    */
   async removeMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
     validName('member', member);
