@@ -543,6 +543,8 @@ export class System extends Caller implements ServerHost {
   private async spawnServer(record: ServerRecord): Promise<void> {
     const factory = this.machines[record.machine];
     if (factory === undefined) throw new InvalidArgumentError(`no machine named '${record.machine}' on ${this.nodeId}`);
+    // An earlier member's deletion may still be finishing (found by the WAL replay at start-up).
+    await new Promise<void>((resolve) => this.logSystem.whenDeleted(record.cluster, resolve));
     if (record.members.length > 0) {
       this.requester.members.set(record.cluster, record.members);
       this.notePeers(record.cluster, record.members);

@@ -104,6 +104,8 @@ export class LogSystem {
   private readonly snapshotStores = new Map<string, SnapshotStore>();
   /** Logs being deleted, with the callback to run once their files are gone. */
   private readonly deleting = new Map<string, { group: GroupState; done: DiskCallback }>();
+  /** Callers of whenDeleted, by log. */
+  private readonly deleteWaiters = new Map<string, (() => void)[]>();
   private readonly meta = new MetaStore(this);
 
   constructor(options: LogSystemOptions) {
@@ -194,6 +196,20 @@ export class LogSystem {
     this.sendToWal({ type: 'delete', group: g, done: cb });
   }
 
+  /**
+   * Runs `fn` once no deletion of `logId` is under way (at once when none
+   * is): open the log only then. A deletion that the WAL replay found
+   * finishes after start-up, and a member created again since the deletion,
+   * whose new log was not yet durable when the node stopped, must wait for it
+   * (simulator, seed 124071: the node could not restart that member).
+   */
+  whenDeleted(logId: string, fn: () => void): void {
+    if (!this.deleting.has(logId)) return fn();
+    const waiting = this.deleteWaiters.get(logId);
+    if (waiting === undefined) this.deleteWaiters.set(logId, [fn]);
+    else waiting.push(fn);
+  }
+
   /** Every log with data on this node (in memory or on disk), sorted. */
   logIds(): string[] {
     const ids = new Set<string>();
@@ -270,6 +286,10 @@ export class LogSystem {
     const d = this.deleting.get(g.logId);
     if (d?.group === g) this.deleting.delete(g.logId);
     this.sendToMeta({ type: 'delete', logId: g.logId });
+    const waiting = this.deleteWaiters.get(g.logId);
+    if (waiting === undefined || this.deleting.has(g.logId)) return;
+    this.deleteWaiters.delete(g.logId);
+    for (const fn of waiting) fn();
   }
 
   /** @internal Drops cached readers and handles of a log's files before they are deleted. */

@@ -139,6 +139,26 @@ describe('segments', () => {
     expect(w3.open('d/1').entries(1, 10).map((e) => e.term)).toEqual([7, 7, 7]);
   });
 
+  it('whenDeleted waits for a deletion that the WAL replay found to finish: the log opens again only after it', () => {
+    const w = logWorld({ log: small });
+    w.settle();
+    w.open('d/1').append(makeEntries('d/1', 1, 50, 1));
+    w.settle();
+    w.ls.deleteLog('d/1', () => {});
+    w.settle();
+    const w2 = crashAndRestart(w, { log: small });
+    let free = false;
+    w2.ls.whenDeleted('d/1', () => (free = true));
+    expect(free).toBe(false);
+    expect(() => w2.open('d/1')).toThrow(/being deleted/);
+    w2.settle();
+    expect(free).toBe(true);
+    let atOnce = false;
+    w2.ls.whenDeleted('d/1', () => (atOnce = true));
+    expect(atOnce).toBe(true);
+    expect(w2.open('d/1').lastIndex).toBe(0);
+  });
+
   it('a crash at any step of deleteLog leaves the log whole or deleted, and a restart finishes the deletion', () => {
     const w = logWorld({ log: small });
     w.settle();
