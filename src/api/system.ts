@@ -355,11 +355,23 @@ export class System extends Caller implements ServerHost {
     }
   }
 
-  /** @internal The local member was removed from its cluster: stop it and delete its data. */
-  memberRemoved(cluster: string): void {
-    this.serialized(cluster, () => this.deleteLocalServer(cluster)).catch((e: unknown) =>
-      this.logger.warn('deleting a removed member failed', { cluster, error: e }),
-    );
+  /**
+   * @internal The local member was removed from its cluster (by the
+   * configuration at index `removedAt`) and stopped: delete its data. If it
+   * was asked to join again meanwhile (a start_server that found it still
+   * running recorded a joinedAfter at or past the removal), a fresh joining
+   * member takes its place: the stopped one would never take part again
+   * (simulator, seed 130715: the leader added it back and waited for ever).
+   */
+  memberRemoved(cluster: string, removedAt: number): void {
+    this.serialized(cluster, async () => {
+      const record = loadServerRecord(this.disk, this.options.dataDir, cluster);
+      await this.deleteLocalServer(cluster);
+      if (record?.joinedAfter === undefined || record.joinedAfter < removedAt) return;
+      const joiner: ServerRecord = { ...record, members: [] };
+      await new Promise<void>((resolve, reject) => saveServerRecord(this.disk, this.options.dataDir, joiner, (err) => (err ? reject(err) : resolve())));
+      await this.spawnServer(joiner);
+    }).catch((e: unknown) => this.logger.warn('deleting a removed member failed', { cluster, error: e }));
   }
 
   /** Runs `op` after every earlier start or delete of `cluster` on this node has finished. */

@@ -48,7 +48,7 @@ export interface ServerHost {
   liveNodes(): ReadonlySet<string>;
   forkRandom(): Random;
   /** This member was removed from its cluster (the removal committed): the host may delete it. */
-  memberRemoved(cluster: string): void;
+  memberRemoved(cluster: string, removedAt: number): void;
   /** The configuration this member knows changed: the host learns who to ask. */
   membersChanged(cluster: string, members: readonly string[]): void;
 }
@@ -425,7 +425,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private entered(): void {
     const role = this.state;
     if (role === 'stopped') {
-      this.host.memberRemoved(this.cluster);
+      this.host.memberRemoved(this.cluster, this.core.configs[this.core.configs.length - 1]?.index ?? 0);
       return;
     }
     const effects = this.runner.enter(role);

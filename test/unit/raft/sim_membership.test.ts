@@ -78,3 +78,32 @@ describe('membership and transfers in the deterministic harness', () => {
     expect(changes).toBeGreaterThan(SEEDS); // the runs really changed membership and leaders
   }, 600_000);
 });
+
+describe('a removed leader asked to join again before it stopped', () => {
+  it('is replaced by a fresh joining member, which the cluster can add back', async () => {
+    const nodes = ['n1', 'n2', 'n3'];
+    const world = new World({ seed: 7, nodes, machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
+    for (const n of nodes) await world.startNode(n);
+    world.clusters.push('ctr');
+    await world.settle(world.system('n1').startCluster('ctr', 'counter', nodes));
+    await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    const leader = nodes.find((n) => world.inspect(n, 'ctr')?.core.role === 'leader') as string;
+    const other = nodes.find((n) => n !== leader) as string;
+    const lastIndex = world.inspect(leader, 'ctr')?.log.lastIndex as number;
+    // A join for the member's next life arrives while it still runs: it records joinedAfter past the coming removal.
+    const join = { type: 'start_server', machine: 'counter', members: [], config: null, join: true, sessionTimeoutMs: 60_000, joinedAfter: lastIndex + 5 } as const;
+    expect(await world.settle(world.system(other).requestRaw('ctr', join, { member: leader, timeoutMs: 3000 }))).toBe('already_started');
+    await world.settle(world.system(other).removeMember('ctr', leader, { timeoutMs: 5000 }));
+    // The removed leader stops; a fresh member that knows no configuration yet takes its place.
+    const fresh = await world.advanceUntil(() => {
+      const v = world.inspect(leader, 'ctr');
+      return v !== undefined && v.core.role !== 'stopped' && v.core.config.voters.length === 0;
+    }, 5000);
+    expect(fresh).toBe(true);
+    await world.settle(world.system(other).addMember('ctr', leader, { timeoutMs: 10_000 }), 20_000);
+    const caughtUp = await world.advanceUntil(() => (world.inspect(leader, 'ctr')?.runner.appliedIndex ?? 0) >= lastIndex, 5000);
+    expect(caughtUp).toBe(true);
+    expect(world.inspect(leader, 'ctr')?.core.config.voters).toContain(leader);
+    expect(world.invariants.violations).toEqual([]);
+  });
+});
