@@ -70,7 +70,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   private readonly io = new IoGate();
   /** The next file, already allocated, waiting to be rolled into. */
   private spare: { seq: number; handle: FileHandle } | undefined;
-  private preparing = false;
+  /** The WAL file being created and zero-filled in the background, if any. */
+  private preparingSeq: number | undefined;
 
   override init(args: { ls: LogSystem }): void {
     this.ls = args.ls;
@@ -111,7 +112,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         this.retrying = false;
         return;
       case 'spare_ready':
-        this.preparing = false;
+        this.preparingSeq = undefined;
         if (msg.handle === undefined) return;
         if (this.stopping || (this.current !== undefined && msg.seq <= this.current.seq)) return this.ls.disk.close(msg.handle, () => {});
         this.spare = { seq: msg.seq, handle: msg.handle };
@@ -130,6 +131,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     if (b === undefined) return;
     if (this.building === b) this.building = undefined;
     if (this.current !== undefined && this.current.seq !== b.file.seq) return this.closeCurrent();
+    // A file still being prepared in the background is waited for (spare_ready), never opened
+    // beside it: its zeros would land over records, and a failed preparation unlinks it.
+    if (this.current === undefined && this.preparingSeq === b.file.seq) return;
     if (this.current === undefined) return this.openFile(b.file);
     this.writeBatch(this.current, b);
   }
@@ -142,12 +146,12 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
    */
   private prepareSpare(seq: number): void {
     const bytes = this.ls.options.walPreallocateBytes;
-    if (bytes <= 0 || this.preparing || this.stopping || (this.spare !== undefined && this.spare.seq >= seq)) return;
+    if (bytes <= 0 || this.preparingSeq !== undefined || this.stopping || (this.spare !== undefined && this.spare.seq >= seq)) return;
     if (this.spare !== undefined) {
       this.ls.disk.close(this.spare.handle, () => {});
       this.spare = undefined;
     }
-    this.preparing = true;
+    this.preparingSeq = seq;
     const disk = this.ls.disk;
     const path = this.ls.walPath(seq);
     const zeros = new Uint8Array(Math.min(bytes, 4 * 1024 * 1024));
@@ -166,13 +170,16 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     steps.push((next) => disk.sync(handle as FileHandle, 'fsync', next));
     steps.push((next) => disk.syncDir(this.ls.walDir, next));
     const self = this.self;
+    const report = (h: FileHandle | undefined): void => {
+      if (!this.system.send(self, { type: 'spare_ready', seq, handle: h }) && h !== undefined) disk.close(h, () => {});
+    };
     runSteps(steps, (error) => {
-      if (error !== null && handle !== undefined) {
-        const h = handle;
-        handle = undefined;
-        disk.close(h, () => disk.unlink(path, () => {}));
-      }
-      if (!this.system.send(self, { type: 'spare_ready', seq, handle }) && handle !== undefined) disk.close(handle, () => {});
+      if (error === null || handle === undefined) return report(error === null ? handle : undefined);
+      // A failed preparation removes its file before it reports: the WAL opens that file next,
+      // and an unlink arriving after that open took a live WAL file's name away (simulator,
+      // seed 147128: a whole file of synced entries gone after a crash).
+      const h = handle;
+      disk.close(h, () => disk.unlink(path, () => report(undefined)));
     });
   }
 
