@@ -80,10 +80,18 @@ export function wakesLeader(event: RaftEvent): boolean {
   }
 }
 
-/** After a follower handled an AppendEntries: quiesce on the leader's word if its log matches, else wake. */
+/**
+ * After a follower handled an AppendEntries: quiesce on the leader's word if
+ * its log matches and the word covers all of it, else wake. A quiesce message
+ * overtaken by newer entries (a delayed one) is stale: heeding it left
+ * followers asleep behind a leader that then removed itself and stopped, and
+ * they refused every other candidate's pre-vote for ever (simulator, seed
+ * 154547).
+ */
 export function followerAfterAppend(ctx: Ctx, m: AppendEntries): void {
   const s = ctx.s;
-  const matches = s.role === 'follower' && s.leaderId === m.leaderId && s.verifiedIndex >= m.leaderCommit && s.commitIndex >= m.leaderCommit;
+  const matches =
+    s.role === 'follower' && s.leaderId === m.leaderId && s.verifiedIndex >= m.leaderCommit && s.commitIndex >= m.leaderCommit && m.leaderCommit >= ctx.log.lastIndex;
   if (m.quiesce === true && s.options.quiesce && matches) {
     if (!s.quiesced) {
       s.quiesced = true;
