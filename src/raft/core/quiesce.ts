@@ -90,8 +90,9 @@ export function wakesLeader(event: RaftEvent): boolean {
  */
 export function followerAfterAppend(ctx: Ctx, m: AppendEntries): void {
   const s = ctx.s;
-  const matches =
-    s.role === 'follower' && s.leaderId === m.leaderId && s.verifiedIndex >= m.leaderCommit && s.commitIndex >= m.leaderCommit && m.leaderCommit >= ctx.log.lastIndex;
+  // The leader's commit index is the end of this log, verified and committed here.
+  const last = ctx.log.lastIndex;
+  const matches = s.role === 'follower' && s.leaderId === m.leaderId && m.leaderCommit === last && s.verifiedIndex >= last && s.commitIndex === last;
   if (m.quiesce === true && s.options.quiesce && matches) {
     if (!s.quiesced) {
       s.quiesced = true;
