@@ -80,6 +80,11 @@ export class LogSystem {
   readonly pendingWalFiles: WalFile[] = [];
   /** @internal The WAL file being written. */
   walActive: WalFile | undefined;
+  /**
+   * @internal The highest WAL file number a preparation was started for. A WAL
+   * instance that died may still be filling it with zeros: its successor must not use it.
+   */
+  walPreparedUpTo = 0;
   /** @internal Set while the WAL cannot write. */
   walDown: DiskError | undefined;
   /** @internal The WAL has been replayed (a WAL start after that is a restart). */
@@ -332,7 +337,7 @@ export class LogSystem {
       }
     }
     if (removed) disk.syncDirSync(this.walDir);
-    return maxSeq + 1;
+    return Math.max(maxSeq, this.walPreparedUpTo) + 1;
   }
 
   /** @internal A WalFile for number `seq`. */

@@ -61,11 +61,18 @@ export function recoverWal(ls: LogSystem): number {
   return next;
 }
 
-/** Replays one file; undefined when it was the last file and held nothing valid (it is removed). */
+/** Replays one file; undefined when it held nothing (it is removed): never used, or the last file and torn in its header. */
 function replayWalFile(ls: LogSystem, seq: number, path: string, isLast: boolean): WalFile | undefined {
   const disk = ls.disk;
   const bytes = disk.readFileSync(path);
   if (readFileHeader(bytes) !== seq) {
+    if (unused(bytes)) {
+      // Prepared and never used, behind a later file: a WAL writer that died while it was
+      // preparing this one left it, and its successor went on in the next numbers.
+      disk.unlinkSync(path);
+      disk.syncDirSync(ls.walDir);
+      return undefined;
+    }
     if (!isLast) throw corrupt(path, 0, 'bad WAL file header');
     ls.logger.warn('removing a WAL file whose header is torn', { file: path, offset: 0, bytes: bytes.length });
     disk.unlinkSync(path);

@@ -152,6 +152,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
       this.spare = undefined;
     }
     this.preparingSeq = seq;
+    this.ls.walPreparedUpTo = Math.max(this.ls.walPreparedUpTo, seq);
     const disk = this.ls.disk;
     const path = this.ls.walPath(seq);
     const zeros = new Uint8Array(Math.min(bytes, 4 * 1024 * 1024));
@@ -170,8 +171,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     steps.push((next) => disk.sync(handle as FileHandle, 'fsync', next));
     steps.push((next) => disk.syncDir(this.ls.walDir, next));
     const self = this.self;
+    // A WAL writer that died meanwhile has a successor that never uses this number: the file is nobody's.
     const report = (h: FileHandle | undefined): void => {
-      if (!this.system.send(self, { type: 'spare_ready', seq, handle: h }) && h !== undefined) disk.close(h, () => {});
+      if (!this.system.send(self, { type: 'spare_ready', seq, handle: h }) && h !== undefined) disk.close(h, () => disk.unlink(path, () => {}));
     };
     runSteps(steps, (error) => {
       if (error === null || handle === undefined) return report(error === null ? handle : undefined);

@@ -5,8 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { whichChildren } from '../../../src/actors/supervisor.js';
 import type { ActorRef } from '../../../src/actors/actor.js';
-import type { DiskError, DiskOp } from '../../../src/io/disk.js';
-import type { SimFaultCode } from '../../../src/io/sim_disk.js';
+import type { DiskCallback, DiskError, DiskOp, FileHandle, OpenMode } from '../../../src/io/disk.js';
+import { SeededRandom } from '../../../src/io/random.js';
+import { SimClock } from '../../../src/io/sim_clock.js';
+import { SimDisk, type SimFaultCode } from '../../../src/io/sim_disk.js';
+import { walFileName } from '../../../src/log/wal_format.js';
 import { crashAndRestart, logWorld, makeEntries, payloadMatches } from './world.js';
 
 describe('WAL backpressure', () => {
@@ -191,5 +194,40 @@ describe('log actors restart', () => {
     const got = w2.open('x/1').entries(1, 200);
     expect(got.map((e) => e.term)).toEqual([...Array<number>(55).fill(1), ...Array<number>(65).fill(2)]);
     expect(got.every((e) => payloadMatches('x/1', e))).toBe(true);
+  });
+});
+
+describe('a WAL restarted while its next file is being prepared', () => {
+  it('leaves that file to the dead instance: the zeros it still writes never land over records', async () => {
+    // The first instance's preparation of WAL file 1 is held at its open until after the restart.
+    const first = `/data/wal/${walFileName(1)}`;
+    class HeldOpen extends SimDisk {
+      held: (() => void) | undefined;
+      override open(path: string, mode: OpenMode, cb: DiskCallback<FileHandle>): void {
+        if (path === first && this.held === undefined) this.held = () => super.open(path, mode, cb);
+        else super.open(path, mode, cb);
+      }
+    }
+    const clock = new SimClock();
+    const disk = new HeldOpen(clock, new SeededRandom(5));
+    const w = logWorld({ clock, disk });
+    w.settle();
+    expect(disk.held).toBeDefined();
+    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.settle();
+    const log = w.open('z/1');
+    log.append(makeEntries('z/1', 1, 20, 1));
+    w.settle();
+    expect(log.writtenIndex).toBe(20);
+    disk.held?.(); // the dead instance's preparation goes on: open, zeros, sync
+    w.settle();
+    log.append(makeEntries('z/1', 21, 30, 1));
+    w.settle();
+    expect(log.writtenIndex).toBe(30);
+    const got = crashAndRestart(w).open('z/1').entries(1, 100);
+    expect(got.length).toBe(30);
+    expect(got.every((e) => payloadMatches('z/1', e))).toBe(true);
   });
 });

@@ -7,6 +7,7 @@ import { SeededRandom } from '../../../src/io/random.js';
 import type { SimDisk } from '../../../src/io/sim_disk.js';
 import type { DiskError, FileHandle } from '../../../src/io/disk.js';
 import { ConcordError } from '../../../src/lib/errors.js';
+import { walFileName } from '../../../src/log/wal_format.js';
 import { logWorld, makeEntries, payloadMatches, type World } from './world.js';
 
 /** A crashed copy of the world's disk with its own clock, to edit before restarting on it. */
@@ -78,6 +79,23 @@ describe('recovery with WAL files allocated in advance', () => {
     const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: { walPreallocateBytes: 64 * 1024 } });
     expect(w2.logger.records.find((r) => r.msg === 'cutting a torn WAL tail')?.fields).toMatchObject({ file, offset: end });
     expect(w2.open('p/2').entries(1, 100).length).toBe(10);
+  });
+
+  it('removes a never-used file found behind a used one (left by a WAL writer that died preparing it)', () => {
+    const w = logWorld();
+    w.settle();
+    const log = w.open('p/5');
+    log.append(makeEntries('p/5', 1, 5, 1));
+    w.settle();
+    const copy = crashedCopy(w);
+    const h = copy.disk.openSync(`/data/wal/${walFileName(0)}`, 'write');
+    copy.disk.truncateSync(h, 64 * 1024); // all zeros, as a preparation leaves it
+    copy.disk.syncSync(h, 'fsync');
+    copy.disk.closeSync(h);
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock });
+    expect(w2.logger.records.filter((r) => r.level === 'warn' || r.level === 'error')).toEqual([]);
+    expect(w2.open('p/5').entries(1, 100).length).toBe(5);
+    expect(copy.disk.existsSync(`/data/wal/${walFileName(0)}`)).toBe(false);
   });
 
   it('falls back to a plain open when preparing the next file fails', () => {
