@@ -22,7 +22,7 @@ import { SegmentWriter, type SegmentWriterMsg } from './segment_writer.js';
 import { SnapshotStore } from './snapshot_store.js';
 import { Wal, type WalMsg } from './wal.js';
 import { WalFile } from './wal_file.js';
-import { walFileName, walFileSeq } from './wal_format.js';
+import { walFileName, walFileSeq, walSpareName, walSpareSeq } from './wal_format.js';
 
 /** Counters of the WAL. */
 export interface WalStats {
@@ -85,6 +85,8 @@ export class LogSystem {
    * instance that died may still be filling it with zeros: its successor must not use it.
    */
   walPreparedUpTo = 0;
+  /** @internal A spare that recovery found complete, for the WAL to take over instead of preparing one. */
+  walSpareFound: string | undefined;
   /** @internal Set while the WAL cannot write. */
   walDown: DiskError | undefined;
   /** @internal The WAL has been replayed (a WAL start after that is a restart). */
@@ -327,6 +329,12 @@ export class LogSystem {
     }
     let removed = false;
     for (const name of disk.listSync(this.walDir)) {
+      if (walSpareSeq(name) !== undefined) {
+        // The dead instance's spares: it may still be filling one, so none is taken over.
+        disk.unlinkSync(joinPath(this.walDir, name));
+        removed = true;
+        continue;
+      }
       const seq = walFileSeq(name);
       if (seq === undefined) continue;
       maxSeq = Math.max(maxSeq, seq);
@@ -348,6 +356,11 @@ export class LogSystem {
   /** @internal The path of WAL file number `seq`. */
   walPath(seq: number): string {
     return joinPath(this.walDir, walFileName(seq));
+  }
+
+  /** @internal The path of the spare prepared for WAL file number `seq`. */
+  walSparePath(seq: number): string {
+    return joinPath(this.walDir, walSpareName(seq));
   }
 
   /** @internal Sends a request to the WAL (dropped while it restarts: the restarted WAL rewrites the mem tables). */

@@ -7,7 +7,7 @@ import { ConcordError } from '../lib/errors.js';
 import { joinPath } from '../io/disk.js';
 import type { LogSystem } from './log_system.js';
 import { clipSegmentsAfter, clipSegmentsThrough, type GroupState, type SegmentRef } from './group_state.js';
-import { readFileHeader, scanRecords, walFileSeq, type RecordKind } from './wal_format.js';
+import { readFileHeader, scanRecords, WAL_HEADER_BYTES, walFileSeq, walSpareSeq, type RecordKind } from './wal_format.js';
 import { WalFile } from './wal_file.js';
 import { SegmentReader, segmentFileSeq } from './segment.js';
 
@@ -34,6 +34,43 @@ function unused(bytes: Uint8Array): boolean {
   return zeroTailStart(bytes, 0) === 0;
 }
 
+/** The number in a WAL file's header, reading the header alone (undefined: not a valid header). */
+function headerSeq(ls: LogSystem, path: string): number | undefined {
+  const h = ls.disk.openSync(path, 'read');
+  try {
+    const header = new Uint8Array(WAL_HEADER_BYTES);
+    return ls.disk.readSync(h, header, 0) === WAL_HEADER_BYTES ? readFileHeader(header) : undefined;
+  } finally {
+    ls.disk.closeSync(h);
+  }
+}
+
+/**
+ * Keeps the newest complete spare for the WAL to take over (it holds zeros
+ * only, whatever happened to it) and removes the others.
+ */
+function recoverSpares(ls: LogSystem): void {
+  const disk = ls.disk;
+  const spares = disk
+    .listSync(ls.walDir)
+    .map((name) => ({ path: joinPath(ls.walDir, name), seq: walSpareSeq(name) }))
+    .filter((s): s is { path: string; seq: number } => s.seq !== undefined)
+    .sort((a, b) => b.seq - a.seq);
+  const want = ls.options.walPreallocateBytes;
+  for (const s of spares) {
+    if (ls.walSpareFound === undefined && want > 0) {
+      const h = disk.openSync(s.path, 'read');
+      const size = disk.sizeSync(h);
+      disk.closeSync(h);
+      if (size === want) {
+        ls.walSpareFound = s.path;
+        continue;
+      }
+    }
+    disk.unlinkSync(s.path);
+  }
+}
+
 function corrupt(path: string, offset: number, why: string): ConcordError {
   return new ConcordError('corrupt', `${path} is corrupt at offset ${offset}: ${why}`);
 }
@@ -57,12 +94,13 @@ export function recoverWal(ls: LogSystem): number {
   while (files.length > 0) {
     const last = files[files.length - 1] as { name: string; seq: number };
     const path = joinPath(ls.walDir, last.name);
-    if (!unused(disk.readFileSync(path))) break;
+    if (headerSeq(ls, path) === last.seq || !unused(disk.readFileSync(path))) break;
     next = last.seq + 1;
     disk.unlinkSync(path);
     disk.syncDirSync(ls.walDir);
     files.pop();
   }
+  recoverSpares(ls);
   let entries = 0;
   for (let i = 0; i < files.length; i++) {
     const { name, seq } = files[i] as { name: string; seq: number };

@@ -6,7 +6,7 @@
 import { Actor } from '../actors/actor.js';
 import { assertNever } from '../lib/assert.js';
 import { Completion } from '../lib/completion.js';
-import type { DiskCallback, DiskError, FileHandle } from '../io/disk.js';
+import { DiskError, type DiskCallback, type FileHandle } from '../io/disk.js';
 import type { LogEntry } from './events.js';
 import type { GroupState } from './group_state.js';
 import { IoGate, runSteps, type Step } from './io_chain.js';
@@ -21,8 +21,8 @@ export type WalMsg =
   | { type: 'reset'; group: GroupState; index: number; term: number }
   | { type: 'delete'; group: GroupState; done: DiskCallback }
   | { type: 'io_done'; op: 'write' | 'close' | 'open'; error: DiskError | null; handle: FileHandle | undefined }
-  /** The next WAL file was created and filled with zeros in the background (handle undefined: it failed). */
-  | { type: 'spare_ready'; seq: number; handle: FileHandle | undefined }
+  /** A spare for the next WAL file was created and filled with zeros in the background (handle undefined: it failed). */
+  | { type: 'spare_ready'; seq: number; path: string; handle: FileHandle | undefined }
   | { type: 'retry' }
   /** Starts writing what `init` queued (afterBatch runs only after a message). */
   | { type: 'kick' };
@@ -68,8 +68,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   /** Requests received, in order (LogSystem counts them as they are sent). */
   private received = 0;
   private readonly io = new IoGate();
-  /** The next file, already allocated, waiting to be rolled into. */
-  private spare: { seq: number; handle: FileHandle } | undefined;
+  /** The spare for the next file, already allocated, waiting to be rolled into. */
+  private spare: { seq: number; path: string; handle: FileHandle } | undefined;
   /** The WAL file being created and zero-filled in the background, if any. */
   private preparingSeq: number | undefined;
 
@@ -115,7 +115,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         this.preparingSeq = undefined;
         if (msg.handle === undefined) return;
         if (this.stopping || (this.current !== undefined && msg.seq <= this.current.seq)) return this.ls.disk.close(msg.handle, () => {});
-        this.spare = { seq: msg.seq, handle: msg.handle };
+        this.spare = { seq: msg.seq, path: msg.path, handle: msg.handle };
         return;
       case 'kick':
         return;
@@ -131,18 +131,18 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     if (b === undefined) return;
     if (this.building === b) this.building = undefined;
     if (this.current !== undefined && this.current.seq !== b.file.seq) return this.closeCurrent();
-    // A file still being prepared in the background is waited for (spare_ready), never opened
-    // beside it: its zeros would land over records, and a failed preparation unlinks it.
+    // A spare still being prepared for this file is waited for (spare_ready): a file allocated
+    // in advance makes every sync into it cheaper than a plain one that grows.
     if (this.current === undefined && this.preparingSeq === b.file.seq) return;
     if (this.current === undefined) return this.openFile(b.file);
     this.writeBatch(this.current, b);
   }
 
   /**
-   * Creates the file after the current one and fills it with zeros, off the
-   * critical path: by the time of the rollover it is allocated, so the syncs
-   * into it never commit file-size metadata. A crash leaves it behind with a
-   * zero header: recovery removes it quietly.
+   * Creates a spare for the file after the current one and fills it with
+   * zeros, off the critical path: by the time of the rollover it is allocated,
+   * so the syncs into it never commit file-size metadata. A spare that
+   * recovery found complete is taken over instead: no zeros to write again.
    */
   private prepareSpare(seq: number): void {
     const bytes = this.ls.options.walPreallocateBytes;
@@ -154,28 +154,42 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     this.preparingSeq = seq;
     this.ls.walPreparedUpTo = Math.max(this.ls.walPreparedUpTo, seq);
     const disk = this.ls.disk;
-    const path = this.ls.walPath(seq);
-    const zeros = new Uint8Array(Math.min(bytes, 4 * 1024 * 1024));
+    const found = this.ls.walSpareFound;
+    this.ls.walSpareFound = undefined;
+    const path = found ?? this.ls.walSparePath(seq);
     let handle: FileHandle | undefined;
     const steps: Step[] = [
       (next) =>
-        disk.open(path, 'write', (err, h) => {
+        disk.open(path, found === undefined ? 'write' : 'readwrite', (err, h) => {
           if (err === null) handle = h;
           next(err);
         }),
     ];
-    for (let at = 0; at < bytes; at += zeros.length) {
-      const part = zeros.subarray(0, Math.min(zeros.length, bytes - at));
-      steps.push((next) => disk.write(handle as FileHandle, part, at, next));
+    if (found === undefined) {
+      const zeros = new Uint8Array(Math.min(bytes, 4 * 1024 * 1024));
+      for (let at = 0; at < bytes; at += zeros.length) {
+        const part = zeros.subarray(0, Math.min(zeros.length, bytes - at));
+        steps.push((next) => disk.write(handle as FileHandle, part, at, next));
+      }
     }
     steps.push((next) => disk.sync(handle as FileHandle, 'fsync', next));
-    steps.push((next) => disk.syncDir(this.ls.walDir, next));
+    if (found === undefined) steps.push((next) => disk.syncDir(this.ls.walDir, next));
     const self = this.self;
-    // A WAL writer that died meanwhile has a successor that never uses this number: the file is nobody's.
+    // A stopping WAL waits for its preparation (a System started next in this process would
+    // prepare the same spare), which ends at its next step.
+    const stopped = new DiskError('ECANCELED', 'write', path);
+    const guarded = steps.map((step): Step => (next) => (this.stopping ? next(stopped) : step(next)));
+    this.io.begin();
     const report = (h: FileHandle | undefined): void => {
-      if (!this.system.send(self, { type: 'spare_ready', seq, handle: h }) && h !== undefined) disk.close(h, () => disk.unlink(path, () => {}));
+      this.io.end();
+      if (this.stopping) {
+        if (h !== undefined) disk.close(h, () => {}); // complete: the next start takes it over
+        return;
+      }
+      // A WAL writer that died meanwhile has a successor that never takes this spare over: it is nobody's.
+      if (!this.system.send(self, { type: 'spare_ready', seq, path, handle: h }) && h !== undefined) disk.close(h, () => disk.unlink(path, () => {}));
     };
-    runSteps(steps, (error) => {
+    runSteps(guarded, (error) => {
       if (error === null || handle === undefined) return report(error === null ? handle : undefined);
       // A failed preparation removes its file before it reports: the WAL opens that file next,
       // and an unlink arriving after that open took a live WAL file's name away (simulator,
@@ -338,10 +352,11 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     const disk = this.ls.disk;
     const spare = this.spare;
     if (spare !== undefined && spare.seq === f.seq) {
-      // Prepared in the background: created, zero-filled, synced with its directory.
+      // Prepared in the background (created, zero-filled, synced): it takes the file's name,
+      // durably, before any record goes in.
       this.spare = undefined;
-      this.busy = true;
-      this.onIoDone('open', null, spare.handle);
+      const steps: Step[] = [(next) => disk.rename(spare.path, f.path, next), (next) => disk.syncDir(this.ls.walDir, next)];
+      this.start('open', steps, () => spare.handle);
       return;
     }
     let handle: FileHandle | undefined;

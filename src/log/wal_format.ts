@@ -115,3 +115,19 @@ export function walFileSeq(name: string): number | undefined {
   const m = /^(\d{16})\.wal$/.exec(name);
   return m === null ? undefined : Number(m[1]);
 }
+
+/**
+ * Name of a spare: a file allocated in advance (zeros only) for WAL file number
+ * `seq`, renamed to that file's name when the WAL rolls into it. Only zeros are
+ * ever written under this name, so a restart can take a spare over unread.
+ */
+export function walSpareName(seq: number): string {
+  assert(Number.isSafeInteger(seq) && seq >= 0, 'bad WAL sequence number');
+  return `${String(seq).padStart(16, '0')}.spare`;
+}
+
+/** The sequence number in a spare's name, or undefined for other names. */
+export function walSpareSeq(name: string): number | undefined {
+  const m = /^(\d{16})\.spare$/.exec(name);
+  return m === null ? undefined : Number(m[1]);
+}

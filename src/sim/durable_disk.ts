@@ -218,7 +218,18 @@ export class DurableDisk implements Disk {
   }
 
   rename(from: string, to: string, cb: DiskCallback): void {
-    this.inner.rename(from, to, cb);
+    // A WAL spare takes its file's name: what is tracked under the old name (and the handles
+    // open on it) follows, or the next spare, created under the old name, would wipe it.
+    const epoch = this.epoch;
+    this.inner.rename(from, to, (err, value) => {
+      if (err === null && epoch === this.epoch && this.isWal(from)) {
+        const t = this.files.get(from);
+        this.files.delete(from);
+        if (t !== undefined) this.files.set(to, t);
+        for (const [h, p] of this.paths) if (p === from) this.paths.set(h, to);
+      }
+      cb(err, value);
+    });
   }
 
   unlink(path: string, cb: DiskCallback): void {

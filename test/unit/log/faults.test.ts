@@ -9,8 +9,8 @@ import type { DiskCallback, DiskError, DiskOp, FileHandle, OpenMode } from '../.
 import { SeededRandom } from '../../../src/io/random.js';
 import { SimClock } from '../../../src/io/sim_clock.js';
 import { SimDisk, type SimFaultCode } from '../../../src/io/sim_disk.js';
-import { walFileName } from '../../../src/log/wal_format.js';
-import { crashAndRestart, logWorld, makeEntries, payloadMatches } from './world.js';
+import { walSpareName } from '../../../src/log/wal_format.js';
+import { crashAndRestart, logWorld, makeEntries, payloadMatches, type World } from './world.js';
 
 describe('WAL backpressure', () => {
   it('tells writers to wait past walPendingBytesMax and to resume below half of it', () => {
@@ -198,16 +198,16 @@ describe('log actors restart', () => {
 });
 
 describe('a WAL restarted while its next file is being prepared', () => {
-  it('leaves that file to the dead instance: the zeros it still writes never land over records', async () => {
-    // The first instance's preparation of WAL file 1 is held at its open until after the restart.
-    const first = `/data/wal/${walFileName(1)}`;
-    class HeldOpen extends SimDisk {
-      held: (() => void) | undefined;
-      override open(path: string, mode: OpenMode, cb: DiskCallback<FileHandle>): void {
-        if (path === first && this.held === undefined) this.held = () => super.open(path, mode, cb);
-        else super.open(path, mode, cb);
-      }
+  // The first instance's preparation of a spare for WAL file 1 is held at its open.
+  const first = `/data/wal/${walSpareName(1)}`;
+  class HeldOpen extends SimDisk {
+    held: (() => void) | undefined;
+    override open(path: string, mode: OpenMode, cb: DiskCallback<FileHandle>): void {
+      if (path === first && this.held === undefined) this.held = () => super.open(path, mode, cb);
+      else super.open(path, mode, cb);
     }
+  }
+  async function heldWorld(): Promise<{ w: World; disk: HeldOpen; wal: ActorRef }> {
     const clock = new SimClock();
     const disk = new HeldOpen(clock, new SeededRandom(5));
     const w = logWorld({ clock, disk });
@@ -215,7 +215,27 @@ describe('a WAL restarted while its next file is being prepared', () => {
     expect(disk.held).toBeDefined();
     const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
     const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    return { w, disk, wal };
+  }
+
+  it('a crashing WAL waits for its preparation before its successor starts', async () => {
+    const { w, disk, wal } = await heldWorld();
     w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.settle();
+    expect(w.system.isAlive(wal)).toBe(true); // terminating: the preparation is under way
+    disk.held?.();
+    w.settle();
+    expect(w.system.isAlive(wal)).toBe(false);
+    const log = w.open('z/2');
+    log.append(makeEntries('z/2', 1, 20, 1));
+    w.settle();
+    expect(log.writtenIndex).toBe(20);
+    expect(crashAndRestart(w).open('z/2').entries(1, 100).length).toBe(20);
+  });
+
+  it('a killed one leaves that spare to the dead instance: the zeros it still writes never land over records', async () => {
+    const { w, disk, wal } = await heldWorld();
+    w.system.stop(wal, 'killed').catch(() => {}); // no terminate: the preparation goes on alone
     w.settle();
     const log = w.open('z/1');
     log.append(makeEntries('z/1', 1, 20, 1));

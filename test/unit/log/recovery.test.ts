@@ -49,7 +49,7 @@ function walFiles(disk: SimDisk): string[] {
 }
 
 describe('recovery with WAL files allocated in advance', () => {
-  it('removes an unused next file quietly and reads the zero tail of the current one as its end', () => {
+  it('keeps the spare for the next file and reads the zero tail of the current one as its end', () => {
     const w = logWorld({ log: { walPreallocateBytes: 64 * 1024 } });
     w.settle();
     const log = w.open('p/1');
@@ -96,6 +96,26 @@ describe('recovery with WAL files allocated in advance', () => {
     expect(w2.logger.records.filter((r) => r.level === 'warn' || r.level === 'error')).toEqual([]);
     expect(w2.open('p/5').entries(1, 100).length).toBe(5);
     expect(copy.disk.existsSync(`/data/wal/${walFileName(0)}`)).toBe(false);
+  });
+
+  it('takes over the spare it finds at a restart instead of filling another with zeros', () => {
+    const w = logWorld();
+    w.settle();
+    w.open('p/6').append(makeEntries('p/6', 1, 10, 1));
+    w.settle();
+    expect(w.disk.paths().filter((p) => p.endsWith('.spare')).length).toBe(1);
+    const copy = crashedCopy(w);
+    const before = copy.disk.stats.bytesWritten;
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock });
+    const log = w2.open('p/6');
+    log.append(makeEntries('p/6', 11, 20, 1));
+    w2.settle();
+    expect(log.writtenIndex).toBe(20);
+    // The records, and zeros for one spare: the one for the file after this one.
+    expect(copy.disk.stats.bytesWritten - before).toBeLessThan(64 * 1024 + 4096);
+    expect(w2.disk.paths().filter((p) => p.endsWith('.spare')).length).toBe(1);
+    const w3 = crashedCopy(w2);
+    expect(logWorld({ disk: w3.disk, clock: w3.clock }).open('p/6').entries(1, 100).length).toBe(20);
   });
 
   it('falls back to a plain open when preparing the next file fails', () => {
