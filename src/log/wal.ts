@@ -191,9 +191,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     };
     runSteps(guarded, (error) => {
       if (error === null || handle === undefined) return report(error === null ? handle : undefined);
-      // A failed preparation removes its file before it reports: the WAL opens that file next,
-      // and an unlink arriving after that open took a live WAL file's name away (simulator,
-      // seed 147128: a whole file of synced entries gone after a crash).
+      // A failed preparation removes its spare before it reports, so that nothing of it is left
+      // behind once the WAL goes on. (When spares were prepared under their file's name, a late
+      // unlink took a live WAL file's name away: simulator, seed 147128.)
       const h = handle;
       disk.close(h, () => disk.unlink(path, () => report(undefined)));
     });
