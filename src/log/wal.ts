@@ -70,7 +70,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   private readonly io = new IoGate();
   /** The spare for the next file, already allocated, waiting to be rolled into. */
   private spare: { seq: number; path: string; handle: FileHandle } | undefined;
-  /** The WAL file being created and zero-filled in the background, if any. */
+  /** The WAL file a spare is being prepared (or taken over) for in the background, if any. */
   private preparingSeq: number | undefined;
 
   override init(args: { ls: LogSystem }): void {

@@ -104,16 +104,26 @@ export function scanRecords(bytes: Uint8Array, visit: RecordVisitor): number {
   return o;
 }
 
-/** Name of WAL file number `seq` (zero-padded so that names sort by number). */
-export function walFileName(seq: number): string {
+/** `seq` zero-padded to 16 digits (so that names sort by number), then `.ext`. */
+function numberedName(seq: number, ext: string): string {
   assert(Number.isSafeInteger(seq) && seq >= 0, 'bad WAL sequence number');
-  return `${String(seq).padStart(16, '0')}.wal`;
+  return `${String(seq).padStart(16, '0')}.${ext}`;
+}
+
+/** The number in a name `numberedName` made with `ext`, or undefined for other names. */
+function numberedSeq(name: string, ext: string): number | undefined {
+  const m = /^(\d{16})\.(\w+)$/.exec(name);
+  return m !== null && m[2] === ext ? Number(m[1]) : undefined;
+}
+
+/** Name of WAL file number `seq`. */
+export function walFileName(seq: number): string {
+  return numberedName(seq, 'wal');
 }
 
 /** The sequence number in a WAL file name, or undefined for other names. */
 export function walFileSeq(name: string): number | undefined {
-  const m = /^(\d{16})\.wal$/.exec(name);
-  return m === null ? undefined : Number(m[1]);
+  return numberedSeq(name, 'wal');
 }
 
 /**
@@ -122,12 +132,10 @@ export function walFileSeq(name: string): number | undefined {
  * ever written under this name, so a restart can take a spare over unread.
  */
 export function walSpareName(seq: number): string {
-  assert(Number.isSafeInteger(seq) && seq >= 0, 'bad WAL sequence number');
-  return `${String(seq).padStart(16, '0')}.spare`;
+  return numberedName(seq, 'spare');
 }
 
 /** The sequence number in a spare's name, or undefined for other names. */
 export function walSpareSeq(name: string): number | undefined {
-  const m = /^(\d{16})\.spare$/.exec(name);
-  return m === null ? undefined : Number(m[1]);
+  return numberedSeq(name, 'spare');
 }
