@@ -219,8 +219,9 @@ export abstract class Caller {
     const members = this.requester.members.get(cluster);
     if (members !== undefined) this.requester.members.set(cluster, members.filter((m) => m !== member));
     if (this.requester.leaders.get(cluster) === member) this.requester.leaders.delete(cluster);
-    // Best effort: a removed member that misses this takes no further part (it is outside the
-    // configuration, so it never campaigns) until deleted; a removed leader stops by itself.
+    // Best effort: a removed member that learnt of its removal has stopped and waits for this;
+    // one that missed the removal too (down or cut off) campaigns when it is back, and the
+    // leader it asks for a vote tells it to delete itself. A removed leader stops by itself.
     this.requester.requestAsync(cluster, { type: 'delete_server', removedAt }, { member, timeoutMs: 2000 }).catch(() => {});
   }
 

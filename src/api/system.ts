@@ -100,6 +100,8 @@ export class System extends Caller implements ServerHost {
   private readonly peers = new Map<string, Set<string>>();
   /** When each (cluster, sender) was last checked with the known members. */
   private readonly peerChecks = new Map<string, number>();
+  /** When each (cluster, removed member) campaigning here was last told to delete itself. */
+  private readonly removalHints = new Map<string, number>();
   /** Start and delete operations per cluster, one at a time. */
   private readonly clusterOps = new Map<string, Promise<void>>();
   private nextSubscription = 1;
@@ -389,6 +391,33 @@ export class System extends Caller implements ServerHost {
     return run;
   }
 
+  /**
+   * `from` campaigns in `cluster` from outside the configuration this node
+   * leads with: a member removed while it was down or cut off, which missed
+   * its removal and the delete request that followed it, and would campaign
+   * in vain for ever. Tells it (at most once a second) to delete itself, as
+   * removeMember does. Only a leader whose latest configuration is committed
+   * speaks: a change in flight may be adding `from` back. `removedAt` is that
+   * configuration's index, at or past the real removal, and the receiver
+   * keeps a member added back since (deleteIfRemoved).
+   */
+  private answerRemovedCandidate(cluster: string, from: string): void {
+    const core = this.inspectServer(cluster)?.core;
+    if (core === undefined || core.role !== 'leader' || from === this.nodeId) return;
+    if (core.config.voters.includes(from) || core.config.nonVoters.includes(from)) return;
+    const latest = core.configs[core.configs.length - 1];
+    if (latest === undefined || latest.index > core.commitIndex) return;
+    const key = `${cluster}\u0000${from}`;
+    const now = this.clock.now();
+    const last = this.removalHints.get(key);
+    if (last !== undefined && now - last < 1000) return;
+    this.removalHints.set(key, now);
+    this.logger.info('telling a removed member that campaigns to delete itself', { cluster, member: from, removedAt: latest.index });
+    this.requester.request(cluster, { type: 'delete_server', removedAt: latest.index }, { member: from, timeoutMs: 2000 }, (err, deleted) => {
+      if (err === null && deleted === true) this.removalHints.delete(key);
+    });
+  }
+
   /** Deletes the local member if it is the one removed at `removedAt` (not one added again since). */
   private async deleteIfRemoved(cluster: string, removedAt: number): Promise<boolean> {
     // A member that joined after the removal is a new one: the request is late (simulator, seed 242).
@@ -443,6 +472,7 @@ export class System extends Caller implements ServerHost {
             this.dropped.unknownCluster++;
             return;
           }
+          if (env.msg.type === 'request_vote') this.answerRemovedCandidate(env.cluster, env.from);
           // Only nodes known as members may speak (a member still joining knows none yet,
           // and listens to whoever leads); others wait until the leader vouches for them.
           const peers = this.peers.get(env.cluster);

@@ -71,6 +71,7 @@ export const requiredPaths: readonly string[] = [
   'path.leader_step_down',
   'path.member_added',
   'path.member_removed',
+  'path.removed_member_told',
   'path.read_ok',
   'path.read_after_election',
   'path.read_failed',

@@ -465,7 +465,13 @@ export class Nemesis {
     if (m === undefined || via === undefined) return;
     const outside = this.plan.nodes.filter((n) => !m.voters.includes(n) && !m.nonVoters.includes(n));
     if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via, m.lastIndex);
-    if (kind === 'remove_member' && m.voters.length > 3) return this.removeMember(cluster, this.random.pick(m.voters), via);
+    if (kind === 'remove_member' && m.voters.length > 3) {
+      // Now and then the one that cannot hear of it (down, or cut off from `via`): it misses the
+      // removal and the delete request, and must be told to delete itself when it campaigns.
+      const unreachable = m.voters.filter((v) => this.world.isDown(v) || !this.world.network.canReach(via, v));
+      const victim = unreachable.length > 0 && this.random.chance(0.5) ? this.random.pick(unreachable) : this.random.pick(m.voters);
+      return this.removeMember(cluster, victim, via);
+    }
     if (kind !== 'transfer_leadership') return;
     const target = this.random.pick(m.voters);
     this.coverage.add('fault.transfer_leadership');

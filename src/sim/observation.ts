@@ -35,6 +35,7 @@ const logPaths: readonly (readonly [string, string])[] = [
   ['snapshot save failed', 'path.snapshot_save_failed'],
   ['writing a received snapshot failed', 'path.snapshot_receive_failed'],
   ['actor exited', 'path.actor_crash'],
+  ['telling a removed member that campaigns to delete itself', 'path.removed_member_told'],
 ];
 
 /** Counts the paths a run exercises. */

@@ -107,3 +107,27 @@ describe('a removed leader asked to join again before it stopped', () => {
     expect(world.invariants.violations).toEqual([]);
   });
 });
+
+describe('a member removed while its node was down', () => {
+  it('is deleted once it is back and campaigns, since the request to delete it could not reach it', async () => {
+    const nodes = ['n1', 'n2', 'n3'];
+    const world = new World({ seed: 11, nodes, machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
+    for (const n of nodes) await world.startNode(n);
+    world.clusters.push('ctr');
+    await world.settle(world.system('n1').startCluster('ctr', 'counter', nodes));
+    await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    const gone = nodes.find((n) => world.inspect(n, 'ctr')?.core.role !== 'leader') as string;
+    const asker = nodes.find((n) => n !== gone) as string;
+    world.crash(gone);
+    await world.settle(world.system(asker).removeMember('ctr', gone, { timeoutMs: 5000 }));
+    world.run(3000); // the removal's best-effort delete request finds nobody
+    await world.restart(gone);
+    expect(world.inspect(gone, 'ctr')?.core.config.voters).toContain(gone); // it missed its removal
+    const deleted = await world.advanceUntil(() => world.inspect(gone, 'ctr') === undefined, 10_000);
+    expect(deleted).toBe(true);
+    await world.advance(1000); // its log and record go after the server has stopped
+    expect(await world.settle(world.system(gone).restartAll())).toEqual([]);
+    await world.settle(world.system(asker).processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    expect(world.invariants.violations).toEqual([]);
+  });
+});
