@@ -72,8 +72,12 @@ export function toDiskError(e: unknown, op: DiskOp, path: string): DiskError {
 export interface Disk {
   /** Opens `path` (see OpenMode); the handle is valid until `close`. */
   open(path: string, mode: OpenMode, cb: DiskCallback<FileHandle>): void;
-  /** Writes all of `data` at byte `position`. */
-  write(handle: FileHandle, data: Uint8Array, position: number, cb: DiskCallback): void;
+  /**
+   * Writes all of `data` at byte `position`. `background` marks bulk data
+   * that nothing urgent waits for: RealDisk then never copies it on the
+   * calling thread, however small.
+   */
+  write(handle: FileHandle, data: Uint8Array, position: number, cb: DiskCallback, background?: boolean): void;
   /** Makes the file's written data durable (`none` completes at once). */
   sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback): void;
   /** Sets the file's size to `size` bytes. */
@@ -86,6 +90,8 @@ export interface Disk {
   unlink(path: string, cb: DiskCallback): void;
   /** Removes an empty directory. */
   rmdir(path: string, cb: DiskCallback): void;
+  /** Creates a directory in an existing one (one already there is no error); durable once its parent is synced with syncDir. */
+  mkdir(path: string, cb: DiskCallback): void;
   /** Makes the directory's entries (creations, renames, removals) durable. */
   syncDir(dir: string, cb: DiskCallback): void;
 

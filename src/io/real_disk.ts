@@ -33,10 +33,11 @@ export class RealDisk implements Disk {
    * write of at most inlineWriteBytesMax is made on this thread (it lands in
    * the page cache; a thread-pool round trip costs more than the copy, and the
    * WAL's write-then-sync then takes one round trip, not two); larger ones go
-   * to the thread pool. The callback runs after the call returns either way.
+   * to the thread pool, as do `background` writes of any size. The callback
+   * runs after the call returns either way.
    */
-  write(handle: FileHandle, data: Uint8Array, position: number, cb: DiskCallback): void {
-    if (data.length <= inlineWriteBytesMax) {
+  write(handle: FileHandle, data: Uint8Array, position: number, cb: DiskCallback, background = false): void {
+    if (data.length <= inlineWriteBytesMax && !background) {
       let error: DiskError | null = null;
       try {
         for (let done = 0; done < data.length; ) {
@@ -100,6 +101,11 @@ export class RealDisk implements Disk {
   /** rmdir(2). */
   rmdir(path: string, cb: DiskCallback): void {
     fs.rmdir(path, (err) => cb(err === null ? null : toDiskError(err, 'rmdir', path), undefined));
+  }
+
+  /** fs.mkdir; an existing entry is no error (a file there fails the first open inside it). */
+  mkdir(path: string, cb: DiskCallback): void {
+    fs.mkdir(path, (err) => cb(err !== null && err.code !== 'EEXIST' ? toDiskError(err, 'mkdir', path) : null, undefined));
   }
 
   /** Opens the directory and fsyncs it, which makes its entries durable. */

@@ -382,6 +382,18 @@ export class SimDisk implements Disk {
     });
   }
 
+  /** Creates a directory; durable once its parent has been synced. */
+  mkdir(path: string, cb: DiskCallback): void {
+    this.later('mkdir', path, false, (fail) => {
+      if (fail !== undefined) return cb(fail, undefined);
+      if (this.isDir(path)) return cb(null, undefined);
+      if (this.names.has(path)) return cb(new DiskError('EEXIST', 'mkdir', path), undefined);
+      if (!this.isDir(parentDir(path))) return cb(new DiskError('ENOENT', 'mkdir', path), undefined);
+      this.names.set(path, new Inode('dir'));
+      cb(null, undefined);
+    });
+  }
+
   /** Makes the directory's entries durable. */
   syncDir(dir: string, cb: DiskCallback): void {
     this.later('syncDir', dir, true, (fail) => {

@@ -16,17 +16,25 @@ export function runSteps(steps: readonly Step[], done: (err: DiskError | null) =
   next(null);
 }
 
-/** Runs step sequences side by side; `done` gets the first error (or null) once all have ended. */
-export function runParallel(sequences: readonly (readonly Step[])[], done: (err: DiskError | null) => void): void {
+/**
+ * Runs step sequences side by side, at most `limit` at a time; `done` gets the
+ * first error (or null) once all have ended. After an error, sequences not yet
+ * started are skipped.
+ */
+export function runParallel(sequences: readonly (readonly Step[])[], done: (err: DiskError | null) => void, limit = Infinity): void {
   let left = sequences.length;
+  let next = 0;
   let first: DiskError | null = null;
   if (left === 0) return done(null);
-  for (const seq of sequences) {
-    runSteps(seq, (err) => {
+  const startNext = (): void => {
+    const seq = sequences[next++] as readonly Step[];
+    runSteps(first === null ? seq : [], (err) => {
       if (err !== null && first === null) first = err;
-      if (--left === 0) done(first);
+      if (--left === 0) return done(first);
+      if (next < sequences.length) startNext();
     });
-  }
+  };
+  for (let i = 0; i < Math.min(limit, sequences.length); i++) startNext();
 }
 
 /** Counts operations in flight, so that `terminate` can wait for them (never mutates actor state). */

@@ -15,6 +15,9 @@ import { CHUNK_HEADER_BYTES, CHUNK_INDEX_ENTRY_BYTES, encodeChunk, SegmentReader
 import type { FileGroupRange, WalFile } from './wal_file.js';
 import type { LogEntry } from './events.js';
 
+/** Logs whose files a wave writes at the same time (each open, write, sync, close in turn). */
+const segmentFilesInFlight = 2;
+
 /** Messages the segment writer accepts. */
 export type SegmentWriterMsg =
   | { type: 'flush' }
@@ -158,7 +161,7 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
   private run(work: Work): void {
     switch (work.kind) {
       case 'wave':
-        return this.start(work.plans.map((p) => this.planSteps(p)));
+        return this.start([this.waveSteps(work.plans)]);
       case 'delete_wal': {
         const disk = this.ls.disk;
         return this.start([[(next) => disk.unlink(work.file.path, next), (next) => disk.syncDir(this.ls.walDir, next)]]);
@@ -303,15 +306,32 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
     return writes;
   }
 
+  /**
+   * A wave: the directories of logs that get their first file, made durable
+   * with one sync of their parent, then each log's writes, a few logs at a
+   * time. The thread pool is shared with the WAL, whose syncs every commit
+   * waits for: a wave that queued hundreds of syncs ahead of them would stall
+   * every group of the node for as long as the wave lasts.
+   */
+  private waveSteps(plans: readonly GroupPlan[]): Step[] {
+    const disk = this.ls.disk;
+    const fresh = plans.filter((p) => !p.group.dirReady && p.writes.some((w) => w.create)).map((p) => p.group.dir);
+    const steps: Step[] = [];
+    if (fresh.length > 0) {
+      steps.push(
+        (next) => runParallel(fresh.map((dir) => [(done: (err: DiskError | null) => void) => disk.mkdir(dir, done)]), next, segmentFilesInFlight),
+        (next) => disk.syncDir(this.ls.groupsDir, next),
+      );
+    }
+    steps.push((next) => runParallel(plans.map((p) => this.planSteps(p)), next, segmentFilesInFlight));
+    return steps;
+  }
+
   private planSteps(p: GroupPlan): Step[] {
     const disk = this.ls.disk;
     const method: SyncMethod = this.ls.options.walSyncMethod;
     const g = p.group;
     const steps: Step[] = [];
-    if (p.writes.some((w) => w.create) && !g.dirReady) {
-      disk.mkdirpSync(g.dir);
-      g.dirReady = true;
-    }
     const retry = this.untidy.has(g);
     for (const w of p.writes) steps.push(...writeSteps(disk, w, method, retry));
     if (p.writes.some((w) => w.create)) steps.push((next) => disk.syncDir(g.dir, next));
@@ -322,6 +342,7 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
   private apply(p: GroupPlan): void {
     const g = p.group;
     this.untidy.delete(g);
+    if (p.writes.some((w) => w.create)) g.dirReady = true;
     const stats = this.ls.segmentStats;
     let removed = false;
     for (const w of p.writes) {
@@ -420,7 +441,7 @@ function writeSteps(disk: Disk, w: ChunkWrite, method: SyncMethod, cutBack: bool
       }),
   ];
   if (cutBack && !w.create) steps.push((next) => disk.truncate(h, w.position, next));
-  steps.push((next) => disk.write(h, w.chunk.bytes, w.position, next));
+  steps.push((next) => disk.write(h, w.chunk.bytes, w.position, next, true));
   steps.push((next) => disk.sync(h, method, next));
   steps.push((next) => disk.close(h, () => next(null)));
   return [

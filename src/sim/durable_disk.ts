@@ -244,6 +244,10 @@ export class DurableDisk implements Disk {
     this.inner.syncDir(dir, cb);
   }
 
+  mkdir(path: string, cb: DiskCallback): void {
+    this.inner.mkdir(path, cb);
+  }
+
   openSync(path: string, mode: OpenMode): FileHandle {
     const h = this.inner.openSync(path, mode);
     this.opened(path, mode, h);

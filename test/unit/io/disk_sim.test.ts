@@ -86,6 +86,24 @@ describe('SimDisk', () => {
     expect(text(disk.readFileSync('/d/final'))).toBe('new');
   });
 
+  it('mkdir makes a directory that a crash keeps only once its parent is synced', () => {
+    const { disk, run, bytes } = setup();
+    run((cb) => disk.mkdir('/d/g', cb));
+    run((cb) => disk.mkdir('/d/g', cb)); // one already there is no error
+    expect(() => run((cb) => disk.mkdir('/d/missing/g', cb))).toThrow(expect.objectContaining({ errno: 'ENOENT' }));
+    const h = run<FileHandle>((cb) => disk.open('/d/g/f', 'write', cb));
+    run((cb) => disk.write(h, bytes('x'), 0, cb));
+    run((cb) => disk.sync(h, 'fsync', cb));
+    run((cb) => disk.syncDir('/d/g', cb));
+    const copy = disk.fork(new SimClock(), new SeededRandom(3));
+    copy.crash();
+    expect(copy.existsSync('/d/g')).toBe(false); // the file went with its directory
+    expect(copy.existsSync('/d/g/f')).toBe(false);
+    run((cb) => disk.syncDir('/d', cb));
+    disk.crash();
+    expect(disk.readFileSync('/d/g/f')).toEqual(bytes('x'));
+  });
+
   it('injects faults by operation (and path), then clears them', () => {
     const { disk, run, bytes } = setup();
     const h = run<FileHandle>((cb) => disk.open('/d/a', 'write', cb));

@@ -33,6 +33,26 @@ describe('segments', () => {
     expect(w.logger.records.filter((r) => r.level === 'error' || r.level === 'warn')).toEqual([]);
   });
 
+  it("many logs' first flush creates their directories durably: a crash after the WAL file went loses nothing", () => {
+    const w = logWorld({ log: { walFileBytesMax: 16 * 1024 } });
+    w.settle();
+    const ids = Array.from({ length: 30 }, (_, i) => `g${i}/1`);
+    const logs = ids.map((id) => w.open(id));
+    for (let round = 0; round < 3; round++) {
+      logs.forEach((log, i) => log.append(makeEntries(ids[i] as string, round * 10 + 1, round * 10 + 10, 1)));
+      w.settle();
+    }
+    expect(w.ls.stats().segments.walFilesFlushed).toBeGreaterThan(0);
+    expect(w.disk.listSync('/data/groups').length).toBe(30);
+    const w2 = crashAndRestart(w);
+    w2.settle();
+    for (const id of ids) {
+      const log = w2.open(id);
+      expect(log.lastIndex).toBe(30);
+      expect(log.entries(1, 30).every((e) => payloadMatches(id, e))).toBe(true);
+    }
+  });
+
   it('holds more than 65,536 entries in one chunk and one segment file (counts are 32-bit)', () => {
     const opts = { walFileBytesMax: 2_900_000, segmentEntriesMax: 100_000, walBatchBytesMax: 256 * 1024 };
     const w = logWorld({ log: opts });
