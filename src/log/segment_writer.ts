@@ -18,6 +18,9 @@ import type { LogEntry } from './events.js';
 /** Logs whose files a wave writes at the same time (each open, write, sync, close in turn). */
 const segmentFilesInFlight = 2;
 
+/** A chunk larger than this is written in pieces of this size, each synced before the next. */
+const segmentSyncEveryBytes = 1024 * 1024;
+
 /** Messages the segment writer accepts. */
 export type SegmentWriterMsg =
   | { type: 'flush' }
@@ -441,7 +444,16 @@ function writeSteps(disk: Disk, w: ChunkWrite, method: SyncMethod, cutBack: bool
       }),
   ];
   if (cutBack && !w.create) steps.push((next) => disk.truncate(h, w.position, next));
-  steps.push((next) => disk.write(h, w.chunk.bytes, w.position, next, true));
+  // A chunk goes out in pieces, each synced before the next: a flush waits for every byte
+  // written before it, the WAL's flushes included, so megabytes written at once held up
+  // every commit of the node behind them.
+  const bytes = w.chunk.bytes;
+  const every = segmentSyncEveryBytes;
+  for (let at = 0; at < bytes.length; at += every) {
+    const piece = bytes.subarray(at, Math.min(bytes.length, at + every));
+    if (at > 0) steps.push((next) => disk.sync(h, method, next));
+    steps.push((next) => disk.write(h, piece, w.position + at, next, true));
+  }
   steps.push((next) => disk.sync(h, method, next));
   steps.push((next) => disk.close(h, () => next(null)));
   return [

@@ -14,6 +14,9 @@ import type { LogSystem } from './log_system.js';
 import { recordBytes, WAL_HEADER_BYTES, WalBuffer } from './wal_format.js';
 import type { WalFile } from './wal_file.js';
 
+/** A spare is filled with zeros in pieces of this size, each synced before the next. */
+const spareSyncEveryBytes = 1024 * 1024;
+
 /** Messages the WAL actor accepts (GroupLog and LogSystem send the requests). */
 export type WalMsg =
   | { type: 'append'; group: GroupState; entries: readonly LogEntry[] }
@@ -139,8 +142,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   }
 
   /**
-   * Creates a spare for the file after the current one and fills it with
-   * zeros, off the critical path: by the time of the rollover it is allocated,
+   * Creates a spare for the file `seq` and fills it with zeros, off the
+   * critical path: by the time of the rollover it is allocated,
    * so the syncs into it never commit file-size metadata. A spare that
    * recovery found complete is taken over instead: no zeros to write again.
    */
@@ -166,10 +169,13 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         }),
     ];
     if (found === undefined) {
-      const zeros = new Uint8Array(Math.min(bytes, 4 * 1024 * 1024));
+      // In pieces, each synced: one flush of the whole file held the device for 10-20 ms,
+      // and every WAL sync of the node waited behind it.
+      const zeros = new Uint8Array(Math.min(bytes, spareSyncEveryBytes));
       for (let at = 0; at < bytes; at += zeros.length) {
         const part = zeros.subarray(0, Math.min(zeros.length, bytes - at));
-        steps.push((next) => disk.write(handle as FileHandle, part, at, next));
+        steps.push((next) => disk.write(handle as FileHandle, part, at, next, true));
+        steps.push((next) => disk.sync(handle as FileHandle, 'datasync', next));
       }
     }
     steps.push((next) => disk.sync(handle as FileHandle, 'fsync', next));
@@ -331,6 +337,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
 
   private closeCurrent(): void {
     const f = this.current as WalFile;
+    this.prepareSpare(f.seq + 1); // rolled over early (memory pressure) before it was half full
     const h = f.handle as FileHandle;
     const disk = this.ls.disk;
     // Each batch was synced already; with sync 'none' the file is synced once here,
@@ -404,6 +411,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     this.busy = false;
     if (error !== null) {
       if (op === 'open' && handle !== undefined) this.ls.disk.close(handle, () => {});
+      if (op === 'open') this.ls.kickSegmentWriter(); // the old file need not wait for a new one that cannot open
       if (op === 'write') this.needsTruncate = true;
       return this.failed(error);
     }
@@ -417,7 +425,6 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         this.ls.walActive = undefined;
         this.ls.pendingWalFiles.push(f);
         this.ls.walStats.rollovers++;
-        this.ls.kickSegmentWriter();
         return this.recovered();
       }
       case 'open': {
@@ -425,7 +432,10 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         f.handle = handle;
         this.current = f;
         this.ls.walActive = f;
-        this.prepareSpare(f.seq + 1);
+        // The old file is flushed into segments only now: a directory sync waits for the data
+        // of files with newly allocated blocks (ext4's ordered mode), and the new file's
+        // rename, synced above, waited 25-70 ms behind the segment writer's first writes.
+        this.ls.kickSegmentWriter();
         return this.recovered();
       }
       default:
@@ -438,6 +448,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     const f = this.current as WalFile;
     const bytes = b.buf.length;
     f.size += bytes;
+    // The next file's spare is prepared once this one is half full: started at the rollover, its
+    // zeros went to the device together with the segment writer's copy of the old file.
+    if (f.size >= this.ls.options.walFileBytesMax / 2) this.prepareSpare(f.seq + 1);
     this.needsTruncate = false;
     this.pendingBytes -= bytes;
     const s = this.ls.walStats;

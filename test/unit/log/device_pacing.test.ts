@@ -1,0 +1,92 @@
+// The background writers (spare preparation, segment flushes) keep out of the
+// way of the WAL's syncs: a flush waits for every byte written before it, so
+// they write in synced pieces of at most 1 MiB, a spare is prepared while the
+// current file is half full (not at the rollover, when the segment writer
+// starts copying the old file), and the segment writer starts only once the
+// next WAL file is open.
+import { describe, expect, it } from 'vitest';
+import { SimClock } from '../../../src/io/sim_clock.js';
+import { SeededRandom } from '../../../src/io/random.js';
+import { SimDisk } from '../../../src/io/sim_disk.js';
+import type { DiskCallback, FileHandle, OpenMode, SyncMethod } from '../../../src/io/disk.js';
+import { logWorld, makeEntries } from './world.js';
+
+const MiB = 1024 * 1024;
+
+/** A SimDisk that records writes, syncs, renames and opens in call order. */
+class RecordingDisk extends SimDisk {
+  readonly ops: { op: string; path: string; bytes?: number }[] = [];
+  private readonly handlePaths = new Map<FileHandle, string>();
+
+  override open(path: string, mode: OpenMode, cb: DiskCallback<FileHandle>): void {
+    this.ops.push({ op: 'open', path });
+    super.open(path, mode, (err, h) => {
+      if (err === null) this.handlePaths.set(h, path);
+      cb(err, h);
+    });
+  }
+  override write(handle: FileHandle, data: Uint8Array, position: number, cb: DiskCallback): void {
+    this.ops.push({ op: 'write', path: this.handlePaths.get(handle) ?? '?', bytes: data.length });
+    super.write(handle, data, position, cb);
+  }
+  override sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback): void {
+    this.ops.push({ op: 'sync', path: this.handlePaths.get(handle) ?? '?' });
+    super.sync(handle, method, cb);
+  }
+  override rename(from: string, to: string, cb: DiskCallback): void {
+    this.ops.push({ op: 'rename', path: to });
+    super.rename(from, to, (err) => {
+      if (err === null) for (const [h, p] of this.handlePaths) if (p === from) this.handlePaths.set(h, to);
+      cb(err, undefined);
+    });
+  }
+}
+
+function world(log: Record<string, number>) {
+  const clock = new SimClock();
+  const disk = new RecordingDisk(clock, new SeededRandom(3));
+  const w = logWorld({ clock, disk, log });
+  w.settle();
+  return { w, disk };
+}
+
+describe('background writes and the WAL', () => {
+  it('fills a spare in synced pieces of at most 1 MiB, once the current file is half full', () => {
+    const { w, disk } = world({ walPreallocateBytes: 3 * MiB, walFileBytesMax: 64 * 1024 });
+    const spareWrites = () => disk.ops.filter((o) => o.path.endsWith('.spare') && o.op === 'write');
+    const first = spareWrites().length; // the spare for the first file, prepared at start-up
+    expect(first).toBe(3);
+    const log = w.open('s/1');
+    log.append(makeEntries('s/1', 1, 100, 1, 200)); // ~23 KiB: not yet half of the file
+    w.settle();
+    expect(spareWrites().length).toBe(first);
+    log.append(makeEntries('s/1', 101, 200, 1, 200));
+    w.settle();
+    const spare = disk.ops.filter((o) => o.path.endsWith('2.spare'));
+    expect(spare.filter((o) => o.op === 'write').map((o) => o.bytes)).toEqual([MiB, MiB, MiB]);
+    // Each piece is synced before the next is written.
+    const kinds = spare.filter((o) => o.op !== 'open').map((o) => o.op);
+    expect(kinds).toEqual(['write', 'sync', 'write', 'sync', 'write', 'sync', 'sync']);
+  });
+
+  it('writes a large segment chunk in synced pieces, and starts only once the next WAL file is open', () => {
+    const { w, disk } = world({ walFileBytesMax: 4 * MiB, walPreallocateBytes: 64 * 1024 });
+    const log = w.open('s/2');
+    for (let i = 0; i < 6; i++) {
+      log.append(makeEntries('s/2', i * 200 + 1, i * 200 + 200, 1, 4096)); // 800 KiB a round
+      w.settle();
+    }
+    log.append(makeEntries('s/2', 1201, 1201, 1)); // goes to the next file: the rollover
+    w.settle();
+    expect(w.ls.stats().segments.walFilesFlushed).toBe(1);
+    const seg = disk.ops.filter((o) => o.path.includes('/groups/') && o.path.endsWith('.seg'));
+    const writes = seg.filter((o) => o.op === 'write').map((o) => o.bytes as number);
+    expect(writes.reduce((a, b) => a + b, 0)).toBeGreaterThan(3 * MiB);
+    expect(Math.max(...writes)).toBeLessThanOrEqual(MiB);
+    expect(seg.filter((o) => o.op === 'sync').length).toBe(writes.length);
+    const renamed = disk.ops.findIndex((o) => o.op === 'rename' && o.path.endsWith('2.wal'));
+    const firstSegmentOpen = disk.ops.findIndex((o) => o.op === 'open' && o.path.includes('/groups/'));
+    expect(renamed).toBeGreaterThanOrEqual(0);
+    expect(firstSegmentOpen).toBeGreaterThan(renamed);
+  });
+});
