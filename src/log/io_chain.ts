@@ -2,6 +2,13 @@
 // that lets an actor's `terminate` wait until its operations in flight end.
 import type { DiskError } from '../io/disk.js';
 
+/**
+ * Background writers (a WAL spare's zeros, segment chunks) write at most this
+ * many bytes before they sync: a flush waits for every byte written before it,
+ * and the WAL's flushes, which every commit waits for, are no exception.
+ */
+export const backgroundSyncEveryBytes = 1024 * 1024;
+
 /** One asynchronous step: calls `next` once, with an error or null. */
 export type Step = (next: (err: DiskError | null) => void) => void;
 

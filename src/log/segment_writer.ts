@@ -9,7 +9,7 @@ import { Completion } from '../lib/completion.js';
 import { ConcordError } from '../lib/errors.js';
 import { DiskError, joinPath, type Disk, type DiskCallback, type FileHandle, type SyncMethod } from '../io/disk.js';
 import { clipSegmentsAfter, clipSegmentsThrough, type GroupState, type SegmentRef } from './group_state.js';
-import { IoGate, runParallel, runSteps, type Step } from './io_chain.js';
+import { backgroundSyncEveryBytes, IoGate, runParallel, runSteps, type Step } from './io_chain.js';
 import type { LogSystem } from './log_system.js';
 import { CHUNK_HEADER_BYTES, CHUNK_INDEX_ENTRY_BYTES, encodeChunk, SegmentReader, segmentFileName, segmentFileSeq, type EncodedChunk } from './segment.js';
 import type { FileGroupRange, WalFile } from './wal_file.js';
@@ -17,9 +17,6 @@ import type { LogEntry } from './events.js';
 
 /** Logs whose files a wave writes at the same time (each open, write, sync, close in turn). */
 const segmentFilesInFlight = 2;
-
-/** A chunk larger than this is written in pieces of this size, each synced before the next. */
-const segmentSyncEveryBytes = 1024 * 1024;
 
 /** Messages the segment writer accepts. */
 export type SegmentWriterMsg =
@@ -444,11 +441,9 @@ function writeSteps(disk: Disk, w: ChunkWrite, method: SyncMethod, cutBack: bool
       }),
   ];
   if (cutBack && !w.create) steps.push((next) => disk.truncate(h, w.position, next));
-  // A chunk goes out in pieces, each synced before the next: a flush waits for every byte
-  // written before it, the WAL's flushes included, so megabytes written at once held up
-  // every commit of the node behind them.
+  // In synced pieces: megabytes written at once held up every commit of the node behind them.
   const bytes = w.chunk.bytes;
-  const every = segmentSyncEveryBytes;
+  const every = backgroundSyncEveryBytes;
   for (let at = 0; at < bytes.length; at += every) {
     const piece = bytes.subarray(at, Math.min(bytes.length, at + every));
     if (at > 0) steps.push((next) => disk.sync(h, method, next));

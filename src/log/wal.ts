@@ -9,13 +9,10 @@ import { Completion } from '../lib/completion.js';
 import { DiskError, type DiskCallback, type FileHandle } from '../io/disk.js';
 import type { LogEntry } from './events.js';
 import type { GroupState } from './group_state.js';
-import { IoGate, runSteps, type Step } from './io_chain.js';
+import { backgroundSyncEveryBytes, IoGate, runSteps, type Step } from './io_chain.js';
 import type { LogSystem } from './log_system.js';
 import { recordBytes, WAL_HEADER_BYTES, WalBuffer } from './wal_format.js';
 import type { WalFile } from './wal_file.js';
-
-/** A spare is filled with zeros in pieces of this size, each synced before the next. */
-const spareSyncEveryBytes = 1024 * 1024;
 
 /** Messages the WAL actor accepts (GroupLog and LogSystem send the requests). */
 export type WalMsg =
@@ -169,9 +166,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         }),
     ];
     if (found === undefined) {
-      // In pieces, each synced: one flush of the whole file held the device for 10-20 ms,
+      // In synced pieces: one flush of the whole file held the device for 10-20 ms,
       // and every WAL sync of the node waited behind it.
-      const zeros = new Uint8Array(Math.min(bytes, spareSyncEveryBytes));
+      const zeros = new Uint8Array(Math.min(bytes, backgroundSyncEveryBytes));
       for (let at = 0; at < bytes; at += zeros.length) {
         const part = zeros.subarray(0, Math.min(zeros.length, bytes - at));
         steps.push((next) => disk.write(handle as FileHandle, part, at, next, true));
