@@ -79,14 +79,20 @@ describe('membership and transfers in the deterministic harness', () => {
   }, 600_000);
 });
 
+/** A counter cluster on three nodes that has applied one increment. */
+async function counterOnThree(seed: number) {
+  const nodes = ['n1', 'n2', 'n3'];
+  const world = new World({ seed, nodes, machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
+  for (const n of nodes) await world.startNode(n);
+  world.clusters.push('ctr');
+  await world.settle(world.system('n1').startCluster('ctr', 'counter', nodes));
+  await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+  return { world, nodes };
+}
+
 describe('a removed leader asked to join again before it stopped', () => {
   it('is replaced by a fresh joining member, which the cluster can add back', async () => {
-    const nodes = ['n1', 'n2', 'n3'];
-    const world = new World({ seed: 7, nodes, machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
-    for (const n of nodes) await world.startNode(n);
-    world.clusters.push('ctr');
-    await world.settle(world.system('n1').startCluster('ctr', 'counter', nodes));
-    await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    const { world, nodes } = await counterOnThree(7);
     const leader = nodes.find((n) => world.inspect(n, 'ctr')?.core.role === 'leader') as string;
     const other = nodes.find((n) => n !== leader) as string;
     const lastIndex = world.inspect(leader, 'ctr')?.log.lastIndex as number;
@@ -110,12 +116,7 @@ describe('a removed leader asked to join again before it stopped', () => {
 
 describe('a member removed while its node was down', () => {
   it('is deleted once it is back and campaigns, since the request to delete it could not reach it', async () => {
-    const nodes = ['n1', 'n2', 'n3'];
-    const world = new World({ seed: 11, nodes, machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
-    for (const n of nodes) await world.startNode(n);
-    world.clusters.push('ctr');
-    await world.settle(world.system('n1').startCluster('ctr', 'counter', nodes));
-    await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    const { world, nodes } = await counterOnThree(11);
     const gone = nodes.find((n) => world.inspect(n, 'ctr')?.core.role !== 'leader') as string;
     const asker = nodes.find((n) => n !== gone) as string;
     world.crash(gone);
