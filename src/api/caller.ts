@@ -221,7 +221,7 @@ export abstract class Caller {
     if (this.requester.leaders.get(cluster) === member) this.requester.leaders.delete(cluster);
     // Best effort: a removed member that learnt of its removal has stopped and waits for this;
     // one that missed the removal too (down or cut off) campaigns when it is back, and the
-    // leader it asks for a vote tells it to delete itself. A removed leader stops by itself.
+    // members it asks for a vote tell it to delete itself. A removed leader stops by itself.
     this.requester.requestAsync(cluster, { type: 'delete_server', removedAt }, { member, timeoutMs: 2000 }).catch(() => {});
   }
 

@@ -392,18 +392,20 @@ export class System extends Caller implements ServerHost {
   }
 
   /**
-   * `from` campaigns in `cluster` from outside the configuration this node
-   * leads with: a member removed while it was down or cut off, which missed
-   * its removal and the delete request that followed it, and would campaign
-   * in vain for ever. Tells it (at most once a second) to delete itself, as
-   * removeMember does. Only a leader whose latest configuration is committed
-   * speaks: a change in flight may be adding `from` back. `removedAt` is that
-   * configuration's index, at or past the real removal, and the receiver
-   * keeps a member added back since (deleteIfRemoved).
+   * `from` campaigns in `cluster` from outside the configuration this member
+   * knows: a member removed while it was down or cut off, which missed its
+   * removal and the delete request that followed it, and would campaign in
+   * vain for ever. Tells it (at most once a second) to delete itself, as
+   * removeMember does. Followers speak too (the candidate's old configuration
+   * may name no leader of today), but only from a latest configuration that
+   * is committed, a fact of the cluster's history: a change in flight may be
+   * adding `from` back. `removedAt` is that configuration's index, at or past
+   * the real removal, and the receiver keeps a member added back since
+   * (deleteIfRemoved).
    */
   private answerRemovedCandidate(cluster: string, from: string): void {
     const core = this.inspectServer(cluster)?.core;
-    if (core === undefined || core.role !== 'leader' || from === this.nodeId) return;
+    if (core === undefined || from === this.nodeId) return;
     if (core.config.voters.includes(from) || core.config.nonVoters.includes(from)) return;
     const latest = core.configs[core.configs.length - 1];
     if (latest === undefined || latest.index > core.commitIndex) return;

@@ -79,11 +79,11 @@ describe('membership and transfers in the deterministic harness', () => {
   }, 600_000);
 });
 
-/** A counter cluster on three nodes that has applied one increment. */
-async function counterOnThree(seed: number) {
+/** A counter cluster on n1-n3 that has applied one increment; `spare` nodes run too, outside it. */
+async function counterOnThree(seed: number, spare: readonly string[] = []) {
   const nodes = ['n1', 'n2', 'n3'];
-  const world = new World({ seed, nodes, machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
-  for (const n of nodes) await world.startNode(n);
+  const world = new World({ seed, nodes: [...nodes, ...spare], machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
+  for (const n of [...nodes, ...spare]) await world.startNode(n);
   world.clusters.push('ctr');
   await world.settle(world.system('n1').startCluster('ctr', 'counter', nodes));
   await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
@@ -129,6 +129,24 @@ describe('a member removed while its node was down', () => {
     await world.advance(1000); // its log and record go after the server has stopped
     expect(await world.settle(world.system(gone).restartAll())).toEqual([]);
     await world.settle(world.system(asker).processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    expect(world.invariants.violations).toEqual([]);
+  });
+});
+
+describe('a member removed while down, back when its old configuration names no leader of today', () => {
+  it('is told to delete itself by the followers it asks for a vote', async () => {
+    const { world } = await counterOnThree(5, ['n4']);
+    world.crash('n3');
+    await world.settle(world.system('n1').removeMember('ctr', 'n3', { timeoutMs: 5000 }));
+    await world.settle(world.system('n1').addMember('ctr', 'n4', { timeoutMs: 10_000 }), 20_000);
+    await world.settle(world.system('n1').transferLeadership('ctr', 'n4', { timeoutMs: 5000 }), 10_000);
+    world.run(3000);
+    expect(world.inspect('n4', 'ctr')?.core.role).toBe('leader');
+    await world.restart('n3');
+    expect(world.inspect('n3', 'ctr')?.core.config.voters).toEqual(['n1', 'n2', 'n3']); // no n4 in it
+    const deleted = await world.advanceUntil(() => world.inspect('n3', 'ctr') === undefined, 10_000);
+    expect(deleted).toBe(true);
+    await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
     expect(world.invariants.violations).toEqual([]);
   });
 });
