@@ -6,7 +6,8 @@ import { assert } from '../lib/assert.js';
 import { ConcordError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { crc32c, crc32cUpdate } from '../lib/crc32c.js';
-import { joinPath, type Disk, type DiskCallback, type DiskError, type FileHandle, type SyncMethod } from '../io/disk.js';
+import { DiskError, joinPath, parentDir, type Disk, type DiskCallback, type FileHandle, type SyncMethod } from '../io/disk.js';
+import { runSteps, type Step } from './io_chain.js';
 
 /** What identifies a snapshot: the last index and term it covers, plus the Raft layer's metadata (e.g. the cluster configuration). */
 export interface SnapshotMeta {
@@ -56,6 +57,8 @@ export class SnapshotStore {
   /** Data CRC of each file whose trailer has been read. */
   private readonly crcs = new Map<string, number>();
   private cleaned = false;
+  /** @internal The directories above this one have been synced by a finished write (once per store). */
+  parentsSynced = false;
 
   constructor(
     private readonly disk: Disk,
@@ -83,13 +86,18 @@ export class SnapshotStore {
     });
   }
 
-  /** Starts writing a snapshot received in chunks; nothing is visible until `finish` completes. */
+  /**
+   * Starts writing a snapshot in chunks; nothing is visible until `finish`
+   * completes. The directories are made by the first write, asynchronously:
+   * made here with a directory sync each, on the event loop, they held up
+   * every group of the node, and groups under an even load take their first
+   * snapshots at about the same time.
+   */
   beginWrite(meta: SnapshotMeta): SnapshotWriter {
     this.cleanTemporaries();
-    this.disk.mkdirpSync(this.dir);
     const tmp = joinPath(this.dir, snapshotFileName(meta.index, meta.term).replace(/\.snap$/, '.tmp'));
-    const handle = this.disk.openSync(tmp, 'write');
-    return new SnapshotWriter(this, this.disk, meta, tmp, handle, this.syncMethod);
+    const missing = this.disk.existsSync(this.dir) ? [] : [parentDir(this.dir), this.dir].filter((d) => !this.disk.existsSync(d));
+    return new SnapshotWriter(this, this.disk, meta, tmp, missing, this.syncMethod);
   }
 
   /** The whole data of the snapshot at `index`, checked against its CRC. */
@@ -259,6 +267,8 @@ export class SnapshotStore {
 /** A snapshot being written in chunks. One operation at a time; `abort` throws the file away. */
 export class SnapshotWriter {
   private offset = 0;
+  /** Open once the first chunk's directories are made and the file created. */
+  private handle: FileHandle | undefined;
   /** The header goes out with the first chunk. */
   private pendingHeader: Uint8Array | undefined;
   private crc = 0;
@@ -272,7 +282,8 @@ export class SnapshotWriter {
     private readonly disk: Disk,
     readonly meta: SnapshotMeta,
     private readonly tmpPath: string,
-    private readonly handle: FileHandle,
+    /** Directories to make (parent first) before the file. */
+    private readonly missingDirs: readonly string[],
     private readonly syncMethod: SyncMethod,
   ) {
     this.pendingHeader = encodeHeader(meta);
@@ -292,7 +303,21 @@ export class SnapshotWriter {
     this.dataBytes += bytes.length;
     const at = this.offset;
     this.offset += data.length;
-    this.disk.write(this.handle, data, at, (err) => this.end(cb, err));
+    const write = (h: FileHandle): void => this.disk.write(h, data, at, (err) => this.end(cb, err));
+    if (this.handle !== undefined) return write(this.handle);
+    const steps: Step[] = this.missingDirs.map((dir) => (next) => this.disk.mkdir(dir, next));
+    steps.push((next) =>
+      this.disk.open(this.tmpPath, 'write', (err, h) => {
+        if (err !== null) return next(err);
+        if (!this.closed) {
+          this.handle = h;
+          return next(null);
+        }
+        // Aborted while the file was being created: throw it away here.
+        this.disk.close(h, () => this.disk.unlink(this.tmpPath, () => next(new DiskError('ECANCELED', 'open', this.tmpPath))));
+      }),
+    );
+    runSteps(steps, (err) => (err === null ? write(this.handle as FileHandle) : this.end(cb, err)));
   }
 
   /** Writes the trailer, syncs, renames into place, syncs the directory, then deletes older snapshots. */
@@ -312,18 +337,27 @@ export class SnapshotWriter {
     const size = this.dataBytes;
     const crc = this.crc;
     const fail = (err: DiskError): void => this.end(cb, err);
-    this.disk.write(this.handle, trailer, this.offset, (e1) => {
+    const handle = this.handle as FileHandle;
+    // The directories above are synced too, once per store: this one (or its parent) may be
+    // new, made by the first write or by the segment writer, and not yet synced into its parent.
+    const dirs = [this.store.dir];
+    if (!this.store.parentsSynced) dirs.push(parentDir(this.store.dir), parentDir(parentDir(this.store.dir)));
+    this.disk.write(handle, trailer, this.offset, (e1) => {
       if (e1 !== null) return fail(e1);
-      this.disk.sync(this.handle, this.syncMethod === 'none' ? 'none' : 'fsync', (e2) => {
+      this.disk.sync(handle, this.syncMethod === 'none' ? 'none' : 'fsync', (e2) => {
         if (e2 !== null) return fail(e2);
         this.closed = true;
-        this.disk.close(this.handle, () => {
+        this.disk.close(handle, () => {
           this.disk.rename(this.tmpPath, finalPath, (e3) => {
             if (e3 !== null) return fail(e3);
-            this.disk.syncDir(this.store.dir, (e4) => {
-              if (e4 !== null) return fail(e4);
-              this.store.installed(this.meta, finalPath, size, crc, (e5) => this.end(cb, e5));
-            });
+            runSteps(
+              dirs.map((dir) => (next) => this.disk.syncDir(dir, next)),
+              (e4) => {
+                if (e4 !== null) return fail(e4);
+                this.store.parentsSynced = true;
+                this.store.installed(this.meta, finalPath, size, crc, (e5) => this.end(cb, e5));
+              },
+            );
           });
         });
       });
@@ -334,7 +368,8 @@ export class SnapshotWriter {
   abort(): void {
     if (this.closed) return;
     this.closed = true;
-    this.disk.close(this.handle, () => this.disk.unlink(this.tmpPath, () => {}));
+    const h = this.handle;
+    if (h !== undefined) this.disk.close(h, () => this.disk.unlink(this.tmpPath, () => {}));
   }
 
   private begin(): void {

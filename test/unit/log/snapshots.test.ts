@@ -3,10 +3,26 @@
 // installs a snapshot, both survive restarts.
 import { describe, expect, it } from 'vitest';
 import type { DiskError } from '../../../src/io/disk.js';
+import { SeededRandom } from '../../../src/io/random.js';
+import { SimClock } from '../../../src/io/sim_clock.js';
+import { SimDisk } from '../../../src/io/sim_disk.js';
 import type { SnapshotStore } from '../../../src/log/snapshot_store.js';
 import { crashAndRestart, logWorld, makeEntries, payloadMatches, type World } from './world.js';
 
 const meta = (s: string) => new TextEncoder().encode(s);
+
+/** Counts the synchronous directory operations that sync (they block the event loop). */
+class CountingDisk extends SimDisk {
+  syncCalls = 0;
+  override mkdirpSync(dir: string): void {
+    if (!this.existsSync(dir)) this.syncCalls++;
+    super.mkdirpSync(dir);
+  }
+  override syncDirSync(dir: string): void {
+    this.syncCalls++;
+    super.syncDirSync(dir);
+  }
+}
 
 function data(n: number, seed = 1): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
@@ -89,6 +105,41 @@ describe('SnapshotStore', () => {
       expect(w2.disk.paths().some((p) => p.endsWith('.tmp'))).toBe(false);
     }
     expect([...seen].sort()).toEqual([5, 9]);
+  });
+
+  it("a new log's first snapshot makes its directories off the event loop, and a crash at any step keeps all of it or nothing", () => {
+    const clock = new SimClock();
+    const disk = new CountingDisk(clock, new SeededRandom(4));
+    const w = logWorld({ clock, disk });
+    w.settle();
+    const store = w.ls.snapshots('fresh/1');
+    const before = disk.syncCalls;
+    let done = false;
+    store.save({ index: 7, term: 1, meta: meta('first') }, data(2000), (err) => {
+      expect(err).toBeNull();
+      done = true;
+    });
+    let step = 0;
+    while (!done) {
+      w.clock.step();
+      const latest = crashAndRestart(w, { seed: ++step }).ls.snapshots('fresh/1');
+      const l = latest.latest();
+      if (l !== undefined) expect(latest.read(7)).toEqual(data(2000));
+    }
+    expect(disk.syncCalls).toBe(before); // no synchronous mkdir or directory sync
+    expect(crashAndRestart(w).ls.snapshots('fresh/1').latest()?.index).toBe(7);
+  });
+
+  it('a write aborted while its file is being created leaves nothing behind', () => {
+    const w = logWorld();
+    w.settle();
+    const writer = w.ls.snapshots('s/9').beginWrite({ index: 3, term: 1, meta: meta('m') });
+    const errors: (DiskError | null)[] = [];
+    writer.writeChunk(data(10), (e) => errors.push(e));
+    writer.abort();
+    w.clock.runUntilIdle();
+    expect(errors.map((e) => e?.errno)).toEqual(['ECANCELED']);
+    expect(w.disk.paths().filter((p) => p.includes('/snapshots/'))).toEqual([]);
   });
 
   it('a damaged snapshot is reported as corrupt, never returned', () => {
