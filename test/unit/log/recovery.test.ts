@@ -51,8 +51,8 @@ function walFiles(disk: SimDisk): string[] {
 describe('recovery with WAL files allocated in advance', () => {
   it('keeps the spare for the next file and reads the zero tail of the current one as its end', () => {
     // 20 entries fill the file past half (where the next one is prepared), not to its end.
-    const log_ = { walPreallocateBytes: 64 * 1024, walFileBytesMax: 4096 };
-    const w = logWorld({ log: log_ });
+    const opts = { walPreallocateBytes: 64 * 1024, walFileBytesMax: 4096 };
+    const w = logWorld({ log: opts });
     w.settle();
     const log = w.open('p/1');
     log.append(makeEntries('p/1', 1, 5, 1, 150));
@@ -64,7 +64,7 @@ describe('recovery with WAL files allocated in advance', () => {
     expect(files.length).toBe(2); // the file in use and the next one, prepared
     expect(w.disk.contents(files[0] as string).length).toBeGreaterThanOrEqual(64 * 1024);
     const copy = crashedCopy(w);
-    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: log_ });
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: opts });
     expect(w2.logger.records.filter((r) => r.level === 'warn' || r.level === 'error')).toEqual([]);
     expect(w2.open('p/1').entries(1, 100).map((e) => e.index)).toEqual(makeEntries('p/1', 1, 20, 1, 150).map((e) => e.index));
   });
@@ -105,15 +105,15 @@ describe('recovery with WAL files allocated in advance', () => {
 
   it('takes over the spare it finds at a restart instead of filling another with zeros', () => {
     // 10 entries fill a file past half, where the next one is prepared.
-    const log_ = { walFileBytesMax: 4096 };
-    const w = logWorld({ log: log_ });
+    const opts = { walFileBytesMax: 4096 };
+    const w = logWorld({ log: opts });
     w.settle();
     w.open('p/6').append(makeEntries('p/6', 1, 10, 1, 250));
     w.settle();
     expect(w.disk.paths().filter((p) => p.endsWith('.spare')).length).toBe(1);
     const copy = crashedCopy(w);
     const before = copy.disk.stats.bytesWritten;
-    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: log_ });
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: opts });
     const log = w2.open('p/6');
     log.append(makeEntries('p/6', 11, 20, 1, 250));
     w2.settle();
@@ -122,7 +122,7 @@ describe('recovery with WAL files allocated in advance', () => {
     expect(copy.disk.stats.bytesWritten - before).toBeLessThan(64 * 1024 + 16 * 1024);
     expect(w2.disk.paths().filter((p) => p.endsWith('.spare')).length).toBe(1);
     const w3 = crashedCopy(w2);
-    expect(logWorld({ disk: w3.disk, clock: w3.clock, log: log_ }).open('p/6').entries(1, 100).length).toBe(20);
+    expect(logWorld({ disk: w3.disk, clock: w3.clock, log: opts }).open('p/6').entries(1, 100).length).toBe(20);
   });
 
   it('falls back to a plain open when preparing the next file fails', () => {
