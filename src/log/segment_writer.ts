@@ -31,7 +31,18 @@ interface ChunkWrite {
   ref: SegmentRef;
   create: boolean;
   position: number;
-  chunk: EncodedChunk;
+  /** The entries, taken when planned (memory may cut or drop them before the write). */
+  entries: readonly LogEntry[];
+  first: number;
+  cutAfter: number | undefined;
+  /** Its size once encoded. */
+  bytes: number;
+  /**
+   * Encoded just before it is written, not when planned: a wave's chunks
+   * encoded at once held the event loop (and every group of the node) for
+   * tens of milliseconds.
+   */
+  chunk: EncodedChunk | undefined;
 }
 
 /** What one log gets from one WAL file. */
@@ -265,7 +276,7 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
     const plain = count > 0 && last !== undefined && start === last.last + 1 && last.last === last.fileLast;
     const writes = this.chunks(g, plain ? last : undefined, start, Math.max(0, count), plain ? undefined : count > 0 ? start - 1 : cutAt);
     let bytes = 0;
-    for (const w of writes) bytes += w.chunk.bytes.length;
+    for (const w of writes) bytes += w.bytes;
     const writtenTerm = count > 0 ? (mem.termAt(writeTo) as number) : 0;
     return { group: g, writes, writtenTo: count > 0 ? writeTo : start - 1, writtenTerm, bytes };
   }
@@ -287,14 +298,16 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
       if (create) seq++;
       const used = held(ref);
       let bytes = ref.size + CHUNK_HEADER_BYTES;
-      let n = 0;
-      while (i + n < end && used + n < o.segmentEntriesMax) {
-        const add = get(i + n).payload.length + CHUNK_INDEX_ENTRY_BYTES;
-        if (n > 0 && bytes + add > o.segmentBytesMax) break;
+      const entries: LogEntry[] = [];
+      while (i + entries.length < end && used + entries.length < o.segmentEntriesMax) {
+        const e = get(i + entries.length);
+        const add = e.payload.length + CHUNK_INDEX_ENTRY_BYTES;
+        if (entries.length > 0 && bytes + add > o.segmentBytesMax) break;
         bytes += add;
-        n++;
+        entries.push(e);
       }
-      writes.push({ ref, create, position: ref.size, chunk: encodeChunk(get, i, n, pendingCut) });
+      const n = entries.length;
+      writes.push({ ref, create, position: ref.size, entries, first: i, cutAfter: pendingCut, bytes: bytes - ref.size, chunk: undefined });
       pendingCut = undefined;
       i += n;
       target = undefined;
@@ -346,7 +359,7 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
     const stats = this.ls.segmentStats;
     let removed = false;
     for (const w of p.writes) {
-      const c = w.chunk;
+      const c = w.chunk as EncodedChunk; // written, so encoded
       if (c.cutAfter !== undefined) {
         const before = g.segments.length;
         clipSegmentsAfter(g.segments, c.cutAfter);
@@ -441,13 +454,19 @@ function writeSteps(disk: Disk, w: ChunkWrite, method: SyncMethod, cutBack: bool
       }),
   ];
   if (cutBack && !w.create) steps.push((next) => disk.truncate(h, w.position, next));
+  steps.push((next) => {
+    w.chunk ??= encodeChunk((i) => w.entries[i - w.first] as LogEntry, w.first, w.entries.length, w.cutAfter);
+    assert(w.chunk.bytes.length === w.bytes, 'a chunk encodes to the size it was planned at');
+    next(null);
+  });
   // In synced pieces: megabytes written at once held up every commit of the node behind them.
-  const bytes = w.chunk.bytes;
   const every = backgroundSyncEveryBytes;
-  for (let at = 0; at < bytes.length; at += every) {
-    const piece = bytes.subarray(at, Math.min(bytes.length, at + every));
+  for (let at = 0; at < w.bytes; at += every) {
     if (at > 0) steps.push((next) => disk.sync(h, method, next));
-    steps.push((next) => disk.write(h, piece, w.position + at, next, true));
+    steps.push((next) => {
+      const bytes = (w.chunk as EncodedChunk).bytes;
+      disk.write(h, bytes.subarray(at, Math.min(bytes.length, at + every)), w.position + at, next, true);
+    });
   }
   steps.push((next) => disk.sync(h, method, next));
   steps.push((next) => disk.close(h, () => next(null)));
