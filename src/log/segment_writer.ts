@@ -306,10 +306,9 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
         bytes += add;
         entries.push(e);
       }
-      const n = entries.length;
       writes.push({ ref, create, position: ref.size, entries, first: i, cutAfter: pendingCut, bytes: bytes - ref.size, chunk: undefined });
       pendingCut = undefined;
-      i += n;
+      i += entries.length;
       target = undefined;
     } while (i < end);
     // A number is taken when planned, not when the wave succeeds: a failed wave may

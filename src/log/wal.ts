@@ -72,6 +72,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   private spare: { seq: number; path: string; handle: FileHandle } | undefined;
   /** The WAL file a spare is being prepared (or taken over) for in the background, if any. */
   private preparingSeq: number | undefined;
+  /** The WAL file whose spare failed: not tried again (at every batch) while it is the next one. */
+  private spareFailedSeq: number | undefined;
 
   override init(args: { ls: LogSystem }): void {
     this.ls = args.ls;
@@ -113,7 +115,10 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         return;
       case 'spare_ready':
         this.preparingSeq = undefined;
-        if (msg.handle === undefined) return;
+        if (msg.handle === undefined) {
+          this.spareFailedSeq = msg.seq;
+          return;
+        }
         if (this.stopping || (this.current !== undefined && msg.seq <= this.current.seq)) return this.ls.disk.close(msg.handle, () => {});
         this.spare = { seq: msg.seq, path: msg.path, handle: msg.handle };
         return;
@@ -146,7 +151,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
    */
   private prepareSpare(seq: number): void {
     const bytes = this.ls.options.walPreallocateBytes;
-    if (bytes <= 0 || this.preparingSeq !== undefined || this.stopping || (this.spare !== undefined && this.spare.seq >= seq)) return;
+    if (bytes <= 0 || this.preparingSeq !== undefined || this.stopping || seq === this.spareFailedSeq || (this.spare !== undefined && this.spare.seq >= seq)) return;
     if (this.spare !== undefined) {
       this.ls.disk.close(this.spare.handle, () => {});
       this.spare = undefined;

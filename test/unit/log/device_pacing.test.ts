@@ -69,6 +69,18 @@ describe('background writes and the WAL', () => {
     expect(kinds).toEqual(['write', 'sync', 'write', 'sync', 'write', 'sync', 'sync']);
   });
 
+  it('tries a failing spare once per file, not again at every batch past half', () => {
+    const { w, disk } = world({ walPreallocateBytes: 256 * 1024, walFileBytesMax: 64 * 1024 });
+    disk.failAlways('write', 'ENOSPC', '/data/wal/0000000000000002.spare');
+    const log = w.open('s/3');
+    for (let i = 0; i < 30; i++) {
+      log.append(makeEntries('s/3', i * 5 + 1, i * 5 + 5, 1, 200)); // past half from the 17th batch on
+      w.settle();
+    }
+    expect(log.writtenIndex).toBe(150);
+    expect(disk.ops.filter((o) => o.op === 'open' && o.path.endsWith('2.spare')).length).toBe(1);
+  });
+
   it('writes a large segment chunk in synced pieces, and starts only once the next WAL file is open', () => {
     const { w, disk } = world({ walFileBytesMax: 4 * MiB, walPreallocateBytes: 64 * 1024 });
     const log = w.open('s/2');
