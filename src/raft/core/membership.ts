@@ -15,9 +15,17 @@ export function changeMembership(ctx: Ctx, ref: number, change: MembershipChange
     ctx.effects.push({ type: 'rejected', ref, reason });
   };
   if (s.transfer !== undefined) return reject({ code: 'transfer_in_progress' });
-  if (configPending(s) || s.promotions.size > 0) return reject({ code: 'membership_change_in_progress' });
   const { voters, nonVoters } = s.config;
   const member = change.id;
+  // A non-voter waiting for its promotion may never catch up (its node died before it did), and
+  // the wait would refuse every change for ever: removing that member ends it.
+  const dropsJoiner = change.type === 'remove_member' && s.promotions.has(member) && nonVoters.includes(member);
+  if (configPending(s) || (s.promotions.size > 0 && !dropsJoiner)) return reject({ code: 'membership_change_in_progress' });
+  if (dropsJoiner) {
+    const addRef = s.promotions.get(member) as number;
+    s.promotions.delete(member);
+    if (addRef >= 0) ctx.effects.push({ type: 'rejected', ref: addRef, reason: { code: 'aborted', message: `${member} was removed before it caught up` } });
+  }
   let next: ClusterConfig;
   if (change.type === 'add_member') {
     if (voters.includes(member) || nonVoters.includes(member)) return reject({ code: 'invalid_argument', message: `${member} is already a member` });

@@ -745,7 +745,8 @@ export function wireError(reason: Rejection): WireError {
     case 'not_leader':
       return { code: 'not_leader', message: 'not the leader', leader: reason.leader };
     case 'invalid_argument':
-      return { code: 'invalid_argument', message: reason.message };
+    case 'aborted':
+      return { code: reason.code, message: reason.message };
     case 'timeout':
       return { code: 'timeout', message: reason.message ?? 'timeout' };
     default:

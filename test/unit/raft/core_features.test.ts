@@ -99,6 +99,25 @@ describe('membership changes (thesis §4.1)', () => {
     expect(leader.rejected.get(second)).toBe('membership_change_in_progress');
   });
 
+  it('lets a non-voter that cannot catch up be removed, which fails its add with aborted', () => {
+    const c = new CoreCluster(['a', 'b', 'c'], 24, opts);
+    const leader = c.awaitLeader();
+    c.join('d');
+    c.isolate('d'); // d's node is gone: its promotion would wait for ever
+    const add = c.change(leader.id, { type: 'add_member', id: 'd' });
+    c.clock.runFor(100);
+    const remove = c.change(leader.id, { type: 'remove_member', id: 'd' });
+    expect(leader.rejected.get(add)).toBe('aborted');
+    c.clock.runUntil(() => leader.done.has(remove), 5000);
+    expect(leader.done.get(remove)).toBe('membership');
+    expect(leader.state.config).toEqual({ voters: ['a', 'b', 'c'], nonVoters: [] });
+    c.join('e'); // and the cluster takes changes again
+    const next = c.change(leader.id, { type: 'add_member', id: 'e' });
+    c.clock.runUntil(() => leader.done.has(next), 5000);
+    expect(leader.state.config.voters).toContain('e');
+    expect(c.violations).toEqual([]);
+  });
+
   it('answers a change pending when its leader is deposed with timeout, not not_leader: its entry may still commit, so a retry could undo a later change', () => {
     // An add waiting for its member to catch up.
     const c = new CoreCluster(['a', 'b', 'c'], 27, opts);
