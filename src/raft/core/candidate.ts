@@ -14,6 +14,7 @@ export function suspectLeader(ctx: Ctx): void {
   if (s.role === 'leader' || s.role === 'stopped') return;
   abortIncoming(ctx); // a transfer whose leader went quiet is abandoned
   if (s.role === 'await_condition' || !isVoter(s, s.id) || !s.canLead) {
+    if (s.role === 'follower' && s.config.nonVoters.includes(s.id)) askVoters(ctx);
     ctx.resetElectionDeadline();
     ctx.setTimer('election', s.electionDeadline);
     return;
@@ -51,6 +52,19 @@ export function startElection(ctx: Ctx, transfer: boolean): void {
   ctx.setTimer('election', s.electionDeadline);
   requestVotes(ctx, s.term, false, transfer);
   tally(ctx, false);
+}
+
+/**
+ * A non-voter that has heard no leader for an election timeout asks the
+ * voters for a pre-vote it will not count, only to be heard: a leader that
+ * quiesced while it was away wakes and sends it a heartbeat, and members
+ * whose committed configuration no longer names it (it was removed while
+ * down or cut off) tell it to delete itself. Without this a removed non-voter
+ * that missed its removal waited for a leader for ever. No pre-vote changes
+ * anyone's term, vote or leader.
+ */
+function askVoters(ctx: Ctx): void {
+  requestVotes(ctx, ctx.s.term + 1, true, false);
 }
 
 /** Asks every other voter for its (pre-)vote at `term`. */

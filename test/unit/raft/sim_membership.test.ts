@@ -150,3 +150,27 @@ describe('a member removed while down, back when its old configuration names no 
     expect(world.invariants.violations).toEqual([]);
   });
 });
+
+describe('a non-voter removed while its node was down', () => {
+  it('asks the voters when it hears no leader, and is told to delete itself', async () => {
+    const { world } = await counterOnThree(3, ['n4']);
+    const adding = world.system('n1').addMember('ctr', 'n4', { timeoutMs: 5000 }).catch(() => undefined);
+    // Down as soon as it holds, durably, the configuration that names it a non-voter: it never learns more.
+    const nonVoter = await world.advanceUntil(() => {
+      const core = world.inspect('n4', 'ctr')?.core;
+      const at = core?.configs.find((c) => c.config.nonVoters.includes('n4'))?.index;
+      return core !== undefined && at !== undefined && core.writtenIndex >= at;
+    }, 5000);
+    expect(nonVoter).toBe(true);
+    world.crash('n4');
+    await world.settle(adding, 10_000);
+    await world.settle(world.system('n1').removeMember('ctr', 'n4', { timeoutMs: 5000 }));
+    world.run(3000); // the removal's best-effort delete request finds nobody
+    await world.restart('n4');
+    expect(world.inspect('n4', 'ctr')?.core.config.nonVoters).toEqual(['n4']); // it missed its removal
+    const deleted = await world.advanceUntil(() => world.inspect('n4', 'ctr') === undefined, 10_000);
+    expect(deleted).toBe(true);
+    await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    expect(world.invariants.violations).toEqual([]);
+  });
+});
