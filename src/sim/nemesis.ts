@@ -465,6 +465,10 @@ export class Nemesis {
     if (m === undefined || via === undefined) return;
     const outside = this.plan.nodes.filter((n) => !m.voters.includes(n) && !m.nonVoters.includes(n));
     if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via, m.lastIndex);
+    if (kind === 'remove_member' && m.nonVoters.length > 0 && this.random.chance(0.5)) {
+      // A member still being added (its node may be down, its promotion waiting): the removal ends the add.
+      return this.removeMember(cluster, this.random.pick(m.nonVoters), via);
+    }
     if (kind === 'remove_member' && m.voters.length > 3) {
       // Now and then the one that cannot hear of it (down, or cut off from `via`): it misses the
       // removal and the delete request, and must be told to delete itself when it campaigns.
@@ -485,6 +489,12 @@ export class Nemesis {
     const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000, joinedAfter };
     this.request(via, cluster, `start a joining member of ${cluster} on ${member}`, start, () => {
       this.request(via, cluster, `add ${member} to ${cluster}`, { type: 'add_member', member }, () => this.coverage.add('path.member_added'));
+      // Now and then the joiner's node dies before it has caught up: its promotion waits until
+      // it is back, or until the member is removed.
+      if (!this.random.chance(0.25)) return;
+      this.at(this.now() + this.random.between(0, 30), `kill the joiner ${member}`, () => {
+        if (this.canCrash()) this.crash('crash', member, false, this.random.between(300, 1500));
+      });
     }, member);
   }
 
@@ -504,6 +514,7 @@ export class Nemesis {
     const options = member === undefined ? { timeoutMs: 3000 } : { timeoutMs: 3000, member };
     system.submit(cluster, body, options, (err, value) => {
       this.trace.add('admin', `#${id} ${err === null ? 'ok' : `failed: ${err.code}`}`);
+      if (err?.code === 'aborted') this.coverage.add('path.add_aborted');
       if (err === null) ok(value);
     });
   }
