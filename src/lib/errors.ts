@@ -15,7 +15,6 @@ export type ErrorCode =
   | 'invalid_argument'
   | 'membership_change_in_progress'
   | 'transfer_in_progress'
-  | 'aborted'
   | 'session_expired'
   | 'machine_version'
   | 'overloaded'

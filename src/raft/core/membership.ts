@@ -18,13 +18,15 @@ export function changeMembership(ctx: Ctx, ref: number, change: MembershipChange
   const { voters, nonVoters } = s.config;
   const member = change.id;
   // A non-voter waiting for its promotion may never catch up (its node died before it did), and
-  // the wait would refuse every change for ever: removing that member ends it.
+  // the wait would refuse every change for ever: removing that member ends it. The add's answer
+  // is `timeout`, outcome unknown: the removal may yet be lost with this leader, and a later
+  // leader promote the member after all.
   const dropsJoiner = change.type === 'remove_member' && s.promotions.has(member) && nonVoters.includes(member);
   if (configPending(s) || (s.promotions.size > 0 && !dropsJoiner)) return reject({ code: 'membership_change_in_progress' });
   if (dropsJoiner) {
     const addRef = s.promotions.get(member) as number;
     s.promotions.delete(member);
-    if (addRef >= 0) ctx.effects.push({ type: 'rejected', ref: addRef, reason: { code: 'aborted', message: `${member} was removed before it caught up` } });
+    if (addRef >= 0) ctx.effects.push({ type: 'rejected', ref: addRef, reason: { code: 'timeout', message: `a removal of ${member} was asked for before it caught up` } });
   }
   let next: ClusterConfig;
   if (change.type === 'add_member') {

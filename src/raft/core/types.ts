@@ -180,8 +180,6 @@ export type Rejection =
   | { readonly code: 'membership_change_in_progress' }
   | { readonly code: 'transfer_in_progress' }
   | { readonly code: 'invalid_argument'; readonly message: string }
-  /** A later request undid this one (a member being added was removed before it caught up). */
-  | { readonly code: 'aborted'; readonly message: string }
   /** The outcome is unknown (a caller must not simply retry). */
   | { readonly code: 'timeout'; readonly message?: string };
 

@@ -745,8 +745,7 @@ export function wireError(reason: Rejection): WireError {
     case 'not_leader':
       return { code: 'not_leader', message: 'not the leader', leader: reason.leader };
     case 'invalid_argument':
-    case 'aborted':
-      return { code: reason.code, message: reason.message };
+      return { code: 'invalid_argument', message: reason.message };
     case 'timeout':
       return { code: 'timeout', message: reason.message ?? 'timeout' };
     default:
