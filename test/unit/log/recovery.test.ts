@@ -8,7 +8,7 @@ import type { SimDisk } from '../../../src/io/sim_disk.js';
 import type { DiskError, FileHandle } from '../../../src/io/disk.js';
 import { ConcordError } from '../../../src/lib/errors.js';
 import { walFileName } from '../../../src/log/wal_format.js';
-import { logWorld, makeEntries, payloadMatches, type World } from './world.js';
+import { crashAndRestart, logWorld, makeEntries, payloadMatches, type World } from './world.js';
 
 /** A crashed copy of the world's disk with its own clock, to edit before restarting on it. */
 function crashedCopy(w: World): { disk: SimDisk; clock: SimClock } {
@@ -140,6 +140,32 @@ describe('recovery with WAL files allocated in advance', () => {
   });
 });
 
+/**
+ * A node restarted after a crash that left log `id`'s snapshot (at 53) ahead
+ * of its WAL (which ends at 40): the member had applied and snapshotted
+ * entries its WAL had not made durable. The WAL file holding 1..40 stays
+ * (another log's segment write fails), as it does when the next crash comes
+ * before the segment writer has emptied it.
+ */
+function snapshotAheadOfWal(id: string): World {
+  const w = logWorld();
+  w.settle();
+  const log = w.open(id);
+  w.open('other').append(makeEntries('other', 1, 5, 1));
+  log.append(makeEntries(id, 1, 40, 1));
+  w.settle();
+  w.disk.failAlways('write', 'EIO', '/data/wal/'); // 41..53 never reach the WAL
+  log.append(makeEntries(id, 41, 53, 1));
+  let saved: DiskError | null | undefined;
+  w.ls.snapshots(id).save({ index: 53, term: 1, meta: new Uint8Array(0) }, new Uint8Array(10), (e) => (saved = e));
+  w.clock.runUntil(() => saved !== undefined);
+  expect(saved).toBeNull();
+  log.setSnapshotPoint(53, 1);
+  const copy = crashedCopy(w);
+  copy.disk.failAlways('write', 'EIO', '/data/groups/other/');
+  return logWorld({ disk: copy.disk, clock: copy.clock });
+}
+
 describe('recovery', () => {
   it('cuts a torn WAL tail, says where, and keeps every synced entry', () => {
     const w = logWorld();
@@ -261,6 +287,43 @@ describe('recovery', () => {
     expect(log4.entries(1, 90).length).toBe(90);
     expect(() => log4.entries(1, 100)).toThrow(expect.objectContaining({ code: 'corrupt', message: expect.stringMatching(/entry 100 fails its checksum at offset \d+/) }));
     expect(() => log4.entry(100)).toThrow(ConcordError);
+  });
+
+  it('goes on after a snapshot that is ahead of the WAL: the jump over it in a later replay is not a gap', () => {
+    // A member may apply, and snapshot, entries its own WAL has not made durable (a follower
+    // applies what its leader committed). A crash then leaves the snapshot past the WAL's end;
+    // the log goes on after the snapshot, and the next replay sees its records jump over the
+    // snapshot (simulator, seed 934195: a node that could not restart).
+    const w2 = snapshotAheadOfWal('j/1');
+    const again = w2.open('j/1');
+    expect([again.snapshotIndex, again.lastIndex]).toEqual([53, 53]);
+    again.append(makeEntries('j/1', 54, 60, 1));
+    expect(w2.clock.runUntil(() => again.writtenIndex === 60)).toBe(true);
+    const w3 = crashAndRestart(w2);
+    const last = w3.open('j/1');
+    const got = last.entries(1, 100);
+    expect(got.map((e) => e.index)).toEqual([54, 55, 56, 57, 58, 59, 60]);
+    expect(got.every((e) => payloadMatches('j/1', e))).toBe(true);
+    expect(w3.logger.records.filter((r) => r.level === 'error')).toEqual([]);
+  });
+
+  it('calls a jump that the snapshot does not cover corruption (a snapshot file lost)', () => {
+    const w2 = snapshotAheadOfWal('k/1');
+    const again = w2.open('k/1');
+    again.append(makeEntries('k/1', 54, 60, 1));
+    expect(w2.clock.runUntil(() => again.writtenIndex === 60)).toBe(true);
+    const copy = crashedCopy(w2);
+    for (const p of copy.disk.paths().filter((f) => f.endsWith('.snap'))) copy.disk.unlinkSync(p);
+    const w3 = logWorld({ disk: copy.disk, clock: copy.clock });
+    let error: unknown;
+    try {
+      w3.open('k/1');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConcordError);
+    expect((error as ConcordError).code).toBe('corrupt');
+    expect((error as Error).message).toContain('resumes after index 53');
   });
 
   it('recovers 100k entries across several rollovers', () => {
