@@ -35,6 +35,12 @@ export interface LogSystemOptions {
   segmentEntriesMax?: number;
   /** Bytes per segment file (default 64 MiB). */
   segmentBytesMax?: number;
+  /**
+   * Bytes per chunk of a segment file (default 1 MiB; one entry at least). A
+   * chunk is encoded on the event loop just before its write, so this bounds
+   * how long one encoding holds the node's other groups.
+   */
+  segmentChunkBytesMax?: number;
   /** Bytes the segment writer prepares and writes in one wave of parallel writes (default 16 MiB). */
   segmentWaveBytesMax?: number;
   /** Bytes held by all mem tables of the node before rollover and flushing start early (default 256 MiB). */
@@ -63,6 +69,7 @@ export function resolveLogOptions(o: LogSystemOptions): ResolvedLogOptions {
     walRetryMs: o.walRetryMs ?? 500,
     segmentEntriesMax: o.segmentEntriesMax ?? 16_384,
     segmentBytesMax: o.segmentBytesMax ?? 64 * MiB,
+    segmentChunkBytesMax: o.segmentChunkBytesMax ?? MiB,
     segmentWaveBytesMax: o.segmentWaveBytesMax ?? 16 * MiB,
     memTablesBytesMax: o.memTablesBytesMax ?? 256 * MiB,
     openSegmentsMax: o.openSegmentsMax ?? 128,
@@ -74,6 +81,7 @@ export function resolveLogOptions(o: LogSystemOptions): ResolvedLogOptions {
     'walPendingBytesMax',
     'segmentEntriesMax',
     'segmentBytesMax',
+    'segmentChunkBytesMax',
     'segmentWaveBytesMax',
     'memTablesBytesMax',
     'openSegmentsMax',

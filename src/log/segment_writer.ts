@@ -281,35 +281,58 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
     return { group: g, writes, writtenTo: count > 0 ? writeTo : start - 1, writtenTerm, bytes };
   }
 
-  /** Splits entries start.. (count of them) into chunks, filling `into` first, then new files; `cut` goes first. */
+  /**
+   * Splits entries start.. (count of them) into chunks, filling `into` first,
+   * then new files; `cut` goes first. A chunk holds at most
+   * segmentChunkBytesMax (but at least one entry): each is encoded (a copy and
+   * a CRC32C of every entry) on the event loop just before its write, and a
+   * 64 MiB file encoded at once held every group of the node for tens of
+   * milliseconds.
+   */
   private chunks(g: GroupState, into: SegmentRef | undefined, start: number, count: number, cut: number | undefined): ChunkWrite[] {
     const o = this.ls.options;
     const get = (i: number): LogEntry => g.mem.get(i) as LogEntry;
-    const held = (r: SegmentRef): number => r.fileLast - r.fileFirst + 1;
     const writes: ChunkWrite[] = [];
     let seq = g.nextSegmentSeq;
     let i = start;
     const end = start + count;
     let pendingCut = cut;
-    let target = into !== undefined && held(into) < o.segmentEntriesMax && into.size < o.segmentBytesMax ? into : undefined;
+    // The file being filled, its size and entry count with the chunks planned so far.
+    let ref = into;
+    let size = into?.size ?? 0;
+    let held = into === undefined ? 0 : into.fileLast - into.fileFirst + 1;
+    let full = ref === undefined || held >= o.segmentEntriesMax || size >= o.segmentBytesMax;
     do {
-      const create = target === undefined;
-      const ref: SegmentRef = target ?? { seq, path: joinPath(g.dir, segmentFileName(seq)), first: i, last: i - 1, fileFirst: i, fileLast: i - 1, size: 0 };
-      if (create) seq++;
-      const used = held(ref);
-      let bytes = ref.size + CHUNK_HEADER_BYTES;
+      const create = full;
+      if (full) {
+        ref = { seq, path: joinPath(g.dir, segmentFileName(seq)), first: i, last: i - 1, fileFirst: i, fileLast: i - 1, size: 0 };
+        seq++;
+        size = 0;
+        held = 0;
+        full = false;
+      }
+      let bytes = CHUNK_HEADER_BYTES;
       const entries: LogEntry[] = [];
-      while (i + entries.length < end && used + entries.length < o.segmentEntriesMax) {
+      while (i + entries.length < end) {
+        if (held + entries.length >= o.segmentEntriesMax) {
+          full = true;
+          break;
+        }
         const e = get(i + entries.length);
         const add = e.payload.length + CHUNK_INDEX_ENTRY_BYTES;
-        if (entries.length > 0 && bytes + add > o.segmentBytesMax) break;
+        if (entries.length > 0 && size + bytes + add > o.segmentBytesMax) {
+          full = true;
+          break;
+        }
+        if (entries.length > 0 && bytes + add > o.segmentChunkBytesMax) break;
         bytes += add;
         entries.push(e);
       }
-      writes.push({ ref, create, position: ref.size, entries, first: i, cutAfter: pendingCut, bytes: bytes - ref.size, chunk: undefined });
+      writes.push({ ref: ref as SegmentRef, create, position: size, entries, first: i, cutAfter: pendingCut, bytes, chunk: undefined });
       pendingCut = undefined;
       i += entries.length;
-      target = undefined;
+      size += bytes;
+      held += entries.length;
     } while (i < end);
     // A number is taken when planned, not when the wave succeeds: a failed wave may
     // leave its files behind, and load applies files in number order, so a number
@@ -366,8 +389,12 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
       }
       const size = w.position + c.bytes.length;
       if (w.create) {
+        // The planned ref itself: the file's later chunks in this wave update it.
+        const ref = w.ref;
         const first = c.count > 0 ? c.first : (c.cutAfter ?? 0) + 1;
-        const ref: SegmentRef = { seq: w.ref.seq, path: w.ref.path, first, last: first + c.count - 1, fileFirst: first, fileLast: first + c.count - 1, size };
+        ref.first = ref.fileFirst = first;
+        ref.last = ref.fileLast = first + c.count - 1;
+        ref.size = size;
         g.segments.push(ref);
         g.nextSegmentSeq = Math.max(g.nextSegmentSeq, ref.seq + 1);
         const reader = new SegmentReader(this.ls.disk, ref.path);

@@ -139,6 +139,7 @@ function logOptions(r: Random, base: ScenarioBase): NonNullable<SystemOptions['l
     segmentEntriesMax: r.pick([32, 256, 4096]),
     walPendingBytesMax: r.chance(0.25) ? r.pick([4096, 16384]) : 64 * 1024 * 1024,
     walRetryMs: r.pick([20, 60, 150]),
+    segmentChunkBytesMax: r.pick([512, 4096, 1 << 20]),
     ...base.log,
   };
 }

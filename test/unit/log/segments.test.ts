@@ -53,8 +53,32 @@ describe('segments', () => {
     }
   });
 
+  it('writes a file in chunks of at most segmentChunkBytesMax, each encoded just before its write', () => {
+    const opts = { walFileBytesMax: 1024 * 1024, segmentChunkBytesMax: 64 * 1024 };
+    const w = logWorld({ log: opts });
+    w.settle();
+    const log = w.open('c/1');
+    for (let i = 1; i <= 420; i += 20) {
+      log.append(makeEntries('c/1', i, i + 19, 1, 10_000)); // 4 MB in all: WAL rollovers
+      w.settle();
+    }
+    expect(w.ls.stats().segments.walFilesFlushed).toBeGreaterThanOrEqual(2);
+    const segs = w.disk.paths().filter((p) => p.endsWith('.seg'));
+    expect(segs.length).toBe(1); // one file, many chunks
+    const st = w.ls.stats().segments;
+    expect(st.chunks).toBeGreaterThanOrEqual(Math.ceil(st.bytes / (64 * 1024)));
+    expect(st.bytes / st.chunks).toBeLessThanOrEqual(64 * 1024);
+    const check = (l: typeof log): void => {
+      const got = l.entries(1, 420);
+      expect(got.map((e) => e.index)).toEqual(Array.from({ length: 420 }, (_, k) => k + 1));
+      expect(got.every((e) => payloadMatches('c/1', e))).toBe(true);
+    };
+    check(log);
+    check(crashAndRestart(w, { log: opts }).open('c/1'));
+  });
+
   it('holds more than 65,536 entries in one chunk and one segment file (counts are 32-bit)', () => {
-    const opts = { walFileBytesMax: 2_900_000, segmentEntriesMax: 100_000, walBatchBytesMax: 256 * 1024 };
+    const opts = { walFileBytesMax: 2_900_000, segmentEntriesMax: 100_000, segmentChunkBytesMax: 4 * 1024 * 1024, walBatchBytesMax: 256 * 1024 };
     const w = logWorld({ log: opts });
     w.settle();
     const log = w.open('big/1');
