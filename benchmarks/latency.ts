@@ -3,7 +3,7 @@
 import { Progress, median, printTable, quantile, writeResult } from './lib/report.js';
 import { put256 } from './lib/cluster.js';
 import { nodeCluster } from './lib/node_cluster.js';
-import { raFigures } from './lib/peers.js';
+import { allPeers } from './lib/peers.js';
 import { pipelined } from './lib/drive.js';
 import { natsRoundTrip } from './lib/nats_floor.js';
 import { concurrentSync } from './lib/fsync_floor.js';
@@ -41,15 +41,27 @@ export async function run(): Promise<void> {
     await cluster.close();
   }
   progress.done();
-  const ra = await raFigures();
-  const results = { p50Ms: median(p50), p99Ms: median(p99), p999Ms: median(p999), natsFloorP50Ms: median(floor), syncFloorP50Ms: median(syncs), floorP50Ms: median(floor) + median(syncs), ...(ra === undefined ? {} : { raP50Ms: ra.p50Ms, raP99Ms: ra.p99Ms }) };
+  const { ra, natsKv, etcd } = await allPeers();
+  const results = {
+    p50Ms: median(p50),
+    p99Ms: median(p99),
+    p999Ms: median(p999),
+    natsFloorP50Ms: median(floor),
+    syncFloorP50Ms: median(syncs),
+    floorP50Ms: median(floor) + median(syncs),
+    ...(ra === undefined ? {} : { raP50Ms: ra.p50Ms, raP99Ms: ra.p99Ms }),
+    ...(natsKv === undefined ? {} : { natsKvP50Ms: natsKv.p50Ms, natsKvP99Ms: natsKv.p99Ms }),
+    ...(etcd === undefined ? {} : { etcdP50Ms: etcd.p50Ms, etcdP99Ms: etcd.p99Ms }),
+  };
+  // Peers in the same run: ra (node to node over TCP), NATS JetStream KV (no fsync per write), etcd.
+  const peer = (f: { p50Ms: number; p99Ms: number } | undefined, k: 'p50Ms' | 'p99Ms'): number | string => f?.[k] ?? 'n/a';
   printTable('latency: one client, one 256-byte put at a time, 3 node processes over NATS, fdatasync (median of runs)', [
-    { measure: 'p50 ms', value: results.p50Ms, target: '<= 0.5', ra: ra?.p50Ms ?? 'n/a' },
-    { measure: 'p99 ms', value: results.p99Ms, target: '<= 1.5', ra: ra?.p99Ms ?? 'n/a' },
-    { measure: 'p99.9 ms', value: results.p999Ms, target: '-', ra: '-' },
-    { measure: 'two bare NATS round trips, p50 ms', value: results.natsFloorP50Ms, target: '-', ra: '-' },
-    { measure: 'fdatasync, 3 processes at once, p50 ms', value: results.syncFloorP50Ms, target: '-', ra: '-' },
-    { measure: 'floor (the two above), p50 ms', value: results.floorP50Ms, target: '-', ra: '-' },
+    { measure: 'p50 ms', value: results.p50Ms, target: '<= 0.5', ra: peer(ra, 'p50Ms'), 'nats kv': peer(natsKv, 'p50Ms'), etcd: peer(etcd, 'p50Ms') },
+    { measure: 'p99 ms', value: results.p99Ms, target: '<= 1.5', ra: peer(ra, 'p99Ms'), 'nats kv': peer(natsKv, 'p99Ms'), etcd: peer(etcd, 'p99Ms') },
+    { measure: 'p99.9 ms', value: results.p999Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
+    { measure: 'two bare NATS round trips, p50 ms', value: results.natsFloorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
+    { measure: 'fdatasync, 3 processes at once, p50 ms', value: results.syncFloorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
+    { measure: 'floor (the two above), p50 ms', value: results.floorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
   ]);
   writeResult('latency', config, results);
 }

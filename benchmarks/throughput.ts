@@ -8,7 +8,7 @@ import { stderrLogger } from '../src/lib/logger.js';
 import { Progress, median, printTable, writeResult } from './lib/report.js';
 import { put256 } from './lib/cluster.js';
 import { nodeCluster } from './lib/node_cluster.js';
-import { raFigures } from './lib/peers.js';
+import { allPeers } from './lib/peers.js';
 import { pipelined } from './lib/drive.js';
 
 // Each run first drives `warmupOps` commands, as the latency benchmark warms up: fresh node
@@ -42,14 +42,23 @@ export async function run(): Promise<void> {
     await cluster.close();
   }
   progress.done();
-  const ra = await raFigures();
+  const { ra, natsKv, etcd } = await allPeers();
   const opsPerSec = Math.round(median(samples));
-  const results = { opsPerSec, runs: samples.map(Math.round), coldOpsPerSec: Math.round(median(cold)), ...(ra === undefined ? {} : { raOpsPerSec: ra.opsPerSec, ratioToRa: Math.round((100 * opsPerSec) / ra.opsPerSec) / 100 }) };
+  const results = {
+    opsPerSec,
+    runs: samples.map(Math.round),
+    coldOpsPerSec: Math.round(median(cold)),
+    ...(ra === undefined ? {} : { raOpsPerSec: ra.opsPerSec, ratioToRa: Math.round((100 * opsPerSec) / ra.opsPerSec) / 100 }),
+    ...(natsKv === undefined ? {} : { natsKvOpsPerSec: natsKv.opsPerSec }),
+    ...(etcd === undefined ? {} : { etcdOpsPerSec: etcd.opsPerSec }),
+  };
   printTable(`throughput: ${config.clients} clients x ${config.inFlightPerClient} in flight, 3 node processes over NATS, 256-byte puts, fdatasync`, [
     { measure: 'Concord ops/s (median)', value: opsPerSec, target: '>= 55,000' },
     { measure: 'Concord ops/s while warming up (median)', value: results.coldOpsPerSec, target: '-' },
     { measure: 'ra ops/s (same run)', value: ra?.opsPerSec ?? 'n/a', target: '-' },
     { measure: 'Concord / ra', value: results.ratioToRa ?? 'n/a', target: '~2' },
+    { measure: 'NATS JetStream KV, 3 replicas, no fsync per write (same run)', value: natsKv?.opsPerSec ?? 'n/a', target: '-' },
+    { measure: 'etcd, 3 members (same run)', value: etcd?.opsPerSec ?? 'n/a', target: '-' },
   ]);
   writeResult('throughput', config, results);
 }
