@@ -65,7 +65,12 @@ export function handleAppendEntries(ctx: Ctx, from: ServerId, m: AppendEntries):
   let entries = m.entries;
   const snap = ctx.log.snapshotIndex;
   if (prevLogIndex < snap) {
-    // Entries up to the snapshot point are committed and compacted here: skip them.
+    // Entries up to the snapshot point are committed and compacted here: skip them. They
+    // match the leader's log too (it holds every committed entry), so the ack says so: a
+    // member that came back with a snapshot past what its leader had seen it acknowledge
+    // answered heartbeats below that snapshot with its (reset) verified index, 0, and the
+    // leader, learning nothing, never sent it another entry (simulator, seed 964306).
+    if (snap > s.verifiedIndex) s.verifiedIndex = snap;
     const skip = Math.min(entries.length, snap - prevLogIndex);
     if (skip < snap - prevLogIndex) return replyAck(ctx, from, true);
     entries = entries.slice(skip);

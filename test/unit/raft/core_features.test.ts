@@ -68,6 +68,28 @@ describe('snapshots and InstallSnapshot (§7)', () => {
   });
 });
 
+describe('a follower whose snapshot is past what its leader sends', () => {
+  it('acknowledges the snapshot point, which matches any leader, so that the leader sends what follows', () => {
+    const c = new CoreCluster(['a', 'b', 'c'], 31, opts);
+    const leader = c.awaitLeader();
+    writeMany(c, leader, 20, 'w');
+    settled(c, leader);
+    const follower = c.members.get(c.ids.find((id) => id !== leader.id) as string) as ReturnType<typeof c.member>;
+    c.snapshotNow(follower.id);
+    const snap = follower.log.snapshotIndex;
+    expect(snap).toBeGreaterThan(5);
+    follower.effects.length = 0;
+    // A heartbeat whose prevLogIndex lies below the snapshot and carries nothing past it
+    // (a leader that saw this member acknowledge less before it crashed).
+    const heartbeat = { type: 'append_entries', term: leader.state.term, leaderId: leader.id, prevLogIndex: snap - 3, prevLogTerm: leader.log.term(snap - 3) as number, entries: [], leaderCommit: leader.state.commitIndex, readSeq: 0 } as const;
+    follower.state.verifiedIndex = 0; // as after a restart
+    c.deliver(follower.id, { type: 'message', from: leader.id, msg: heartbeat });
+    const reply = follower.effects.find((e) => e.type === 'send' && e.msg.type === 'append_entries_reply');
+    expect(reply?.type === 'send' && reply.msg.type === 'append_entries_reply' ? [reply.msg.success, reply.msg.matchIndex] : undefined).toEqual([true, snap]);
+    expect(c.violations).toEqual([]);
+  });
+});
+
 describe('membership changes (thesis §4.1)', () => {
   it('adds a member as a non-voter, catches it up from a snapshot, then promotes it to voter', () => {
     const c = new CoreCluster(['a', 'b', 'c'], 23, opts);
