@@ -161,14 +161,28 @@ function replayWalFile(ls: LogSystem, seq: number, path: string, isLast: boolean
       throw corrupt(path, end, `invalid record followed by ${stop - end} bytes, more than one write can tear`);
     }
     ls.logger.warn('cutting a torn WAL tail', { file: path, offset: end, bytes: bytes.length - end });
-    const h = disk.openSync(path, 'readwrite');
-    disk.truncateSync(h, end);
-    disk.syncSync(h, 'datasync');
-    disk.closeSync(h);
+    syncFile(disk, path, end);
+  } else if (isLast) {
+    // A cut that an earlier start made, then failed to sync, reads back as done but is not
+    // durable: a crash would bring the torn tail back, in a file no longer the last behind the
+    // ones written since, and the node could not start again (simulator, seed 1106669). The
+    // last file is made durable as it reads before anything is written after it.
+    syncFile(disk, path);
   }
   file.size = end;
   file.planned = end;
   return file;
+}
+
+/** Syncs a file (cut at `cutAt` first, when given), closing it whatever happens. */
+function syncFile(disk: LogSystem['disk'], path: string, cutAt?: number): void {
+  const h = disk.openSync(path, 'readwrite');
+  try {
+    if (cutAt !== undefined) disk.truncateSync(h, cutAt);
+    disk.syncSync(h, 'datasync');
+  } finally {
+    disk.closeSync(h);
+  }
 }
 
 function replayRecord(

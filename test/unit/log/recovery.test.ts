@@ -188,6 +188,29 @@ describe('recovery', () => {
     expect(log2.writtenIndex).toBe(25);
   });
 
+  it('makes the last WAL file durable at start-up even when it reads clean: a cut whose sync failed must not come back', () => {
+    const opts = { walFileBytesMax: 4096 };
+    const w = logWorld({ log: opts });
+    w.settle();
+    w.open('u/1').append(makeEntries('u/1', 1, 10, 1));
+    w.settle();
+    const copy = crashedCopy(w);
+    const last = walFiles(copy.disk).at(-1) as string;
+    appendRaw(copy, last, garbage); // a torn write after the last record
+    copy.disk.failNext('sync', 'EIO', 1, last);
+    expect(() => logWorld({ disk: copy.disk, clock: copy.clock, log: opts })).toThrow(/EIO/); // the cut's sync fails
+    // Started again without a power loss: the file reads as cut, though the cut is not durable.
+    // Segment writes fail, so that the cut file stays (the crash comes before it is flushed).
+    copy.disk.failAlways('write', 'EIO', '/data/groups/');
+    const w2 = logWorld({ disk: copy.disk, clock: copy.clock, log: opts });
+    const log2 = w2.open('u/1');
+    log2.append(makeEntries('u/1', 11, 80, 1)); // later WAL files, after the cut one
+    expect(w2.clock.runUntil(() => log2.writtenIndex === 80)).toBe(true);
+    expect(walFiles(copy.disk)).toContain(last);
+    const w3 = crashAndRestart(w2, { log: opts }); // power loss
+    expect(w3.open('u/1').entries(1, 100).map((e) => e.index)).toEqual(Array.from({ length: 80 }, (_, k) => k + 1));
+  });
+
   it('a torn crash in the middle of a write loses only that write', () => {
     for (let seed = 1; seed <= 12; seed++) {
       const w = logWorld({ seed });
