@@ -300,10 +300,7 @@ function scanSegments(ls: LogSystem, g: GroupState): { refs: SegmentRef[]; nextS
         throw new ConcordError('corrupt', `segment ${path} is corrupt at offset ${scan.invalidAt}`);
       }
       ls.logger.warn('cutting a torn segment tail', { file: path, offset: scan.invalidAt });
-      const h = disk.openSync(path, 'readwrite');
-      disk.truncateSync(h, scan.invalidAt);
-      disk.syncSync(h, 'datasync');
-      disk.closeSync(h);
+      syncFile(disk, path, scan.invalidAt);
     }
     const r = scan.reader;
     if (scan.cutAfter !== undefined) clipSegmentsAfter(refs, scan.cutAfter);
