@@ -317,16 +317,22 @@ export class LogSystem {
     const known = new Set(this.pendingWalFiles.map((f) => f.path));
     let maxSeq = Math.max(0, ...this.pendingWalFiles.map((f) => f.seq));
     const active = this.walActive;
-    this.walActive = undefined;
     if (active !== undefined && active.size > 0) {
+      // Cut back before the file changes hands: if this throws, the next successor finds it
+      // still active and cuts again, where it used to take it for a stray and delete it, with
+      // its acknowledged entries.
       const h = disk.openSync(active.path, 'readwrite');
-      disk.truncateSync(h, active.size);
-      disk.syncSync(h, 'datasync');
-      disk.closeSync(h);
+      try {
+        disk.truncateSync(h, active.size);
+        disk.syncSync(h, 'datasync');
+      } finally {
+        disk.closeSync(h);
+      }
       active.handle = undefined;
       this.pendingWalFiles.push(active);
       known.add(active.path);
     }
+    this.walActive = undefined;
     let removed = false;
     for (const name of disk.listSync(this.walDir)) {
       if (walSpareSeq(name) !== undefined) {

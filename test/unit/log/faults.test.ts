@@ -197,6 +197,31 @@ describe('log actors restart', () => {
   });
 });
 
+describe('a WAL writer restarted in a running node', () => {
+  it('keeps its last file when cutting that file back fails: a second restart does not take it for a stray', async () => {
+    const w = logWorld();
+    w.settle();
+    const log = w.open('y/1');
+    log.append(makeEntries('y/1', 1, 20, 1));
+    w.settle();
+    expect(log.writtenIndex).toBe(20);
+    const active = w.disk.paths().filter((p) => /\/data\/wal\/\d+\.wal$/.test(p));
+    expect(active).toEqual(['/data/wal/0000000000000001.wal']);
+    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    // The successor cuts the file back to what was synced, and that sync fails once: it fails
+    // to start too, and the one after it must still count the file as the dead writer's (it
+    // deleted it as a stray, and until the entries were written again elsewhere, which the
+    // failing syncs of the next file hold off here, a crash lost them).
+    w.disk.failNext('sync', 'EIO', 1, active[0] as string);
+    w.disk.failAlways('sync', 'EIO', '/data/wal/0000000000000002');
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.clock.runFor(2000);
+    expect(w.logger.records.some((r) => r.msg === 'child failed to start')).toBe(true);
+    expect(crashAndRestart(w).open('y/1').entries(1, 100).length).toBe(20);
+  });
+});
+
 describe('a WAL restarted while its next file is being prepared', () => {
   // The first instance's preparation of a spare for WAL file 1 is held at its open.
   const first = `/data/wal/${walSpareName(1)}`;
