@@ -16,7 +16,7 @@ import { groupDirName, GroupState, type SegmentRef } from './group_state.js';
 import { resolveLogOptions, type LogSystemOptions, type ResolvedLogOptions } from './log_options.js';
 import type { MemBudget } from './mem_table.js';
 import { MetaStore, MetaStoreActor, type MetaStoreMsg, type MetaValue } from './meta_store.js';
-import { loadGroup, recoverWal } from './recovery.js';
+import { loadGroup, recoverWal, syncFile } from './recovery.js';
 import { SegmentReader } from './segment.js';
 import { SegmentWriter, type SegmentWriterMsg } from './segment_writer.js';
 import { SnapshotStore } from './snapshot_store.js';
@@ -321,13 +321,7 @@ export class LogSystem {
       // Cut back before the file changes hands: if this throws, the next successor finds it
       // still active and cuts again, where it used to take it for a stray and delete it, with
       // its acknowledged entries.
-      const h = disk.openSync(active.path, 'readwrite');
-      try {
-        disk.truncateSync(h, active.size);
-        disk.syncSync(h, 'datasync');
-      } finally {
-        disk.closeSync(h);
-      }
+      syncFile(disk, active.path, active.size);
       active.handle = undefined;
       this.pendingWalFiles.push(active);
       known.add(active.path);

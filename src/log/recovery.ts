@@ -175,7 +175,7 @@ function replayWalFile(ls: LogSystem, seq: number, path: string, isLast: boolean
 }
 
 /** Syncs a file (cut at `cutAt` first, when given), closing it whatever happens. */
-function syncFile(disk: LogSystem['disk'], path: string, cutAt?: number): void {
+export function syncFile(disk: LogSystem['disk'], path: string, cutAt?: number): void {
   const h = disk.openSync(path, 'readwrite');
   try {
     if (cutAt !== undefined) disk.truncateSync(h, cutAt);
