@@ -18,9 +18,6 @@ export interface PeerFigures {
   readonly p99Ms: number;
 }
 
-/** What ra-bench.sh prints. */
-export type RaFigures = PeerFigures;
-
 const peersDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/peers');
 /** Where setup.sh puts the peers' npm clients. */
 const clientsDir = process.env['CONCORD_PEERS_HOME'] ?? join(homedir(), '.cache', 'concord-peers');
@@ -57,7 +54,7 @@ function nodeScriptFigures(stdout: string, seq: string, pipelined: string): Peer
 const hasClients = (): boolean => existsSync(join(clientsDir, 'node_modules'));
 
 /** RabbitMQ's ra, when Erlang and rabbitmq-server are installed. */
-export function raFigures(): Promise<RaFigures | undefined> {
+function raFigures(): Promise<PeerFigures | undefined> {
   return runPeer('ra', 'ra-bench.sh', () => true, (stdout) => {
     const ops = /ra pipelined: rate ([\d.]+) ops\/sec/.exec(stdout);
     const lat = /ra sequential: \d+ ops\/s p50 (\d+) us p99 (\d+) us/.exec(stdout);
@@ -67,12 +64,12 @@ export function raFigures(): Promise<RaFigures | undefined> {
 }
 
 /** NATS JetStream KV, 3 replicas on 3 clustered nats-servers (no fsync per write). */
-export function natsKvFigures(): Promise<PeerFigures | undefined> {
+function natsKvFigures(): Promise<PeerFigures | undefined> {
   return runPeer('nats-kv', 'nats-kv-bench.sh', hasClients, (stdout) => nodeScriptFigures(stdout, 'nats kv R3 seq put', 'nats kv R3 pipelined put'));
 }
 
 /** etcd with 3 members (fsync on), through the etcd3 Node client. */
-export function etcdFigures(): Promise<PeerFigures | undefined> {
+function etcdFigures(): Promise<PeerFigures | undefined> {
   return runPeer('etcd', 'etcd-bench.sh', hasClients, (stdout) => nodeScriptFigures(stdout, 'etcd seq put', 'etcd pipelined put'));
 }
 
