@@ -467,7 +467,7 @@ export class Nemesis {
     if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via, m.lastIndex);
     if (kind === 'remove_member' && m.nonVoters.length > 0 && this.random.chance(0.5)) {
       // A member still being added (its node may be down, its promotion waiting): the removal ends the add.
-      return this.removeMember(cluster, this.random.pick(m.nonVoters), via);
+      return this.removeMember(cluster, this.random.pick(m.nonVoters), via, 'path.joiner_removed');
     }
     if (kind === 'remove_member' && m.voters.length > 3) {
       // Now and then the one that cannot hear of it (down, or cut off from `via`): it misses the
@@ -498,10 +498,10 @@ export class Nemesis {
     }, member);
   }
 
-  private removeMember(cluster: string, member: string, via: string): void {
+  private removeMember(cluster: string, member: string, via: string, path = 'path.member_removed'): void {
     this.coverage.add('fault.remove_member');
     this.request(via, cluster, `remove ${member} from ${cluster}`, { type: 'remove_member', member }, (removedAt) => {
-      this.coverage.add('path.member_removed');
+      this.coverage.add(path);
       this.request(via, cluster, `delete the removed member ${cluster}/${member}`, { type: 'delete_server', removedAt: removedAt as number }, () => {}, member);
     });
   }
@@ -514,7 +514,6 @@ export class Nemesis {
     const options = member === undefined ? { timeoutMs: 3000 } : { timeoutMs: 3000, member };
     system.submit(cluster, body, options, (err, value) => {
       this.trace.add('admin', `#${id} ${err === null ? 'ok' : `failed: ${err.code}`}`);
-      if (err?.code === 'timeout' && /a removal of .* was asked for/.test(err.message)) this.coverage.add('path.add_aborted');
       if (err === null) ok(value);
     });
   }
