@@ -604,6 +604,7 @@ export class System extends Caller implements ServerHost {
       sessionTimeoutMs: record.sessionTimeoutMs ?? 60_000,
       snapshotEveryEntries: this.options.snapshotEveryEntries ?? 65_536,
       snapshotLogRatio: this.options.snapshotLogRatio ?? 2,
+      joinedAfter: record.joinedAfter,
     };
     const spec: ChildSpec = {
       id: record.cluster,

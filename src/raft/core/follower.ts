@@ -168,14 +168,15 @@ function upToDate(ctx: Ctx, m: RequestVote): boolean {
 /** The voter's side of RequestVote and pre-vote (term rules already applied). */
 export function handleRequestVote(ctx: Ctx, from: ServerId, m: RequestVote): void {
   const s = ctx.s;
+  const mayVote = ctx.log.lastIndex >= s.votesFrom;
   if (m.preVote) {
     // Grant without changing our term or vote (thesis §9.6).
-    const grant = m.term > s.term && upToDate(ctx, m);
+    const grant = mayVote && m.term > s.term && upToDate(ctx, m);
     ctx.send(from, { type: 'request_vote_reply', term: grant ? m.term : s.term, voteGranted: grant, preVote: true });
     return;
   }
   const canVote = s.votedFor === m.candidateId || (s.votedFor === undefined && s.leaderId === undefined);
-  const grant = m.term === s.term && canVote && s.role !== 'leader' && upToDate(ctx, m);
+  const grant = mayVote && m.term === s.term && canVote && s.role !== 'leader' && upToDate(ctx, m);
   if (grant) {
     if (s.votedFor !== m.candidateId) {
       s.votedFor = m.candidateId;

@@ -53,6 +53,9 @@ export function maybePromote(ctx: Ctx, id: ServerId, replicate: () => void): voi
   if (ref === undefined || configPending(s) || !s.config.nonVoters.includes(id)) return;
   const pr = s.progress.get(id);
   if (pr === undefined || pr.matchIndex === 0 || pr.matchIndex + s.options.promoteDistanceMax < s.commitIndex) return;
+  // Not before it holds the entry that added it, which lies past its joinedAfter: a voter that
+  // still withholds its vote (RaftState.votesFrom) could stall an election that needs it.
+  if (pr.matchIndex < (s.configs[s.configs.length - 1] as { index: number }).index) return;
   s.promotions.delete(id);
   const index = appendConfig(ctx, { voters: [...s.config.voters, id], nonVoters: s.config.nonVoters.filter((v) => v !== id) });
   s.membershipWaits.set(index, ref);

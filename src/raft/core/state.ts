@@ -81,6 +81,15 @@ export interface RaftState {
   promotions: Map<ServerId, number>;
   /** False while this member cannot apply the cluster's machine version: it must not lead. */
   canLead: boolean;
+  /**
+   * A member that joined under an id an earlier, deleted member used grants no
+   * vote, nor pre-vote, until its log reaches this index (0: no such wait;
+   * a joining member's is its joinedAfter + 1). Configurations older than the earlier member's removal still count
+   * the id as a voter, and an empty log would vote for a candidate whose log
+   * lacks committed entries: with it, a member stale since before the
+   * removal won an election (simulator, seed 912923).
+   */
+  votesFrom: number;
 }
 
 /** What a member starts from. */
@@ -96,6 +105,8 @@ export interface InitArgs {
   options?: Partial<CoreOptions>;
   /** The local snapshot the log starts after, if any. */
   snapshot?: { index: number; term: number; size: number } | undefined;
+  /** A joining member's `joinedAfter`: the leader's last index when it was asked to join (see RaftState.votesFrom). */
+  joinedAfter?: number | undefined;
 }
 
 /** A follower's initial state. Call `start` on it to get the first effects (the election timer). */
@@ -141,6 +152,7 @@ export function initState(args: InitArgs): RaftState {
     membershipWaits: new Map(),
     promotions: new Map(),
     canLead: true,
+    votesFrom: args.joinedAfter === undefined ? 0 : args.joinedAfter + 1,
   };
 }
 

@@ -75,6 +75,8 @@ export interface ServerArgs {
    * commands. The log it keeps on disk is at most this many times the state.
    */
   readonly snapshotLogRatio?: number;
+  /** Set when it joins an existing cluster: the leader's last index when it was asked to (see RaftState.votesFrom). */
+  readonly joinedAfter?: number | undefined;
 }
 
 /** The server's mailbox. */
@@ -178,6 +180,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       random: args.host.forkRandom(),
       options: args.host.coreOptions,
       snapshot,
+      joinedAfter: args.joinedAfter,
     });
     if (this.runner.halted !== undefined) this.core.canLead = false;
     // Members whose node is not known to be up start out down (node-level liveness, for quiescence).

@@ -90,6 +90,35 @@ describe('a follower whose snapshot is past what its leader sends', () => {
   });
 });
 
+describe('a member joining under the id of a deleted one', () => {
+  it('grants no vote or pre-vote until its log reaches past its joinedAfter', () => {
+    const c = new CoreCluster(['a', 'b', 'c'], 37, opts);
+    const leader = c.awaitLeader();
+    writeMany(c, leader, 12, 'w');
+    settled(c, leader);
+    const stale = c.ids.find((id) => id !== leader.id) as string;
+    c.join('d');
+    c.join('e');
+    const d = c.member('d');
+    const e = c.member('e');
+    d.state.votesFrom = leader.log.lastIndex + 1; // as initState sets it from joinedAfter
+    // A candidate whose log stops early, as a member stale since before the earlier d's removal.
+    const ask = (preVote: boolean) => ({ type: 'request_vote', term: 50, candidateId: stale, lastLogIndex: 4, lastLogTerm: 1, preVote, transfer: false }) as const;
+    const granted = (m: typeof d): boolean[] => m.effects.flatMap((x) => (x.type === 'send' && x.msg.type === 'request_vote_reply' ? [x.msg.voteGranted] : []));
+    for (const m of [d, e]) {
+      c.deliver(m.id, { type: 'message', from: stale, msg: ask(true) });
+      c.deliver(m.id, { type: 'message', from: stale, msg: ask(false) });
+    }
+    expect(granted(d)).toEqual([false, false]);
+    expect(granted(e)).toEqual([true, true]); // an empty log without that rule votes for anyone
+    // Added, it catches up past joinedAfter through the leader, and is promoted.
+    const add = c.change(leader.id, { type: 'add_member', id: 'd' });
+    c.clock.runUntil(() => leader.done.has(add), 5000);
+    expect(d.log.lastIndex).toBeGreaterThanOrEqual(d.state.votesFrom);
+    expect(leader.state.config.voters).toContain('d');
+  });
+});
+
 describe('membership changes (thesis §4.1)', () => {
   it('adds a member as a non-voter, catches it up from a snapshot, then promotes it to voter', () => {
     const c = new CoreCluster(['a', 'b', 'c'], 23, opts);
