@@ -2,21 +2,15 @@
 // processes over NATS: aggregate ops/s with 1, 10, 100 and 1,000 groups, CPU
 // per process with 1,000 idle groups, and the time for 10,000 groups to
 // start and all elect leaders.
-import { readFileSync } from 'node:fs';
 import type { Client } from '../src/api/client.js';
 import { Progress, printTable, writeResult } from './lib/report.js';
 import { put256 } from './lib/cluster.js';
 import { nodeCluster, type NodeCluster } from './lib/node_cluster.js';
 import { pipelined } from './lib/drive.js';
+import { cpuSeconds } from './lib/proc_cpu.js';
 
 const config = { groupCounts: [1, 10, 100, 1000], inFlight: 2000, opsPerStep: 60_000, idleSeconds: 10, electGroups: 10_000, createConcurrency: 200 };
 const ids = ['n1', 'n2', 'n3'];
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
-}
 
 /** Runs `tasks` with at most `limit` in flight. */
 async function pool(limit: number, count: number, task: (i: number) => Promise<unknown>): Promise<void> {

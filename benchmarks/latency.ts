@@ -5,7 +5,8 @@ import { put256 } from './lib/cluster.js';
 import { nodeCluster } from './lib/node_cluster.js';
 import { allPeers } from './lib/peers.js';
 import { pipelined } from './lib/drive.js';
-import { natsRoundTrip } from './lib/nats_floor.js';
+import { natsRoundTrip, type RoundTripFloor } from './lib/nats_floor.js';
+import { cpuPerOp } from './lib/proc_cpu.js';
 import { concurrentSync } from './lib/fsync_floor.js';
 
 // Fresh node processes take seconds of traffic to reach their steady speed (V8 compiles hot
@@ -14,6 +15,42 @@ import { concurrentSync } from './lib/fsync_floor.js';
 // each run here first drives a pipelined load, then one command at a time for a while.
 const config = { ops: 5000, warmupPipelined: 20_000, warmupSequentialMs: 4000, runs: 3, commandBytes: 256, members: 3, sync: 'datasync' };
 
+/** CPU per command (us, user + system, from /proc) of each process of a run. */
+interface CommandCpu {
+  leader: number;
+  /** The mean of the followers. */
+  follower: number;
+  nats: number;
+  client: number;
+}
+
+/** Sorts CPU figures of processes [...nodes, nats-server, client] by role. */
+function commandCpu(ids: readonly string[], leader: string | undefined, used: number[]): CommandCpu {
+  const nodes = used.slice(0, ids.length);
+  const l = ids.indexOf(leader ?? '');
+  const followers = nodes.filter((_, i) => i !== l);
+  return {
+    leader: l < 0 ? Number.NaN : (nodes[l] as number),
+    follower: followers.reduce((a, b) => a + b, 0) / followers.length,
+    nats: used[ids.length] as number,
+    client: used[ids.length + 1] as number,
+  };
+}
+
+/** The median, in whole microseconds. */
+function medianUs(values: number[]): number {
+  return Math.round(median(values));
+}
+
+function medianCpu(runs: CommandCpu[]): CommandCpu {
+  const m = (k: keyof CommandCpu) => medianUs(runs.map((c) => c[k]));
+  return { leader: m('leader'), follower: m('follower'), nats: m('nats'), client: m('client') };
+}
+
+function cpuCells(c: object): string {
+  return Object.values(c as Record<string, number>).map((v) => Math.round(v)).join(' / ');
+}
+
 /** Runs the benchmark and writes benchmarks/results/latency.json. */
 export async function run(): Promise<void> {
   const progress = new Progress('latency', config.runs * config.ops);
@@ -21,20 +58,31 @@ export async function run(): Promise<void> {
   const p99: number[] = [];
   const p999: number[] = [];
   const floor: number[] = [];
+  const floorCpu: RoundTripFloor['cpuUs'][] = [];
+  const cpu: CommandCpu[] = [];
   const syncs: number[] = [];
   for (let r = 0; r < config.runs; r++) {
     const cluster = await nodeCluster('bench', 'kv');
-    floor.push(2 * (await natsRoundTrip(cluster.nats.url)).p50Ms);
+    const roundTrip = await natsRoundTrip(cluster.nats.url, cluster.nats.pid);
+    floor.push(2 * roundTrip.p50Ms);
+    floorCpu.push(roundTrip.cpuUs);
     syncs.push((await concurrentSync()).p50Ms);
     await pipelined([cluster.client], 100, config.warmupPipelined, (i) => ({ cluster: 'bench', body: put256(i) }));
     for (let i = 0, end = performance.now() + config.warmupSequentialMs; performance.now() < end; i++) await cluster.client.processCommand('bench', put256(i));
     const samples = new Float64Array(config.ops);
-    for (let i = 0; i < config.ops; i++) {
-      const t = performance.now();
-      await cluster.client.processCommand('bench', put256(i));
-      samples[i] = performance.now() - t;
-      if (i % 500 === 0) progress.update(r * config.ops + i);
-    }
+    const leader = (await cluster.client.members('bench')).leader;
+    const natsPid = cluster.nats.pid;
+    if (natsPid === undefined) throw new Error('nats-server stopped during the benchmark');
+    const pids = [...cluster.pids, natsPid, process.pid];
+    const used = await cpuPerOp(pids, config.ops, async () => {
+      for (let i = 0; i < config.ops; i++) {
+        const t = performance.now();
+        await cluster.client.processCommand('bench', put256(i));
+        samples[i] = performance.now() - t;
+        if (i % 500 === 0) progress.update(r * config.ops + i);
+      }
+    });
+    cpu.push(commandCpu(cluster.ids, leader, used));
     p50.push(quantile(samples, 0.5));
     p99.push(quantile(samples, 0.99));
     p999.push(quantile(samples, 0.999));
@@ -49,6 +97,8 @@ export async function run(): Promise<void> {
     natsFloorP50Ms: median(floor),
     syncFloorP50Ms: median(syncs),
     floorP50Ms: median(floor) + median(syncs),
+    cpuUsPerCommand: medianCpu(cpu),
+    natsFloorCpuUsPerRoundTrip: { echo: medianUs(floorCpu.map((c) => c.echo)), server: medianUs(floorCpu.map((c) => c.server ?? Number.NaN)), caller: medianUs(floorCpu.map((c) => c.caller)) },
     ...(ra === undefined ? {} : { raP50Ms: ra.p50Ms, raP99Ms: ra.p99Ms }),
     ...(natsKv === undefined ? {} : { natsKvP50Ms: natsKv.p50Ms, natsKvP99Ms: natsKv.p99Ms }),
     ...(etcd === undefined ? {} : { etcdP50Ms: etcd.p50Ms, etcdP99Ms: etcd.p99Ms }),
@@ -62,6 +112,8 @@ export async function run(): Promise<void> {
     { measure: 'two bare NATS round trips, p50 ms', value: results.natsFloorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
     { measure: 'fdatasync, 3 processes at once, p50 ms', value: results.syncFloorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
     { measure: 'floor (the two above), p50 ms', value: results.floorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
+    { measure: 'CPU per command, us: leader / follower / nats-server / client', value: cpuCells(results.cpuUsPerCommand), target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
+    { measure: 'CPU per bare round trip, us: echo / nats-server / caller', value: cpuCells(results.natsFloorCpuUsPerRoundTrip), target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
   ]);
   writeResult('latency', config, results);
 }

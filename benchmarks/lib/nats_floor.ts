@@ -7,9 +7,21 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { quantile } from './report.js';
+import { cpuPerOp } from './proc_cpu.js';
 
-/** Round-trip times in ms (p50, p99) of `count` sequential 300-byte messages, after `warmup` more. */
-export async function natsRoundTrip(url: string, count = 10_000, warmup = 3000): Promise<{ p50Ms: number; p99Ms: number }> {
+/** What a bare round trip costs: its times, and the CPU it takes (us per round trip, from /proc). */
+export interface RoundTripFloor {
+  p50Ms: number;
+  p99Ms: number;
+  /** The echoing process (one message in, one out), nats-server (when its pid is given; two messages relayed) and this process. */
+  cpuUs: { echo: number; server: number | undefined; caller: number };
+}
+
+/**
+ * Round-trip times in ms (p50, p99) of `count` sequential 300-byte messages,
+ * after `warmup` more, and the CPU each process spent on them.
+ */
+export async function natsRoundTrip(url: string, serverPid?: number, count = 10_000, warmup = 3000): Promise<RoundTripFloor> {
   const echo = fork(fileURLToPath(import.meta.url), ['echo', url], { stdio: 'inherit' });
   try {
     await new Promise((ready, fail) => {
@@ -21,16 +33,22 @@ export async function natsRoundTrip(url: string, count = 10_000, warmup = 3000):
       let answered: () => void = () => {};
       nc.subscribe('floor.back', { callback: () => answered() });
       await nc.flush();
-      const samples = new Float64Array(count);
-      for (let i = -warmup; i < count; i++) {
-        const t = performance.now();
-        await new Promise<void>((r) => {
+      const roundTrip = () =>
+        new Promise<void>((r) => {
           answered = r;
           nc.publish('floor.echo', new Uint8Array(300));
         });
-        if (i >= 0) samples[i] = performance.now() - t;
-      }
-      return { p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
+      for (let i = 0; i < warmup; i++) await roundTrip();
+      const samples = new Float64Array(count);
+      const pids = [echo.pid as number, process.pid, ...(serverPid === undefined ? [] : [serverPid])];
+      const [echoCpu, callerCpu, serverCpu] = await cpuPerOp(pids, count, async () => {
+        for (let i = 0; i < count; i++) {
+          const t = performance.now();
+          await roundTrip();
+          samples[i] = performance.now() - t;
+        }
+      });
+      return { p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99), cpuUs: { echo: echoCpu as number, server: serverCpu, caller: callerCpu as number } };
     } finally {
       await nc.close();
     }

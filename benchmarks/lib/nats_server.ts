@@ -95,6 +95,11 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Whether the process is running. */
   get running(): boolean {
     return this.child !== undefined;

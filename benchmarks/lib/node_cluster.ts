@@ -23,6 +23,8 @@ function profileArgs(id: string): string[] {
 export interface NodeCluster {
   readonly nats: NatsServer;
   readonly client: Client;
+  /** The node ids, n1..n<count>, and their processes' ids in the same order. */
+  readonly ids: readonly string[];
   readonly pids: readonly number[];
   close(): Promise<void>;
 }
@@ -54,6 +56,7 @@ export async function nodeCluster(cluster: string, machine: string, extraNodeArg
   return {
     nats,
     client,
+    ids,
     pids: children.map((c) => c.pid as number),
     close: async () => {
       await client.close();

@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NatsServer } from '../helpers/nats_server.js';
 
 type Floor = { p50Ms: number; p99Ms: number };
+type RoundTripFloor = Floor & { cpuUs: { echo: number; server: number | undefined; caller: number } };
 const lib = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/benchmarks/lib');
 const load = async <T>(name: string): Promise<T> => (await import(pathToFileURL(resolve(lib, name)).href)) as T;
 
@@ -27,9 +28,15 @@ function expectFloor(f: Floor): void {
 }
 
 describe('benchmark floors', () => {
-  it('times a bare round trip through nats-server between two processes', async () => {
-    const { natsRoundTrip } = await load<{ natsRoundTrip(url: string, count: number, warmup: number): Promise<Floor> }>('nats_floor.js');
-    expectFloor(await natsRoundTrip(server.url, 200, 20));
+  it('times a bare round trip through nats-server between two processes, and the CPU each process spent on it', async () => {
+    const { natsRoundTrip } = await load<{ natsRoundTrip(url: string, serverPid: number | undefined, count: number, warmup: number): Promise<RoundTripFloor> }>('nats_floor.js');
+    const f = await natsRoundTrip(server.url, server.pid, 200, 20);
+    expectFloor(f);
+    // /proc counts in 10 ms ticks: 200 round trips may round to zero, never below it.
+    for (const us of [f.cpuUs.echo, f.cpuUs.server, f.cpuUs.caller]) {
+      expect(Number.isFinite(us)).toBe(true);
+      expect(us).toBeGreaterThanOrEqual(0);
+    }
   });
 
   it('times write-and-fdatasync with three processes syncing at once', async () => {
