@@ -1,6 +1,6 @@
 // Small helpers for sequences of callback-based disk operations, and a gate
 // that lets an actor's `terminate` wait until its operations in flight end.
-import type { DiskError } from '../io/disk.js';
+import type { Disk, DiskError, FileHandle, SyncMethod } from '../io/disk.js';
 
 /**
  * Background writers (a WAL spare's zeros, segment chunks) write at most this
@@ -11,6 +11,22 @@ export const backgroundSyncEveryBytes = 1024 * 1024;
 
 /** One asynchronous step: calls `next` once, with an error or null. */
 export type Step = (next: (err: DiskError | null) => void) => void;
+
+/**
+ * Steps that write `bytes` bytes at `position` as background writes of at most
+ * backgroundSyncEveryBytes, each synced with `method` before the next starts.
+ * `piece(from, to)` gives the bytes [from, to) when their write starts;
+ * `handle()` the file, opened by an earlier step.
+ */
+export function writeInSyncedPieces(disk: Disk, handle: () => FileHandle, position: number, bytes: number, piece: (from: number, to: number) => Uint8Array, method: SyncMethod): Step[] {
+  const steps: Step[] = [];
+  for (let at = 0; at < bytes; at += backgroundSyncEveryBytes) {
+    const to = Math.min(bytes, at + backgroundSyncEveryBytes);
+    steps.push((next) => disk.write(handle(), piece(at, to), position + at, next, true));
+    steps.push((next) => disk.sync(handle(), method, next));
+  }
+  return steps;
+}
 
 /** Runs steps one after another; `done` gets the first error, or null after the last step. */
 export function runSteps(steps: readonly Step[], done: (err: DiskError | null) => void): void {

@@ -9,7 +9,7 @@ import { Completion } from '../lib/completion.js';
 import { ConcordError } from '../lib/errors.js';
 import { DiskError, joinPath, type Disk, type DiskCallback, type FileHandle, type SyncMethod } from '../io/disk.js';
 import { clipSegmentsAfter, clipSegmentsThrough, type GroupState, type SegmentRef } from './group_state.js';
-import { backgroundSyncEveryBytes, IoGate, runParallel, runSteps, type Step } from './io_chain.js';
+import { IoGate, runParallel, runSteps, writeInSyncedPieces, type Step } from './io_chain.js';
 import type { LogSystem } from './log_system.js';
 import { CHUNK_HEADER_BYTES, CHUNK_INDEX_ENTRY_BYTES, encodeChunk, SegmentReader, segmentFileName, segmentFileSeq, type EncodedChunk } from './segment.js';
 import type { FileGroupRange, WalFile } from './wal_file.js';
@@ -486,15 +486,7 @@ function writeSteps(disk: Disk, w: ChunkWrite, method: SyncMethod, cutBack: bool
     next(null);
   });
   // In synced pieces: megabytes written at once held up every commit of the node behind them.
-  const every = backgroundSyncEveryBytes;
-  for (let at = 0; at < w.bytes; at += every) {
-    if (at > 0) steps.push((next) => disk.sync(h, method, next));
-    steps.push((next) => {
-      const bytes = (w.chunk as EncodedChunk).bytes;
-      disk.write(h, bytes.subarray(at, Math.min(bytes.length, at + every)), w.position + at, next, true);
-    });
-  }
-  steps.push((next) => disk.sync(h, method, next));
+  steps.push(...writeInSyncedPieces(disk, () => h, w.position, w.bytes, (from, to) => (w.chunk as EncodedChunk).bytes.subarray(from, to), method));
   steps.push((next) => disk.close(h, () => next(null)));
   return [
     (next) =>

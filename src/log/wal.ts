@@ -9,7 +9,7 @@ import { Completion } from '../lib/completion.js';
 import { DiskError, type DiskCallback, type FileHandle } from '../io/disk.js';
 import type { LogEntry } from './events.js';
 import type { GroupState } from './group_state.js';
-import { backgroundSyncEveryBytes, IoGate, runSteps, type Step } from './io_chain.js';
+import { backgroundSyncEveryBytes, IoGate, runSteps, writeInSyncedPieces, type Step } from './io_chain.js';
 import type { LogSystem } from './log_system.js';
 import { recordBytes, WAL_HEADER_BYTES, WalBuffer } from './wal_format.js';
 import type { WalFile } from './wal_file.js';
@@ -174,11 +174,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
       // In synced pieces: one flush of the whole file held the device for 10-20 ms,
       // and every WAL sync of the node waited behind it.
       const zeros = new Uint8Array(Math.min(bytes, backgroundSyncEveryBytes));
-      for (let at = 0; at < bytes; at += zeros.length) {
-        const part = zeros.subarray(0, Math.min(zeros.length, bytes - at));
-        steps.push((next) => disk.write(handle as FileHandle, part, at, next, true));
-        steps.push((next) => disk.sync(handle as FileHandle, 'datasync', next));
-      }
+      steps.push(...writeInSyncedPieces(disk, () => handle as FileHandle, 0, bytes, (from, to) => zeros.subarray(0, to - from), 'datasync'));
     }
     steps.push((next) => disk.sync(handle as FileHandle, 'fsync', next));
     if (found === undefined) steps.push((next) => disk.syncDir(this.ls.walDir, next));
