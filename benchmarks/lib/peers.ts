@@ -28,12 +28,17 @@ function wanted(name: string): boolean {
   return v === undefined || v === '' || v.split(',').includes(name);
 }
 
-/** Runs `script` from ../shared/peers and parses its output, or resolves undefined. */
+/**
+ * Runs `script` from ../shared/peers and parses its output, or resolves
+ * undefined. Its exit status is not trusted either way: a script can fail in
+ * its clean-up (nats-kv-bench.sh kills servers that have already exited)
+ * after printing every figure, and `parse` takes only complete lines.
+ */
 function runPeer(name: string, script: string, needs: () => boolean, parse: (stdout: string) => PeerFigures | undefined): Promise<PeerFigures | undefined> {
   const path = join(peersDir, script);
   if (!wanted(name) || !existsSync(path) || !needs()) return Promise.resolve(undefined);
   return new Promise((done) => {
-    execFile('bash', [path], { timeout: 240_000 }, (err, stdout) => done(err === null ? parse(stdout) : undefined));
+    execFile('bash', [path], { timeout: 240_000 }, (_err, stdout) => done(parse(stdout)));
   });
 }
 
