@@ -38,8 +38,8 @@ export const connectionHelp = `Connection (flags, or the CONCORD_* environment v
   --json               print JSON for scripts
   -h, --help           this help`;
 
-/** The values of parsed options: booleans for boolean options, strings for the rest. */
-export type ParsedValues<O> = { [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : string };
+/** The values of parsed options: booleans for boolean options, strings for the rest (lists of them for `multiple`). */
+export type ParsedValues<O> = { [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { multiple: true } ? string[] : string };
 
 /** Parses `argv` with `options`; unknown flags and bad shapes are usage errors. */
 export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O): { values: ParsedValues<O>; positionals: string[] } {

@@ -11,26 +11,30 @@ import { KvMachine } from '../../machines/kv.js';
 import { CounterMachine } from '../../machines/counter.js';
 import { connectionHelp, connectionOptions, flagOrEnv, list, parse, positiveInt, UsageError } from './args.js';
 import { transportOptions, type ConnectionFlags } from './connect.js';
+import { loadMachineModules } from './machine_module.js';
 
 /** Usage of `concord node`. */
-export const nodeUsage = `Usage: concord node --id <name>|_ --data <dir> [--cluster <name> --members a,b,c --machine kv|counter]
+export const nodeUsage = `Usage: concord node --id <name>|_ --data <dir> [--cluster <name> --members a,b,c --machine <name>]
 Runs a node until SIGINT/SIGTERM. It restarts every member it has in <dir>, and waits
 for NATS when no server answers yet.
   --id <name>        this node's id; \`_\` picks the next free one (n1, n2, ...) and keeps its data in <dir>/<id>
   --data <dir>       where the WAL, segments and snapshots live [CONCORD_DATA]
-  --machine <name>   kv or counter (default kv), with --cluster and --members:
-                     make sure this node hosts a member of that cluster
+  --machine <name>   kv, counter or one of --machine-module (default kv), with --cluster
+                     and --members: make sure this node hosts a member of that cluster
+  --machine-module <name>=<file>  (repeatable) also serve your own machine as <name>: <file> is
+                     an ES module whose default export is a Machine class or a function
+                     returning a Machine; every member's node needs it under the same name
   --snapshot-every <n>  snapshot every n applied entries (default 65536)
   --election-timeout <ms>  minimum election timeout (default 1000; heartbeats every tenth of it)
   --wal-sync <method>  datasync (default), fsync, or none (writes are acknowledged before
                      they reach the disk: a power loss can lose acknowledged commands)
 ${connectionHelp}`;
 
-const machines = { kv: () => new KvMachine(), counter: () => new CounterMachine() };
+const builtInMachines = { kv: () => new KvMachine(), counter: () => new CounterMachine() };
 
 /** Runs `concord node`; resolves when the node has stopped. */
 export async function runNode(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' } });
+  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'machine-module': { type: 'string', multiple: true }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' } });
   if (values.help === true) {
     process.stdout.write(`${nodeUsage}\n`);
     return 0;
@@ -38,8 +42,9 @@ export async function runNode(argv: string[]): Promise<number> {
   const idFlag = values.id;
   const dataFlag = flagOrEnv(values.data, 'CONCORD_DATA');
   if (idFlag === undefined || dataFlag === undefined) throw new UsageError('concord node needs --id and --data');
+  const machines = { ...builtInMachines, ...(await loadMachineModules(values['machine-module'] ?? [], Object.keys(builtInMachines))) };
   const machine = values.machine ?? 'kv';
-  if (!(machine in machines)) throw new UsageError(`unknown machine '${machine}' (kv or counter)`);
+  if (!Object.hasOwn(machines, machine)) throw new UsageError(`unknown machine '${machine}' (${Object.keys(machines).join(', ')})`);
   const cluster = flagOrEnv(values.cluster, 'CONCORD_CLUSTER');
   const members = list(flagOrEnv(values.members, 'CONCORD_MEMBERS') ?? '');
   const id = idFlag === '_' ? await freeNodeId(values) : idFlag;
