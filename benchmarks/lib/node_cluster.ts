@@ -11,7 +11,11 @@ import { stderrLogger } from '../../src/lib/logger.js';
 import { RealClock, sleep } from '../../src/io/clock.js';
 import { NatsServer } from './nats_server.js';
 
-const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const here = dirname(fileURLToPath(import.meta.url));
+const cli = resolve(here, '../../src/cli/main.js');
+
+/** Node arguments that serve ra_bench's machine (noop_machine.ts) as `noop`. */
+export const noopMachineArgs = ['--machine-module', `noop=${resolve(here, 'noop_machine.js')}`];
 
 /** `--cpu-prof` flags for node `id` when CONCORD_CPU_PROF names a directory for the profiles. */
 function profileArgs(id: string): string[] {
