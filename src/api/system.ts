@@ -86,7 +86,8 @@ export class System extends Caller implements ServerHost {
   private readonly transport: Transport;
   private readonly random: Random;
   protected readonly requester: Requester;
-  private readonly machines: Readonly<Record<string, () => AnyMachine>>;
+  /** By name. A Map, not the options' object: a name such as `toString` or `__proto__` must not find what every object inherits. */
+  private readonly machines: ReadonlyMap<string, () => AnyMachine>;
   private readonly subscriptions = new Map<string, (msg: unknown) => void>();
   private serversSup!: ActorRef;
   /** Clusters with a member on this node (started or restarted here). */
@@ -120,7 +121,7 @@ export class System extends Caller implements ServerHost {
     // Idle groups quiesce by default: the transport's node liveness watches over them.
     this.coreOptions = { quiesce: true, ...options.raft };
     this.observer = options.observer;
-    this.machines = options.machines;
+    this.machines = new Map(Object.entries(options.machines));
     this.transport = options.transport;
     this.actors = new ActorSystem({ ...options.actors, clock: this.clock, logger: this.logger });
     this.logSystem = new LogSystem({ ...options.log, dataDir: options.dataDir, disk: this.disk, clock: this.clock, logger: this.logger });
@@ -182,7 +183,7 @@ export class System extends Caller implements ServerHost {
     members: readonly string[],
     options: { config?: unknown; timeoutMs?: number; sessionTimeoutMs?: number } = {},
   ): Promise<StartClusterResult> {
-    if (!(machine in this.machines)) throw new InvalidArgumentError(`no machine named '${machine}' on ${this.nodeId}`);
+    if (!this.machines.has(machine)) throw new InvalidArgumentError(`no machine named '${machine}' on ${this.nodeId}`);
     return super.startCluster(cluster, machine, members, { sessionTimeoutMs: this.options.sessionTimeoutMs ?? 60_000, ...options });
   }
 
@@ -565,7 +566,7 @@ export class System extends Caller implements ServerHost {
         err ? fail('disk_error', `cannot record ${cluster}: ${err.message}`) : respond({ ok: true, value: 'already_started' }),
       );
     }
-    if (!(body.machine in this.machines)) return fail('invalid_argument', `no machine named '${body.machine}' on ${this.nodeId}`);
+    if (!this.machines.has(body.machine)) return fail('invalid_argument', `no machine named '${body.machine}' on ${this.nodeId}`);
     if (body.join !== true && !body.members.includes(this.nodeId)) return fail('invalid_argument', `${this.nodeId} is not a member of ${cluster}`);
     const record: ServerRecord = {
       cluster,
@@ -585,7 +586,7 @@ export class System extends Caller implements ServerHost {
   }
 
   private async spawnServer(record: ServerRecord): Promise<void> {
-    const factory = this.machines[record.machine];
+    const factory = this.machines.get(record.machine);
     if (factory === undefined) throw new InvalidArgumentError(`no machine named '${record.machine}' on ${this.nodeId}`);
     // An earlier member's deletion may still be finishing (found by the WAL replay at start-up).
     await new Promise<void>((resolve) => this.logSystem.whenDeleted(record.cluster, resolve));

@@ -180,6 +180,21 @@ describe('the System API', () => {
     expect(await sys.consistentQuery('solo', { name: 'size' })).toBe(0);
   });
 
+  it('refuses a machine name that every object inherits, from a remote request too, and records nothing', async () => {
+    cluster = new LocalCluster(['a']);
+    await cluster.startAll();
+    const sys = cluster.system('a');
+    for (const machine of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      await expect(sys.startCluster('c1', machine, ['a'])).rejects.toMatchObject({ code: 'invalid_argument' });
+      // The request a remote caller sends, past the local check.
+      const start = { type: 'start_server' as const, machine, members: ['a'], config: null, sessionTimeoutMs: 60_000 };
+      await expect(sys.requestRaw('c1', start, { member: 'a', timeoutMs: 5000 })).rejects.toMatchObject({ code: 'invalid_argument' });
+    }
+    // Such a request once left a server record behind, and the node could not restart.
+    await cluster.stopNode('a');
+    expect(await (await cluster.startNode('a')).restartAll()).toEqual([]);
+  });
+
   it('refuses, alike on every member, command bytes that do not decode, and the log goes on', async () => {
     cluster = new LocalCluster(['a', 'b', 'c']);
     await cluster.startAll();
