@@ -17,7 +17,7 @@ const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
  * Any mistake, the module's own load errors included, is a UsageError.
  */
 export async function loadMachineModules(specs: readonly string[], taken: readonly string[]): Promise<Record<string, () => AnyMachine>> {
-  const loaded: Record<string, () => AnyMachine> = {};
+  const loaded: Record<string, () => AnyMachine> = Object.create(null) as Record<string, () => AnyMachine>; // so that `__proto__` is a name like any other
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     const name = spec.slice(0, eq);

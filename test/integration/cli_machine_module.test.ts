@@ -67,6 +67,8 @@ describe('machine modules', () => {
     expect(reg().apply({}, { value: 'b' }, 'a')).toEqual({ state: 'b', reply: 'a' });
     const sum = machines['sum'] as () => { apply(m: unknown, c: unknown, s: unknown): { state: unknown; reply: unknown } };
     expect(sum().apply({}, 2, 3)).toEqual({ state: 5, reply: 5 });
+    // Names are plain names, even those every object inherits.
+    expect(Object.keys({ ...(await loadMachineModules([`__proto__=${cls}`, `toString=${fn}`], [])) })).toEqual(['__proto__', 'toString']);
   });
 
   it('turns every mistake into a usage error that names it', async () => {
