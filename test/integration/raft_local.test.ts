@@ -177,6 +177,10 @@ describe('the System API', () => {
     await sys.startCluster('solo', 'kv', ['a']);
     await expect(sys.processCommand('solo', { type: 'put', key: 'k', value: () => 1 })).rejects.toMatchObject({ code: 'invalid_argument' });
     await expect(sys.consistentQuery('solo', { name: 'no_such_query' })).rejects.toMatchObject({ code: 'invalid_argument' });
+    for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      await expect(sys.consistentQuery('solo', { name })).rejects.toMatchObject({ code: 'invalid_argument' });
+      await expect(sys.localQuery('solo', { name })).rejects.toMatchObject({ code: 'invalid_argument' });
+    }
     expect(await sys.consistentQuery('solo', { name: 'size' })).toBe(0);
   });
 

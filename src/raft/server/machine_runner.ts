@@ -146,8 +146,10 @@ export class MachineRunner {
   /** Runs a query against the current state. */
   query(spec: QuerySpec): unknown {
     if (spec.type === 'fn') return spec.fn(this.state);
-    const q = this.machine.queries?.[spec.name];
-    if (q === undefined) throw new ConcordError('invalid_argument', `machine has no query '${spec.name}'`);
+    const queries = this.machine.queries;
+    // Own properties only: `toString` or `constructor` must not find what every object inherits.
+    const q = queries !== undefined && Object.hasOwn(queries, spec.name) ? queries[spec.name] : undefined;
+    if (typeof q !== 'function') throw new ConcordError('invalid_argument', `machine has no query '${spec.name}'`);
     return q(this.state, spec.args);
   }
 
