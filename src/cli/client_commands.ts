@@ -72,7 +72,8 @@ const arity: Record<string, Record<string, [number, number]>> = {
 };
 
 function validate(group: string, sub: string, args: string[], absent: boolean): void {
-  const range = arity[group]?.[sub];
+  const subs = arity[group];
+  const range = subs !== undefined && Object.hasOwn(subs, sub) ? subs[sub] : undefined; // `toString` is no command
   if (range === undefined) throw new UsageError(`unknown command: concord ${group} ${sub}`);
   const [min, max] = group === 'kv' && sub === 'cas' ? (absent ? [2, 2] : [3, 3]) : range;
   if (args.length < min || args.length > max) throw new UsageError(`concord ${group} ${sub}: expected ${min === max ? min : `${min}-${max}`} arguments, got ${args.length}`);

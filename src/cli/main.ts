@@ -46,7 +46,8 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof UsageError) {
-      const help = helpFor[process.argv[2] ?? ''] ?? usage;
+      const command = process.argv[2] ?? '';
+      const help = Object.hasOwn(helpFor, command) ? helpFor[command] : usage;
       process.stderr.write(`concord: ${e.message}\n\n${help}\n`);
       process.exitCode = 2;
     } else {

@@ -98,6 +98,12 @@ describe('three node processes over NATS', () => {
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout).members).toHaveLength(3);
     expect((await runCli(['kv', 'frobnicate'], env())).code).toBe(2); // usage error
+    for (const args of [['kv', 'toString'], ['cluster', '__proto__'], ['constructor']]) {
+      const inherited = await runCli(args, env()); // names every object has are no commands either
+      expect(inherited.code).toBe(2);
+      expect(inherited.stderr).toMatch(/unknown command/);
+      expect(inherited.stderr).not.toMatch(/native code/);
+    }
     expect((await runCli(['node', '--id', 'nx', '--data', join(dir, 'nx'), '--wal-sync', 'sometimes'], env())).code).toBe(2);
     expect((await runCli(['kv', 'get', 'x', '--cluster', 'nope', '--timeout', '500'], env())).code).toBe(1); // operation error
     expect((await runCli(['kv', '--help'])).code).toBe(0);
