@@ -3,6 +3,7 @@
 // commands, the three queries, membership changes, leadership transfer and
 // exactly-once sessions, all sent through a Requester that follows leaders.
 import { ConcordError } from '../lib/errors.js';
+import { isName } from '../lib/names.js';
 import type { Clock } from '../io/clock.js';
 import type { ServerStatus } from '../raft/server/server.js';
 import type { Role } from '../raft/core/types.js';
@@ -36,11 +37,9 @@ export type PipelineResult =
   | { readonly correlation: unknown; readonly ok: true; readonly value: unknown }
   | { readonly correlation: unknown; readonly ok: false; readonly error: ConcordError };
 
-const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
-
 /** Checks a cluster or node name. */
 export function validName(kind: string, name: unknown): string {
-  if (typeof name !== 'string' || !namePattern.test(name)) {
+  if (!isName(name)) {
     throw new ConcordError('invalid_argument', `${kind} must be 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
   }
   return name;

@@ -4,6 +4,7 @@ import type { Client } from '../api/client.js';
 import { connectionHelp, connectionOptions, parse, positiveInt, UsageError } from './args.js';
 import { connectClient } from './connect.js';
 import { print, show } from './output.js';
+import { ownValue } from '../lib/names.js';
 
 /** Usage of each client command. */
 export const clientUsage: Record<'kv' | 'counter' | 'cluster', string> = {
@@ -72,8 +73,7 @@ const arity: Record<string, Record<string, [number, number]>> = {
 };
 
 function validate(group: string, sub: string, args: string[], absent: boolean): void {
-  const subs = arity[group];
-  const range = subs !== undefined && Object.hasOwn(subs, sub) ? subs[sub] : undefined; // `toString` is no command
+  const range = ownValue(ownValue(arity, group), sub);
   if (range === undefined) throw new UsageError(`unknown command: concord ${group} ${sub}`);
   const [min, max] = group === 'kv' && sub === 'cas' ? (absent ? [2, 2] : [3, 3]) : range;
   if (args.length < min || args.length > max) throw new UsageError(`concord ${group} ${sub}: expected ${min === max ? min : `${min}-${max}`} arguments, got ${args.length}`);

@@ -6,10 +6,8 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AnyMachine } from '../raft/machine.js';
+import { isName } from '../lib/names.js';
 import { UsageError } from './args.js';
-
-/** Machine names, as cluster and member names: 1-64 characters of [A-Za-z0-9_.-]. */
-const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * Loads each `<name>=<file>` of `specs` and returns a factory per name. A name
@@ -23,7 +21,7 @@ export async function loadMachineModules(specs: readonly string[], taken: readon
     const name = spec.slice(0, eq);
     const file = spec.slice(eq + 1);
     if (eq < 0 || file === '') throw new UsageError(`--machine-module takes <name>=<file>, got ${JSON.stringify(spec)}`);
-    if (!namePattern.test(name)) throw new UsageError(`a machine name must be 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
+    if (!isName(name)) throw new UsageError(`a machine name must be 1-64 characters of [A-Za-z0-9_.-], got ${JSON.stringify(name)}`);
     if (taken.includes(name) || Object.hasOwn(loaded, name)) throw new UsageError(`there is already a machine named '${name}'`);
     loaded[name] = await factoryFrom(file);
   }

@@ -2,6 +2,7 @@
 // The `concord` command: run a node, talk to a cluster, or run the demo.
 // Exit codes: 0 ok, 1 operation error, 2 usage error.
 import { ConcordError } from '../lib/errors.js';
+import { ownValue } from '../lib/names.js';
 import { UsageError } from './args.js';
 import { clientUsage, runClientCommand } from './client_commands.js';
 import { demoUsage, runDemo } from './demo.js';
@@ -46,8 +47,7 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof UsageError) {
-      const command = process.argv[2] ?? '';
-      const help = Object.hasOwn(helpFor, command) ? helpFor[command] : usage;
+      const help = ownValue(helpFor, process.argv[2] ?? '') ?? usage;
       process.stderr.write(`concord: ${e.message}\n\n${help}\n`);
       process.exitCode = 2;
     } else {

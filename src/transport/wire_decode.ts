@@ -6,6 +6,7 @@ import type { Envelope, QuerySpec, Request, Response, SessionTag } from './trans
 import { envelopeTag, messageTag, queryModes, requestTag } from './wire_encode.js';
 import { msgpackProblem } from './msgpack_check.js';
 import { allocBytes, copyBytes } from '../lib/bytes.js';
+import { isName } from '../lib/names.js';
 
 /** Why an inbound message (or one envelope in it) was dropped. */
 export type CodecDropReason =
@@ -73,9 +74,6 @@ export class Invalid {
   ) {}
 }
 
-/** Node and cluster names: the rule of the api layer's validName (and NATS-subject safe). */
-const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
-
 // ---- field readers ----
 
 /** A safe non-negative integer (indexes, terms, ids, offsets). */
@@ -91,7 +89,7 @@ function bool(v: unknown, what: string): boolean {
 
 /** A node or cluster name. */
 export function name(v: unknown, what: string): string {
-  if (typeof v === 'string' && namePattern.test(v)) return v;
+  if (isName(v)) return v;
   throw new Invalid('bad_name', `${what}: expected a name of 1-64 [A-Za-z0-9_.-]`);
 }
 

@@ -4,6 +4,7 @@
 // (exactly-once), and the cluster's machine version. Snapshots carry all of it.
 import { ConcordError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { ownValue } from '../../lib/names.js';
 import { EntryKind, kindOf } from '../core/entry_kind.js';
 import type { Entry, Role } from '../core/types.js';
 import type { AnyMachine, ApplyMeta, ApplyResult, MachineEffect } from '../machine.js';
@@ -146,9 +147,7 @@ export class MachineRunner {
   /** Runs a query against the current state. */
   query(spec: QuerySpec): unknown {
     if (spec.type === 'fn') return spec.fn(this.state);
-    const queries = this.machine.queries;
-    // Own properties only: `toString` or `constructor` must not find what every object inherits.
-    const q = queries !== undefined && Object.hasOwn(queries, spec.name) ? queries[spec.name] : undefined;
+    const q = ownValue(this.machine.queries, spec.name);
     if (typeof q !== 'function') throw new ConcordError('invalid_argument', `machine has no query '${spec.name}'`);
     return q(this.state, spec.args);
   }
