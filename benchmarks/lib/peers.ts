@@ -28,18 +28,28 @@ function wanted(name: string): boolean {
   return v === undefined || v === '' || v.split(',').includes(name);
 }
 
+/** Runs of a peer's script, at most, until one prints its figures. */
+const peerAttempts = 3;
+
 /**
  * Runs `script` from ../shared/peers and parses its output, or resolves
  * undefined. Its exit status is not trusted either way: a script can fail in
  * its clean-up (nats-kv-bench.sh kills servers that have already exited)
- * after printing every figure, and `parse` takes only complete lines.
+ * after printing every figure, and `parse` takes only complete lines. A run
+ * that printed no figures is tried again, up to peerAttempts runs: the NATS
+ * KV script gives its three servers a fixed 6 s to form a JetStream cluster,
+ * and on a busy machine the bucket's creation can still find a peer offline.
  */
-function runPeer(name: string, script: string, needs: () => boolean, parse: (stdout: string) => PeerFigures | undefined): Promise<PeerFigures | undefined> {
+async function runPeer(name: string, script: string, needs: () => boolean, parse: (stdout: string) => PeerFigures | undefined): Promise<PeerFigures | undefined> {
   const path = join(peersDir, script);
-  if (!wanted(name) || !existsSync(path) || !needs()) return Promise.resolve(undefined);
-  return new Promise((done) => {
-    execFile('bash', [path], { timeout: 240_000 }, (_err, stdout) => done(parse(stdout)));
-  });
+  if (!wanted(name) || !existsSync(path) || !needs()) return undefined;
+  for (let attempt = 1; attempt <= peerAttempts; attempt++) {
+    const stdout = await new Promise<string>((done) => execFile('bash', [path], { timeout: 240_000 }, (_err, out) => done(out)));
+    const figures = parse(stdout);
+    if (figures !== undefined) return figures;
+    process.stderr.write(`peer ${name}: no figures from run ${attempt} of ${peerAttempts}\n`);
+  }
+  return undefined;
 }
 
 /** The best pipelined rate among lines `<prefix> (inflight N): R ops/s`. */
