@@ -8,6 +8,7 @@ import { pipelined } from './lib/drive.js';
 import { natsRoundTrip, type RoundTripFloor } from './lib/nats_floor.js';
 import { cpuPerOp } from './lib/proc_cpu.js';
 import { concurrentSync } from './lib/fsync_floor.js';
+import { pipelineFloor } from './lib/pipeline_floor.js';
 
 // Fresh node processes take seconds of traffic to reach their steady speed (V8 compiles hot
 // code as it runs; measured here: p99 7.8 ms over the first 1,000 commands, 2.3 ms after 5,000).
@@ -61,12 +62,14 @@ export async function run(): Promise<void> {
   const floorCpu: RoundTripFloor['cpuUs'][] = [];
   const cpu: CommandCpu[] = [];
   const syncs: number[] = [];
+  const pipeline: { p50Ms: number; p99Ms: number }[] = [];
   for (let r = 0; r < config.runs; r++) {
     const cluster = await nodeCluster('bench', 'kv');
     const roundTrip = await natsRoundTrip(cluster.nats.url, cluster.nats.pid);
     floor.push(2 * roundTrip.p50Ms);
     floorCpu.push(roundTrip.cpuUs);
     syncs.push((await concurrentSync()).p50Ms);
+    pipeline.push(await pipelineFloor(cluster.nats.url));
     await pipelined([cluster.client], 100, config.warmupPipelined, (i) => ({ cluster: 'bench', body: put256(i) }));
     for (let i = 0, end = performance.now() + config.warmupSequentialMs; performance.now() < end; i++) await cluster.client.processCommand('bench', put256(i));
     const samples = new Float64Array(config.ops);
@@ -97,6 +100,8 @@ export async function run(): Promise<void> {
     natsFloorP50Ms: median(floor),
     syncFloorP50Ms: median(syncs),
     floorP50Ms: median(floor) + median(syncs),
+    pipelineFloorP50Ms: median(pipeline.map((f) => f.p50Ms)),
+    pipelineFloorP99Ms: median(pipeline.map((f) => f.p99Ms)),
     cpuUsPerCommand: medianCpu(cpu),
     natsFloorCpuUsPerRoundTrip: { echo: medianUs(floorCpu.map((c) => c.echo)), server: medianUs(floorCpu.map((c) => c.server ?? Number.NaN)), caller: medianUs(floorCpu.map((c) => c.caller)) },
     ...(ra === undefined ? {} : { raP50Ms: ra.p50Ms, raP99Ms: ra.p99Ms }),
@@ -112,6 +117,8 @@ export async function run(): Promise<void> {
     { measure: 'two bare NATS round trips, p50 ms', value: results.natsFloorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
     { measure: 'fdatasync, 3 processes at once, p50 ms', value: results.syncFloorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
     { measure: 'floor (the two above), p50 ms', value: results.floorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
+    { measure: 'the same path without Raft (raw bytes, every member syncs), p50 ms', value: results.pipelineFloorP50Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
+    { measure: 'the same path without Raft, p99 ms', value: results.pipelineFloorP99Ms, target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
     { measure: 'CPU per command, us: leader / follower / nats-server / client', value: cpuCells(results.cpuUsPerCommand), target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
     { measure: 'CPU per bare round trip, us: echo / nats-server / caller', value: cpuCells(results.natsFloorCpuUsPerRoundTrip), target: '-', ra: '-', 'nats kv': '-', etcd: '-' },
   ]);

@@ -1,5 +1,6 @@
-// The latency benchmark's two floors, measured by real child processes: a
-// bare NATS round trip and fdatasync with several writers at once. The
+// The latency benchmark's floors, measured by real child processes: a bare
+// NATS round trip, fdatasync with several writers at once, and the whole
+// replication path with raw bytes instead of Raft. The
 // helpers fork their own module, so they run from the build (npm test builds
 // first), as the benchmarks do.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +38,16 @@ describe('benchmark floors', () => {
       expect(Number.isFinite(us)).toBe(true);
       expect(us).toBeGreaterThanOrEqual(0);
     }
+  });
+
+  it('times the replication path without Raft: client, leader and two followers that each sync, answered at two durable copies', async () => {
+    const { pipelineFloor } = await load<{ pipelineFloor(url: string, count: number, warmup: number): Promise<Floor> }>('pipeline_floor.js');
+    const f = await pipelineFloor(server.url, 200, 20);
+    expectFloor(f);
+    // Four trips through nats-server and a durable write cannot all take less than one bare round trip.
+    const { natsRoundTrip } = await load<{ natsRoundTrip(url: string, serverPid: number | undefined, count: number, warmup: number): Promise<RoundTripFloor> }>('nats_floor.js');
+    const bare = await natsRoundTrip(server.url, undefined, 200, 20);
+    expect(f.p50Ms).toBeGreaterThan(bare.p50Ms);
   });
 
   it('times write-and-fdatasync with three processes syncing at once', async () => {
