@@ -41,12 +41,16 @@ export async function pipelineFloor(url: string, count = 5000, warmup = 2000): P
     nc = await connect({ servers: url, noAsyncTraces: true });
     const conn = nc;
     let answered: () => void = () => {};
+    // A member that dies mid-run fails the command waiting for it rather than leaving it waiting for ever.
+    let died: (e: Error) => void = () => {};
+    for (const child of children) child.once('exit', (code, signal) => died(new Error(`pipeline member exited (${String(code ?? signal)})`)));
     conn.subscribe(`${prefix}.reply`, { callback: () => answered() });
     await conn.flush();
     let seq = 0;
     const command = () =>
-      new Promise<void>((done) => {
+      new Promise<void>((done, fail) => {
         answered = done;
+        died = fail;
         const bytes = new Uint8Array(commandBytes);
         new DataView(bytes.buffer).setUint32(0, ++seq);
         conn.publish(`${prefix}.command`, bytes);
