@@ -1,10 +1,10 @@
 // `npm run bench -- latency`: one client, one command at a time (256-byte
 // puts, fdatasync), against 3 node processes over a local nats-server.
-import { Progress, median, printTable, quantile, writeResult } from './lib/report.js';
+import { Progress, median, printTable, quantile, writeResult, type Quantiles } from './lib/report.js';
 import { put256 } from './lib/cluster.js';
 import { nodeCluster } from './lib/node_cluster.js';
 import { allPeers } from './lib/peers.js';
-import { pipelined } from './lib/drive.js';
+import { pipelined, sequential } from './lib/drive.js';
 import { natsRoundTrip, type RoundTripFloor } from './lib/nats_floor.js';
 import { cpuPerOp } from './lib/proc_cpu.js';
 import { concurrentSync } from './lib/fsync_floor.js';
@@ -62,7 +62,7 @@ export async function run(): Promise<void> {
   const floorCpu: RoundTripFloor['cpuUs'][] = [];
   const cpu: CommandCpu[] = [];
   const syncs: number[] = [];
-  const pipeline: { p50Ms: number; p99Ms: number }[] = [];
+  const pipeline: Quantiles[] = [];
   for (let r = 0; r < config.runs; r++) {
     const cluster = await nodeCluster('bench', 'kv');
     const roundTrip = await natsRoundTrip(cluster.nats.url, cluster.nats.pid);
@@ -72,18 +72,16 @@ export async function run(): Promise<void> {
     pipeline.push(await pipelineFloor(cluster.nats.url));
     await pipelined([cluster.client], 100, config.warmupPipelined, (i) => ({ cluster: 'bench', body: put256(i) }));
     for (let i = 0, end = performance.now() + config.warmupSequentialMs; performance.now() < end; i++) await cluster.client.processCommand('bench', put256(i));
-    const samples = new Float64Array(config.ops);
+    let samples: Float64Array = new Float64Array(0);
     const leader = (await cluster.client.members('bench')).leader;
     const natsPid = cluster.nats.pid;
     if (natsPid === undefined) throw new Error('nats-server stopped during the benchmark');
     const pids = [...cluster.pids, natsPid, process.pid];
     const used = await cpuPerOp(pids, config.ops, async () => {
-      for (let i = 0; i < config.ops; i++) {
-        const t = performance.now();
-        await cluster.client.processCommand('bench', put256(i));
-        samples[i] = performance.now() - t;
-        if (i % 500 === 0) progress.update(r * config.ops + i);
-      }
+      samples = await sequential(cluster.client, config.ops, (i) => {
+        if (i % 500 === 0) progress.update(r * config.ops + i); // outside the timed call
+        return { cluster: 'bench', body: put256(i) };
+      });
     });
     cpu.push(commandCpu(cluster.ids, leader, used));
     p50.push(quantile(samples, 0.5));

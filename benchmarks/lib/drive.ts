@@ -40,14 +40,21 @@ export async function pipelined(
   return total / ((performance.now() - start) / 1000);
 }
 
-/** Sends `total` commands one at a time; returns each one's latency in ms. */
-export async function sequential(caller: Caller, total: number, command: (i: number) => { cluster: string; body: unknown }): Promise<Float64Array> {
+/** Runs `op(i)` for i = 0 .. total-1, one at a time; returns each one's time in ms. */
+export async function timeEach(total: number, op: (i: number) => Promise<unknown>): Promise<Float64Array> {
   const samples = new Float64Array(total);
   for (let i = 0; i < total; i++) {
-    const { cluster, body } = command(i);
     const t = performance.now();
-    await caller.processCommand(cluster, body);
+    await op(i);
     samples[i] = performance.now() - t;
   }
   return samples;
+}
+
+/** Sends `total` commands one at a time; returns each one's latency in ms. */
+export function sequential(caller: Caller, total: number, command: (i: number) => { cluster: string; body: unknown }): Promise<Float64Array> {
+  return timeEach(total, (i) => {
+    const { cluster, body } = command(i);
+    return caller.processCommand(cluster, body);
+  });
 }

@@ -9,24 +9,21 @@ import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { quantile } from './report.js';
+import { quantiles, type Quantiles } from './report.js';
+import { firstMessage } from './child.js';
 
 /** fdatasync times in ms (p50, p99) with `writers` processes syncing at once, `count` syncs each. */
-export async function concurrentSync(writers = 3, count = 2000): Promise<{ p50Ms: number; p99Ms: number }> {
+export async function concurrentSync(writers = 3, count = 2000): Promise<Quantiles> {
   const dir = mkdtempSync(join(tmpdir(), 'concord-fsync-'));
   const children = Array.from({ length: writers }, (_, i) => fork(fileURLToPath(import.meta.url), ['sync', join(dir, `w${i}`), String(count)], { stdio: 'inherit' }));
   try {
     // 'close', not 'exit': a child's last message may still be on its way when it exits.
-    const reply = (child: ChildProcess): Promise<unknown> =>
-      new Promise((done, fail) => {
-        child.once('message', done);
-        child.once('close', (code) => fail(new Error(`sync writer exited with ${String(code)}`)));
-      });
+    const reply = (child: ChildProcess): Promise<unknown> => firstMessage(child, 'sync writer', 'close');
     await Promise.all(children.map(reply)); // every file allocated: start together
     const runs = children.map((child) => reply(child) as Promise<number[]>);
     for (const child of children) child.send('go');
     const samples = Float64Array.from((await Promise.all(runs)).flat());
-    return { p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
+    return quantiles(samples);
   } finally {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill(); // a writer left waiting when another failed
     rmSync(dir, { recursive: true, force: true });

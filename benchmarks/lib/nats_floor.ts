@@ -6,13 +6,13 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
-import { quantile } from './report.js';
+import { quantiles, type Quantiles } from './report.js';
+import { timeEach } from './drive.js';
+import { firstMessage } from './child.js';
 import { cpuPerOp } from './proc_cpu.js';
 
 /** What a bare round trip costs: its times, and the CPU it takes (us per round trip, from /proc). */
-export interface RoundTripFloor {
-  p50Ms: number;
-  p99Ms: number;
+export interface RoundTripFloor extends Quantiles {
   /** The echoing process (one message in, one out), nats-server (when its pid is given; two messages relayed) and this process. */
   cpuUs: { echo: number; server: number | undefined; caller: number };
 }
@@ -24,10 +24,7 @@ export interface RoundTripFloor {
 export async function natsRoundTrip(url: string, serverPid?: number, count = 10_000, warmup = 3000): Promise<RoundTripFloor> {
   const echo = fork(fileURLToPath(import.meta.url), ['echo', url], { stdio: 'inherit' });
   try {
-    await new Promise((ready, fail) => {
-      echo.once('message', ready);
-      echo.once('exit', (code) => fail(new Error(`echo process exited with ${String(code)}`)));
-    });
+    await firstMessage(echo, 'echo process');
     const nc = await connect({ servers: url, noAsyncTraces: true });
     try {
       let answered: () => void = () => {};
@@ -38,17 +35,13 @@ export async function natsRoundTrip(url: string, serverPid?: number, count = 10_
           answered = r;
           nc.publish('floor.echo', new Uint8Array(300));
         });
-      for (let i = 0; i < warmup; i++) await roundTrip();
-      const samples = new Float64Array(count);
+      await timeEach(warmup, roundTrip);
+      let samples: Float64Array = new Float64Array(0);
       const pids = [echo.pid as number, process.pid, ...(serverPid === undefined ? [] : [serverPid])];
       const [echoCpu, callerCpu, serverCpu] = await cpuPerOp(pids, count, async () => {
-        for (let i = 0; i < count; i++) {
-          const t = performance.now();
-          await roundTrip();
-          samples[i] = performance.now() - t;
-        }
+        samples = await timeEach(count, roundTrip);
       });
-      return { p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99), cpuUs: { echo: echoCpu as number, server: serverCpu, caller: callerCpu as number } };
+      return { ...quantiles(samples), cpuUs: { echo: echoCpu as number, server: serverCpu, caller: callerCpu as number } };
     } finally {
       await nc.close();
     }

@@ -8,13 +8,15 @@
 // followers sync on their main thread, where nothing else waits. Any design
 // that sends Raft traffic through a broker and syncs on every member pays at
 // least this per command; the latency benchmark measures it in the same run.
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { quantile } from './report.js';
+import { quantiles, type Quantiles } from './report.js';
+import { timeEach } from './drive.js';
+import { firstMessage } from './child.js';
 
 /** Bytes per command on the wire and on disk: a 256-byte command and its framing. */
 const commandBytes = 300;
@@ -22,22 +24,14 @@ const commandBytes = 300;
 const fileSlots = 4096;
 
 /** Times in ms (p50, p99) of `count` commands one at a time through the skeleton, after `warmup` more. */
-export async function pipelineFloor(url: string, count = 5000, warmup = 2000): Promise<{ p50Ms: number; p99Ms: number }> {
+export async function pipelineFloor(url: string, count = 5000, warmup = 2000): Promise<Quantiles> {
   const dir = mkdtempSync(join(tmpdir(), 'concord-pipeline-'));
   const prefix = `pipeline${process.pid}`;
   const roles = ['leader', 'follower', 'follower'];
   const children = roles.map((role, i) => fork(fileURLToPath(import.meta.url), ['pipeline', role, url, prefix, join(dir, `m${i}`)], { stdio: 'inherit' }));
   let nc: NatsConnection | undefined;
   try {
-    await Promise.all(
-      children.map(
-        (child: ChildProcess) =>
-          new Promise((ready, fail) => {
-            child.once('message', ready);
-            child.once('exit', (code) => fail(new Error(`pipeline member exited with ${String(code)}`)));
-          }),
-      ),
-    );
+    await Promise.all(children.map((child) => firstMessage(child, 'pipeline member')));
     nc = await connect({ servers: url, noAsyncTraces: true });
     const conn = nc;
     let answered: () => void = () => {};
@@ -55,14 +49,8 @@ export async function pipelineFloor(url: string, count = 5000, warmup = 2000): P
         new DataView(bytes.buffer).setUint32(0, ++seq);
         conn.publish(`${prefix}.command`, bytes);
       });
-    for (let i = 0; i < warmup; i++) await command();
-    const samples = new Float64Array(count);
-    for (let i = 0; i < count; i++) {
-      const t = performance.now();
-      await command();
-      samples[i] = performance.now() - t;
-    }
-    return { p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
+    await timeEach(warmup, command);
+    return quantiles(await timeEach(count, command));
   } finally {
     await nc?.close();
     for (const child of children) child.kill();

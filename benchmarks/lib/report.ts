@@ -47,6 +47,17 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/** The median and the 99th percentile of a run's times, in ms. */
+export interface Quantiles {
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** p50 and p99 of samples in ms. */
+export function quantiles(samples: Float64Array | number[]): Quantiles {
+  return { p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
+}
+
 /** The q-quantile (0..1) of a list of samples. */
 export function quantile(values: Float64Array | number[], q: number): number {
   const sorted = Float64Array.from(values).sort();
