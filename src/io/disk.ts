@@ -78,8 +78,14 @@ export interface Disk {
    * calling thread, however small.
    */
   write(handle: FileHandle, data: Uint8Array, position: number, cb: DiskCallback, background?: boolean): void;
-  /** Makes the file's written data durable (`none` completes at once). */
-  sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback): void;
+  /**
+   * Makes the file's written data durable (`none` completes at once).
+   * `inline` marks a small sync that something waits for now: RealDisk then
+   * makes it on the calling thread, once the callbacks and microtasks already
+   * pending have run (so that messages queued to go out leave first), instead
+   * of handing it to the thread pool and back.
+   */
+  sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback, inline?: boolean): void;
   /** Sets the file's size to `size` bytes. */
   truncate(handle: FileHandle, size: number, cb: DiskCallback): void;
   /** Closes the handle. */

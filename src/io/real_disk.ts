@@ -61,9 +61,28 @@ export class RealDisk implements Disk {
     step(0);
   }
 
-  /** fdatasync, fsync, or (for `none`) a completion on the next microtask. */
-  sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback): void {
+  /**
+   * fdatasync, fsync, or (for `none`) a completion on the next microtask. An
+   * `inline` sync runs on this thread from setImmediate: it blocks the event
+   * loop for the sync's duration but saves the two cross-thread wake-ups of a
+   * thread-pool round trip (measured with three nodes on this 2-core machine:
+   * 20-38 us of CPU per node per sync, and 15-25 us of a command's latency).
+   */
+  sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback, inline = false): void {
     const done = (err: NodeJS.ErrnoException | null): void => cb(err === null ? null : toDiskError(err, 'sync', this.pathOf(handle)), undefined);
+    if (inline && method !== 'none') {
+      setImmediate(() => {
+        let error: NodeJS.ErrnoException | null = null;
+        try {
+          if (method === 'datasync') fs.fdatasyncSync(handle);
+          else fs.fsyncSync(handle);
+        } catch (e) {
+          error = e as NodeJS.ErrnoException;
+        }
+        done(error);
+      });
+      return;
+    }
     switch (method) {
       case 'datasync':
         return fs.fdatasync(handle, done);

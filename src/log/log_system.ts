@@ -30,6 +30,8 @@ export interface WalStats {
   entries: number;
   bytes: number;
   syncs: number;
+  /** Syncs made on the event loop (walInlineSyncBytesMax). */
+  inlineSyncs: number;
   rollovers: number;
   pressureRollovers: number;
   overloads: number;
@@ -100,7 +102,7 @@ export class LogSystem {
   readonly metaValues = new Map<string, MetaValue>();
   /** @internal Segment files with their index, most recently used kept. */
   readonly readers: LRUCache<string, SegmentReader>;
-  readonly walStats: WalStats = { batches: 0, entries: 0, bytes: 0, syncs: 0, rollovers: 0, pressureRollovers: 0, overloads: 0, failures: 0, busyMs: 0 };
+  readonly walStats: WalStats = { batches: 0, entries: 0, bytes: 0, syncs: 0, inlineSyncs: 0, rollovers: 0, pressureRollovers: 0, overloads: 0, failures: 0, busyMs: 0 };
   readonly segmentStats: SegmentStats = { waves: 0, chunks: 0, entries: 0, bytes: 0, walFilesFlushed: 0, filesDeleted: 0, failures: 0 };
   readonly metaStats = { compactions: 0 };
   private system: ActorSystem | undefined;

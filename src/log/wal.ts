@@ -14,6 +14,9 @@ import type { LogSystem } from './log_system.js';
 import { recordBytes, WAL_HEADER_BYTES, WalBuffer } from './wal_format.js';
 import type { WalFile } from './wal_file.js';
 
+/** A write and sync that took longer sends the next batches' syncs to the thread pool (walInlineSyncBytesMax). */
+const inlineSyncSlowMs = 2;
+
 /** Messages the WAL actor accepts (GroupLog and LogSystem send the requests). */
 export type WalMsg =
   | { type: 'append'; group: GroupState; entries: readonly LogEntry[] }
@@ -62,6 +65,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   /** A write or sync failed: cut the file back to the batch start before writing again. */
   private needsTruncate = false;
   private down: DiskError | undefined;
+  /** The last batch's write and sync took over inlineSyncSlowMs: sync in the thread pool until one is fast again. */
+  private syncsSlow = false;
   private pendingBytes = 0;
   private overloaded = false;
   private readonly told = new Map<GroupState, unknown>();
@@ -384,7 +389,10 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     const steps: Step[] = [];
     if (this.needsTruncate) steps.push((next) => disk.truncate(h, at, next));
     steps.push((next) => disk.write(h, data, at, next));
-    steps.push((next) => disk.sync(h, this.ls.options.walSyncMethod, next));
+    const o = this.ls.options;
+    const inline = !this.syncsSlow && data.length <= o.walInlineSyncBytesMax && o.walSyncMethod !== 'none';
+    if (inline) this.ls.walStats.inlineSyncs++;
+    steps.push((next) => disk.sync(h, o.walSyncMethod, next, inline));
     this.start('write', steps, () => undefined);
   }
 
@@ -397,7 +405,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     const began = clock.now();
     runSteps(steps, (error) => {
       this.io.end();
-      this.ls.walStats.busyMs += clock.now() - began;
+      const took = clock.now() - began;
+      this.ls.walStats.busyMs += took;
+      if (op === 'write') this.syncsSlow = took > inlineSyncSlowMs;
       if (!this.system.send(self, { type: 'io_done', op, error, handle: result() }) && op === 'open') {
         const h = result();
         if (h !== undefined) this.ls.disk.close(h, () => {});

@@ -36,10 +36,10 @@ class FaultyDisk extends RealDisk implements Disk {
     if (f !== undefined) return super.write(handle, data.subarray(0, data.length >> 1), position, () => cb(f, undefined));
     super.write(handle, data, position, cb);
   }
-  override sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback): void {
+  override sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback, inline?: boolean): void {
     const f = this.fault('sync', `fd ${handle}`);
     if (f !== undefined) return queueMicrotask(() => cb(f, undefined));
-    super.sync(handle, method, cb);
+    super.sync(handle, method, cb, inline);
   }
   override open(path: string, mode: OpenMode, cb: DiskCallback<FileHandle>): void {
     const f = this.fault('open', path);
@@ -112,6 +112,27 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+describe('RealDisk', () => {
+  it('syncs inline after the call returns, and reports a failed inline sync as a DiskError', async () => {
+    const disk = new RealDisk();
+    const path = join(dir, 'f');
+    const fd = await new Promise<FileHandle>((resolve, reject) => disk.open(path, 'write', (e, h) => (e === null ? resolve(h) : reject(e))));
+    await new Promise<void>((resolve, reject) => disk.write(fd, new Uint8Array(300).fill(1), 0, (e) => (e === null ? resolve() : reject(e))));
+    for (const method of ['datasync', 'fsync'] as const) {
+      let returned = false;
+      const error = await new Promise<DiskError | null>((resolve) => {
+        disk.sync(fd, method, (e) => resolve(returned ? e : new DiskError('EINVAL', 'sync', 'called back before returning')), true);
+        returned = true;
+      });
+      expect(error).toBeNull();
+    }
+    await new Promise<void>((resolve) => disk.close(fd, () => resolve()));
+    const failed = await new Promise<DiskError | null>((resolve) => disk.sync(fd, 'datasync', (e) => resolve(e), true));
+    expect(failed).toBeInstanceOf(DiskError);
+    expect(failed).toMatchObject({ errno: 'EBADF', op: 'sync' });
+  });
+});
+
 describe('log on real files', () => {
   it('writes with fdatasync, reopens and reads back, across rollovers and segments', async () => {
     const a = node(dir);
@@ -126,6 +147,7 @@ describe('log on real files', () => {
     await until(() => a.state.meta.length === 1 && snap !== undefined, 'meta and snapshot durable');
     expect(snap).toBeNull();
     expect(a.ls.stats().wal.rollovers).toBeGreaterThan(2);
+    expect(a.ls.stats().wal.inlineSyncs).toBeGreaterThan(0); // small batches synced on the event loop
     await a.system.shutdown();
     expect(readdirSync(join(dir, 'wal')).length).toBeGreaterThan(0);
 

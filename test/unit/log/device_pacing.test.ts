@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 
 /** A SimDisk that records writes, syncs, renames and opens in call order. */
 class RecordingDisk extends SimDisk {
-  readonly ops: { op: string; path: string; bytes?: number }[] = [];
+  readonly ops: { op: string; path: string; bytes?: number; inline?: boolean }[] = [];
   private readonly handlePaths = new Map<FileHandle, string>();
 
   override open(path: string, mode: OpenMode, cb: DiskCallback<FileHandle>): void {
@@ -29,8 +29,8 @@ class RecordingDisk extends SimDisk {
     this.ops.push({ op: 'write', path: this.handlePaths.get(handle) ?? '?', bytes: data.length });
     super.write(handle, data, position, cb);
   }
-  override sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback): void {
-    this.ops.push({ op: 'sync', path: this.handlePaths.get(handle) ?? '?' });
+  override sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback, inline = false): void {
+    this.ops.push({ op: 'sync', path: this.handlePaths.get(handle) ?? '?', inline });
     super.sync(handle, method, cb);
   }
   override rename(from: string, to: string, cb: DiskCallback): void {
@@ -100,5 +100,37 @@ describe('background writes and the WAL', () => {
     const firstSegmentOpen = disk.ops.findIndex((o) => o.op === 'open' && o.path.includes('/groups/'));
     expect(renamed).toBeGreaterThanOrEqual(0);
     expect(firstSegmentOpen).toBeGreaterThan(renamed);
+  });
+
+  it('syncs small WAL batches on the event loop, and large ones, or any after a slow sync, in the thread pool', () => {
+    const { w, disk } = world({ walInlineSyncBytesMax: 16 * 1024 });
+    const log = w.open('s/4');
+    const walSyncs = () => disk.ops.filter((o) => o.op === 'sync' && o.path.endsWith('.wal')).map((o) => o.inline);
+    let index = 0;
+    const batch = (entries: number, size: number) => {
+      log.append(makeEntries('s/4', index + 1, index + entries, 1, size));
+      index += entries;
+      w.settle();
+      expect(log.writtenIndex).toBe(index);
+      return walSyncs().at(-1);
+    };
+    expect(batch(1, 300)).toBe(true);
+    expect(batch(100, 300)).toBe(false); // ~32 KiB
+    disk.setSlowSyncFactor(50); // syncs of 5-20 ms
+    expect(batch(1, 300)).toBe(true); // nothing was slow yet
+    expect(batch(1, 300)).toBe(false);
+    disk.setSlowSyncFactor(1);
+    expect(batch(1, 300)).toBe(false); // the last one was slow
+    expect(batch(1, 300)).toBe(true); // a fast one in the pool brings it back
+    expect(w.ls.walStats.inlineSyncs).toBe(3);
+  });
+
+  it('never syncs on the event loop with walInlineSyncBytesMax 0', () => {
+    const { w, disk } = world({ walInlineSyncBytesMax: 0 });
+    const log = w.open('s/5');
+    log.append(makeEntries('s/5', 1, 1, 1, 100));
+    w.settle();
+    expect(log.writtenIndex).toBe(1);
+    expect(disk.ops.filter((o) => o.op === 'sync' && o.path.endsWith('.wal')).map((o) => o.inline)).toEqual([false]);
   });
 });
