@@ -71,6 +71,8 @@ export class RealDisk implements Disk {
   sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback, inline = false): void {
     const done = (err: NodeJS.ErrnoException | null): void => cb(err === null ? null : toDiskError(err, 'sync', this.pathOf(handle)), undefined);
     if (inline && method !== 'none') {
+      // setImmediate, not the Clock: this orders real I/O after the tick's pending work and
+      // measures no time; the simulator replaces RealDisk as a whole.
       setImmediate(() => {
         let error: NodeJS.ErrnoException | null = null;
         try {
