@@ -81,9 +81,8 @@ export interface Disk {
   /**
    * Makes the file's written data durable (`none` completes at once).
    * `inline` marks a small sync that something waits for now: RealDisk then
-   * makes it on the calling thread, once the callbacks and microtasks already
-   * pending have run (so that messages queued to go out leave first), instead
-   * of handing it to the thread pool and back.
+   * makes it on the calling thread, blocking it, instead of handing it to the
+   * thread pool and back.
    */
   sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback, inline?: boolean): void;
   /** Sets the file's size to `size` bytes. */

@@ -63,27 +63,23 @@ export class RealDisk implements Disk {
 
   /**
    * fdatasync, fsync, or (for `none`) a completion on the next microtask. An
-   * `inline` sync runs on this thread from setImmediate: it blocks the event
-   * loop for the sync's duration but saves the two cross-thread wake-ups of a
-   * thread-pool round trip (measured with three nodes on this 2-core machine:
-   * 20-38 us of CPU per node per sync, and 15-25 us of a command's latency).
+   * `inline` sync is made on this thread before the call returns (the
+   * callback still runs after it): it blocks the event loop for the sync's
+   * duration but saves the two cross-thread wake-ups of a thread-pool round
+   * trip (measured with three nodes on this 2-core machine: 20-38 us of CPU
+   * per node per sync, and 15-25 us of a command's latency).
    */
   sync(handle: FileHandle, method: SyncMethod, cb: DiskCallback, inline = false): void {
     const done = (err: NodeJS.ErrnoException | null): void => cb(err === null ? null : toDiskError(err, 'sync', this.pathOf(handle)), undefined);
     if (inline && method !== 'none') {
-      // setImmediate, not the Clock: this orders real I/O after the tick's pending work and
-      // measures no time; the simulator replaces RealDisk as a whole.
-      setImmediate(() => {
-        let error: NodeJS.ErrnoException | null = null;
-        try {
-          if (method === 'datasync') fs.fdatasyncSync(handle);
-          else fs.fsyncSync(handle);
-        } catch (e) {
-          error = e as NodeJS.ErrnoException;
-        }
-        done(error);
-      });
-      return;
+      let error: NodeJS.ErrnoException | null = null;
+      try {
+        if (method === 'datasync') fs.fdatasyncSync(handle);
+        else fs.fsyncSync(handle);
+      } catch (e) {
+        error = e as NodeJS.ErrnoException;
+      }
+      return queueMicrotask(() => done(error));
     }
     switch (method) {
       case 'datasync':

@@ -391,8 +391,15 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     steps.push((next) => disk.write(h, data, at, next));
     const o = this.ls.options;
     const inline = !this.syncsSlow && data.length <= o.walInlineSyncBytesMax && o.walSyncMethod !== 'none';
-    if (inline) this.ls.walStats.inlineSyncs++;
-    steps.push((next) => disk.sync(h, o.walSyncMethod, next, inline));
+    if (inline) {
+      // It blocks the event loop: deferred, so that what this tick queued to go out (the
+      // leader's AppendEntries for these very entries) leaves first.
+      this.ls.walStats.inlineSyncs++;
+      const clock = this.system.clock;
+      steps.push((next) => clock.defer(() => disk.sync(h, o.walSyncMethod, next, true)));
+    } else {
+      steps.push((next) => disk.sync(h, o.walSyncMethod, next));
+    }
     this.start('write', steps, () => undefined);
   }
 
