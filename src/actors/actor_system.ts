@@ -1,6 +1,8 @@
 // The scheduler and registry of actors: spawn, send, call, links, monitors,
 // stop and shutdown. Runnable actors sit in a run queue that is drained in
-// slices through clock.defer, so I/O callbacks interleave with message work.
+// slices: from a microtask when work arrives from outside (a bounded number
+// in a row), through clock.defer otherwise, so I/O callbacks interleave with
+// message work.
 import { assert } from '../lib/assert.js';
 import { InvalidArgumentError, NoProcError, TimeoutError, ConcordError } from '../lib/errors.js';
 import { Queue } from '../lib/queue.js';
@@ -33,6 +35,15 @@ export interface ActorSystemOptions {
   sliceMax?: number;
   /** Messages handled per drain before yielding to I/O (default 1024: I/O completions, e.g. the WAL's, wait at most one drain). */
   drainMax?: number;
+  /**
+   * Drains started from a microtask in a row (default 16). A message that
+   * arrives while no drain runs (from an I/O callback, a timer, a resolved
+   * promise) is handled at the end of the current task rather than behind the
+   * I/O callbacks already pending; after this many such drains the next one
+   * waits behind I/O, so that a chain of calls and replies cannot starve it.
+   * 0: every drain waits behind I/O.
+   */
+  soonDrainsMax?: number;
   /** Default mailbox bound; a send past it is dropped and counted (default 1,048,576). */
   mailboxMax?: number;
   /** Where crash reports go (default stderr at CONCORD_LOG level). */
@@ -74,13 +85,22 @@ export class ActorSystem {
   private readonly random: Random | undefined;
   private readonly sliceMax: number;
   private readonly drainMax: number;
+  private readonly soonDrainsMax: number;
   private readonly mailboxMax: number;
   private readonly onDeliver: ((to: ActorRef, msg: unknown) => void) | undefined;
   private nextId = 1;
   private nextMonitor = 1;
   private drainScheduled = false;
+  private draining = false;
+  /** Microtask drains since the last drain that waited behind I/O. */
+  private soonDrains = 0;
   private shuttingDown = false;
   private readonly drainFn = () => this.drain();
+  /** A drain that waited behind I/O: microtask drains may start again after it. */
+  private readonly laterDrainFn = () => {
+    this.soonDrains = 0;
+    this.drain();
+  };
 
   constructor(options: ActorSystemOptions = {}) {
     this.clock = options.clock ?? new RealClock();
@@ -89,9 +109,11 @@ export class ActorSystem {
     this.random = options.shuffle === true ? options.random : undefined;
     this.sliceMax = options.sliceMax ?? 256;
     this.drainMax = options.drainMax ?? 1024;
+    this.soonDrainsMax = options.soonDrainsMax ?? 16;
     this.mailboxMax = options.mailboxMax ?? 1 << 20;
     this.onDeliver = options.onDeliver;
     assert(this.sliceMax >= 1 && this.drainMax >= 1 && this.mailboxMax >= 1, 'limits must be >= 1');
+    assert(Number.isInteger(this.soonDrainsMax) && this.soonDrainsMax >= 0, 'soonDrainsMax must be an integer >= 0');
   }
 
   /** True once `shutdown` has begun; supervisors stop restarting children. */
@@ -353,9 +375,14 @@ export class ActorSystem {
     cell.scheduled = true;
     if (this.random === undefined) this.fifo.push(cell);
     else this.shuffled.push(cell);
-    if (!this.drainScheduled) {
-      this.drainScheduled = true;
-      this.clock.defer(this.drainFn);
+    // A running drain picks the cell up itself, or defers what it leaves over.
+    if (this.drainScheduled || this.draining) return;
+    this.drainScheduled = true;
+    if (this.soonDrains < this.soonDrainsMax) {
+      this.soonDrains++;
+      this.clock.soon(this.drainFn);
+    } else {
+      this.clock.defer(this.laterDrainFn);
     }
   }
 
@@ -372,17 +399,23 @@ export class ActorSystem {
 
   private drain(): void {
     this.drainScheduled = false;
+    this.draining = true;
     let handled = 0;
-    while (handled < this.drainMax) {
-      const cell = this.nextRunnable();
-      if (cell === undefined) break;
-      cell.scheduled = false;
-      if (cell.status !== 'running') continue;
-      handled += this.runCell(cell) + 1;
+    try {
+      while (handled < this.drainMax) {
+        const cell = this.nextRunnable();
+        if (cell === undefined) break;
+        cell.scheduled = false;
+        if (cell.status !== 'running') continue;
+        handled += this.runCell(cell) + 1;
+      }
+    } finally {
+      this.draining = false;
     }
-    if ((this.fifo.length > 0 || this.shuffled.length > 0) && !this.drainScheduled) {
+    if (this.fifo.length > 0 || this.shuffled.length > 0) {
+      // Work is left over: let I/O have its turn first.
       this.drainScheduled = true;
-      this.clock.defer(this.drainFn);
+      this.clock.defer(this.laterDrainFn);
     }
   }
 

@@ -16,6 +16,12 @@ export interface Clock {
   clearTimer(handle: TimerHandle): void;
   /** Runs `fn` soon, after the current work and after pending I/O callbacks. */
   defer(fn: () => void): void;
+  /**
+   * Runs `fn` as soon as the current synchronous work ends, before any I/O
+   * (a microtask under RealClock). A caller that chains these must bound the
+   * chain itself, or I/O starves.
+   */
+  soon(fn: () => void): void;
 }
 
 class RealTimer implements TimerHandle {
@@ -54,6 +60,11 @@ export class RealClock implements Clock {
   /** Schedules `fn` with setImmediate. */
   defer(fn: () => void): void {
     setImmediate(fn);
+  }
+
+  /** Schedules `fn` with queueMicrotask. */
+  soon(fn: () => void): void {
+    queueMicrotask(fn);
   }
 }
 
