@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SimClock } from '../../../src/io/sim_clock.js';
 
 describe('SimClock', () => {
-  it('runs deferred work before moving time, and timers in due order (ties in scheduling order)', () => {
+  it('runs deferred and soon work before moving time, and timers in due order (ties in scheduling order)', () => {
     const clock = new SimClock({ startMs: 0 });
     const log: string[] = [];
     clock.setTimer(20, () => log.push(`b@${clock.now()}`));
@@ -10,9 +10,11 @@ describe('SimClock', () => {
     clock.setTimer(20, () => log.push(`c@${clock.now()}`));
     const cancelled = clock.setTimer(15, () => log.push('never'));
     clock.defer(() => log.push(`deferred@${clock.now()}`));
+    clock.soon(() => log.push(`soon@${clock.now()}`));
     clock.clearTimer(cancelled);
     clock.runFor(100);
-    expect(log).toEqual(['deferred@0', 'a@10', 'b@20', 'c@20']);
+    // `soon` is `defer` in virtual time: both run before time moves, in the order queued.
+    expect(log).toEqual(['deferred@0', 'soon@0', 'a@10', 'b@20', 'c@20']);
     expect(clock.now()).toBe(100);
     expect(clock.idle()).toBe(true);
   });
