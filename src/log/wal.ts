@@ -394,9 +394,14 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     if (inline) {
       // It blocks the event loop: deferred, so that what this tick queued to go out (the
       // leader's AppendEntries for these very entries) leaves first.
-      this.ls.walStats.inlineSyncs++;
-      const clock = this.system.clock;
-      steps.push((next) => clock.defer(() => disk.sync(h, o.walSyncMethod, next, true)));
+      const { clock } = this.system;
+      const stats = this.ls.walStats;
+      steps.push((next) =>
+        clock.defer(() => {
+          stats.inlineSyncs++; // counted when made: a failed write skips its sync
+          disk.sync(h, o.walSyncMethod, next, true);
+        }),
+      );
     } else {
       steps.push((next) => disk.sync(h, o.walSyncMethod, next));
     }

@@ -5,7 +5,7 @@ import { Actor, type From } from '../../../src/actors/actor.js';
 import { ActorSystem } from '../../../src/actors/actor_system.js';
 import { RealClock, type Clock, type TimerHandle } from '../../../src/io/clock.js';
 
-class Logger extends Actor<number, number[]> {
+class Collector extends Actor<number, number[]> {
   private log: number[] = [];
   override init(log: number[]): void {
     this.log = log;
@@ -50,7 +50,7 @@ describe('ActorSystem drain scheduling', () => {
     const clock = new StepClock();
     const system = new ActorSystem({ clock, soonDrainsMax: 3 });
     const log: number[] = [];
-    const a = system.spawn(Logger, log);
+    const a = system.spawn(Collector, log);
     const kinds: string[] = [];
     for (let n = 1; n <= 6; n++) {
       system.send(a, n);
@@ -65,7 +65,7 @@ describe('ActorSystem drain scheduling', () => {
     const clock = new StepClock();
     const system = new ActorSystem({ clock, sliceMax: 1, drainMax: 4 });
     const log: number[] = [];
-    const a = system.spawn(Logger, log);
+    const a = system.spawn(Collector, log);
     for (let n = 1; n <= 3; n++) system.send(a, n);
     expect(clock.runAll()).toEqual(['soon', 'defer']);
     expect(log).toEqual([1, 2, 3]);
@@ -75,7 +75,7 @@ describe('ActorSystem drain scheduling', () => {
     const clock = new StepClock();
     const system = new ActorSystem({ clock, soonDrainsMax: 0 });
     const log: number[] = [];
-    const a = system.spawn(Logger, log);
+    const a = system.spawn(Collector, log);
     system.send(a, 1);
     system.send(a, 2);
     expect(clock.runAll()).toEqual(['defer']);
@@ -86,7 +86,7 @@ describe('ActorSystem drain scheduling', () => {
   it('under real time handles a message before I/O callbacks already pending', async () => {
     const system = new ActorSystem({ clock: new RealClock() });
     const log: number[] = [];
-    const a = system.spawn(Logger, log);
+    const a = system.spawn(Collector, log);
     const pending = new Promise<void>((resolve) =>
       setImmediate(() => {
         log.push(-1);
@@ -101,7 +101,7 @@ describe('ActorSystem drain scheduling', () => {
 
   it('under real time lets I/O in during an endless chain of calls and replies', async () => {
     const system = new ActorSystem({ clock: new RealClock(), soonDrainsMax: 16 });
-    const a = system.spawn(Logger, []);
+    const a = system.spawn(Collector, []);
     let ioRan = false;
     setImmediate(() => (ioRan = true));
     let calls = 0;
