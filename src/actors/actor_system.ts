@@ -36,12 +36,12 @@ export interface ActorSystemOptions {
   /** Messages handled per drain before yielding to I/O (default 1024: I/O completions, e.g. the WAL's, wait at most one drain). */
   drainMax?: number;
   /**
-   * Drains started from a microtask in a row (default 16). A message that
-   * arrives while no drain runs (from an I/O callback, a timer, a resolved
-   * promise) is handled at the end of the current task rather than behind the
-   * I/O callbacks already pending; after this many such drains the next one
-   * waits behind I/O, so that a chain of calls and replies cannot starve it.
-   * 0: every drain waits behind I/O.
+   * Drains started from a microtask since the last one that waited behind I/O
+   * (default 16). A message that arrives while no drain runs (from an I/O
+   * callback, a timer, a resolved promise) is handled at the end of the
+   * current task rather than behind the I/O callbacks already pending; after
+   * this many such drains the next one waits behind I/O, so that a chain of
+   * calls and replies cannot starve it. 0: every drain waits behind I/O.
    */
   soonDrainsMax?: number;
   /** Default mailbox bound; a send past it is dropped and counted (default 1,048,576). */
@@ -410,12 +410,13 @@ export class ActorSystem {
         handled += this.runCell(cell) + 1;
       }
     } finally {
+      // Also when something threw out of the loop: sends made during the drain did not schedule one.
       this.draining = false;
-    }
-    if (this.fifo.length > 0 || this.shuffled.length > 0) {
-      // Work is left over: let I/O have its turn first.
-      this.drainScheduled = true;
-      this.clock.defer(this.laterDrainFn);
+      if (this.fifo.length > 0 || this.shuffled.length > 0) {
+        // Work is left over: let I/O have its turn first.
+        this.drainScheduled = true;
+        this.clock.defer(this.laterDrainFn);
+      }
     }
   }
 

@@ -71,6 +71,30 @@ describe('ActorSystem drain scheduling', () => {
     expect(log).toEqual([1, 2, 3]);
   });
 
+  it('defers the work queued during a drain that something threw out of', () => {
+    const clock = new StepClock();
+    // Crash reports are the last line of defence; one that throws escapes the drain.
+    const failing = { debug() {}, info() {}, warn() {}, error(): void { throw new Error('logger down'); } };
+    const system = new ActorSystem({ clock, logger: failing });
+    const log: number[] = [];
+    const b = system.spawn(Collector, log);
+    class Crasher extends Actor<number, undefined> {
+      handle(n: number): void {
+        system.send(b, n);
+        throw new Error('crash');
+      }
+      override terminate(): void {
+        throw new Error('terminate crash');
+      }
+    }
+    const a = system.spawn(Crasher, undefined);
+    system.send(a, 7);
+    expect(() => clock.runAll()).toThrow('logger down');
+    expect(clock.queued.map((j) => j.kind)).toEqual(['defer']);
+    clock.runAll();
+    expect(log).toEqual([7]);
+  });
+
   it('with soonDrainsMax 0 runs every drain behind I/O, and refuses a negative bound', () => {
     const clock = new StepClock();
     const system = new ActorSystem({ clock, soonDrainsMax: 0 });
