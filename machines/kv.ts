@@ -109,8 +109,20 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
   }
 
   restore(bytes: Uint8Array): KvState {
+    const steps = this.restoreSteps(bytes);
+    for (;;) {
+      const r = steps.next();
+      if (r.done === true) return r.value;
+    }
+  }
+
+  /** Decodes a chunk per step, so that a large state is restored between other work. */
+  *restoreSteps(bytes: Uint8Array): Generator<void, KvState, undefined> {
     const state: KvState = new Map();
-    for (const chunk of decodeValues(bytes)) for (const [k, v] of chunk as [string, unknown][]) state.set(k, v);
+    for (const chunk of decodeValues(bytes)) {
+      for (const [k, v] of chunk as [string, unknown][]) state.set(k, v);
+      yield;
+    }
     return state;
   }
 }

@@ -50,6 +50,8 @@ export interface SystemOptions {
   readonly snapshotEveryEntries?: number;
   /** ...once the entries applied since its last snapshot hold this many times that snapshot's size in bytes (default 2). */
   readonly snapshotLogRatio?: number;
+  /** Steps of a machine's `restoreSteps` run per turn of the event loop while a member restores a snapshot (default 16). */
+  readonly restoreStepsPerTurn?: number;
   /** Watches every local server (for simulation and tests). */
   readonly observer?: ServerObserver;
 }
@@ -114,6 +116,8 @@ export class System extends Caller implements ServerHost {
     if (options.transport.nodeId !== this.nodeId) throw new InvalidArgumentError('transport.nodeId must equal nodeId');
     const ratio = options.snapshotLogRatio;
     if (ratio !== undefined && !(ratio >= 0 && Number.isFinite(ratio))) throw new InvalidArgumentError(`snapshotLogRatio must be a finite number >= 0, got ${String(ratio)}`);
+    const steps = options.restoreStepsPerTurn;
+    if (steps !== undefined && !(Number.isSafeInteger(steps) && steps >= 1)) throw new InvalidArgumentError(`restoreStepsPerTurn must be an integer >= 1, got ${String(steps)}`);
     this.clock = options.clock ?? new RealClock();
     this.random = options.random ?? systemRandom();
     this.logger = options.logger ?? stderrLogger();
@@ -605,6 +609,7 @@ export class System extends Caller implements ServerHost {
       sessionTimeoutMs: record.sessionTimeoutMs ?? 60_000,
       snapshotEveryEntries: this.options.snapshotEveryEntries ?? 65_536,
       snapshotLogRatio: this.options.snapshotLogRatio ?? 2,
+      restoreStepsPerTurn: this.options.restoreStepsPerTurn ?? 16,
       joinedAfter: record.joinedAfter,
     };
     const spec: ChildSpec = {

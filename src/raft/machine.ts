@@ -96,11 +96,19 @@ export interface Machine<S = unknown, C = unknown, R = unknown> {
    * not block the server: capture the state when called (e.g. a shallow copy
    * of a Map: later commands keep applying), then yield encoded chunks; the
    * server encodes and writes one chunk at a time between other work.
-   * `restore` receives the chunks concatenated.
+   * `restore` (or `restoreSteps`) receives the chunks concatenated.
    */
   snapshotChunks?(state: S): Iterable<Uint8Array>;
   /** Decodes a snapshot made by `snapshot` or `snapshotChunks`. */
   restore?(bytes: Uint8Array): S;
+  /**
+   * Decodes a snapshot in steps, so that restoring a large state does not hold
+   * up the other groups of the process: yield after each piece of work (a chunk,
+   * say) and return the state. The server runs a few steps at a time between
+   * other work; nothing else touches this member's machine until it is done.
+   * Used instead of `restore` when present.
+   */
+  restoreSteps?(bytes: Uint8Array): Iterator<unknown, S, undefined>;
 }
 
 /** Shorthand for a machine of any types, as the runtime handles them. */

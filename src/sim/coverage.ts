@@ -64,6 +64,7 @@ export const requiredPaths: readonly string[] = [
   'path.snapshot_taken',
   'path.snapshot_sent',
   'path.snapshot_installed',
+  'path.restore_in_steps',
   'path.receive_snapshot',
   'path.timeout_now',
   'path.transfer_done',

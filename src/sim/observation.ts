@@ -51,6 +51,7 @@ export class Observation {
     world.sendWatchers.push((from, to, env) => this.sent(from, to, env));
     world.invariants.onMemberChanged = (cluster, node, view) => this.changed(cluster, node, view);
     world.crashHooks.push((_node, system) => this.collect(system));
+    world.observers.push({ restoredInSteps: () => this.coverage.add('path.restore_in_steps') });
   }
 
   /** Virtual time at which `cluster` last got a new leader. */

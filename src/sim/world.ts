@@ -111,6 +111,9 @@ export class World {
         inv.removed?.(cluster, node);
         for (const o of this.observers) o.removed?.(cluster, node);
       },
+      restoredInSteps: (cluster, node, index) => {
+        for (const o of this.observers) o.restoredInSteps?.(cluster, node, index);
+      },
     };
   }
 
@@ -150,6 +153,8 @@ export class World {
       ...(o.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: o.snapshotEveryEntries }),
       // Snapshots by entry count alone: the rare paths they lead to (InstallSnapshot) must run often.
       snapshotLogRatio: 0,
+      // One restore step per turn: every kv snapshot is restored in steps, with the member's other events waiting.
+      restoreStepsPerTurn: 1,
       actors: { random: this.random.fork(), shuffle: true, sliceMax: 8, drainMax: 32 },
       requestTimeoutMs: o.requestTimeoutMs ?? 2000,
       observer: this.observer,

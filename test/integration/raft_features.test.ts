@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../helpers/local_cluster.js';
 import { ConcordError } from '../../src/lib/errors.js';
 import type { ApplyMeta, ApplyResult, Machine } from '../../src/raft/machine.js';
+import { decodeValue } from '../../src/raft/server/entry_codec.js';
 
 let cluster: LocalCluster | undefined;
 afterEach(async () => {
@@ -70,6 +71,74 @@ describe('snapshots', () => {
     for (const n of ['a', 'b', 'c']) await (await c.startNode(n)).restartServer('kv');
     expect((await c.system('a').members('kv', { member: 'a' })).snapshotIndex).toBeGreaterThan(0);
     expect(await c.system('b').consistentQuery('kv', (s: Map<string, unknown>) => s.size, { timeoutMs: 10_000 })).toBe(60);
+  });
+
+  it('restores a large snapshot a few steps per turn, with the rest of the process running between them', async () => {
+    // Turns of the event loop, counted by a callback that runs once in each.
+    let turns = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    /** The turn count at each step of every restore. */
+    let seen: number[] = [];
+    const restored: string[] = [];
+    class Items implements Machine<number[], number, number> {
+      init(): number[] {
+        return [];
+      }
+      apply(_meta: ApplyMeta, n: number, state: number[]): ApplyResult<number[], number> {
+        state.push(n);
+        return { state, reply: state.length };
+      }
+      *restoreSteps(bytes: Uint8Array): Generator<void, number[], undefined> {
+        const state: number[] = [];
+        for (const n of decodeValue(bytes) as number[]) {
+          state.push(n);
+          seen.push(turns);
+          yield;
+        }
+        return state;
+      }
+    }
+    const items = 200;
+    cluster = new LocalCluster(['a', 'b', 'c'], {
+      snapshotEveryEntries: 50,
+      restoreStepsPerTurn: 4,
+      machines: { items: () => new Items() },
+      observer: { restoredInSteps: (_cluster, node) => restored.push(node) },
+    });
+    const c = cluster;
+    await c.startAll();
+    await c.system('a').startCluster('items', 'items', ['a', 'b', 'c']);
+    const leader = await c.leader('items');
+    const down = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    const up = ['a', 'b', 'c'].find((n) => n !== leader && n !== down) as string;
+    await c.stopNode(down);
+    for (let i = 0; i < items; i++) await c.system(up).processCommand('items', i);
+    const all = Array.from({ length: items }, (_, i) => i);
+    setImmediate(tick);
+    try {
+      // Back from a snapshot it is sent (InstallSnapshot): 200 steps, 4 per turn.
+      const back = await c.startNode(down);
+      await back.restartServer('items');
+      const commit = (await c.system(up).members('items')).commitIndex;
+      await until('the member to catch up', async () => (await back.members('items', { member: down })).appliedIndex >= commit);
+      expect(restored).toEqual([down]);
+      expect(seen.length).toBeGreaterThanOrEqual(items - 50); // at least the 150 the leader's last snapshot held
+      expect(new Set(seen).size).toBeGreaterThan(seen.length / 4 / 2); // other turns ran between the restore's own
+      expect(await back.localQuery('items', (s: number[]) => s)).toEqual(all);
+      // Restarted, from its own snapshot, the same way; it answers reads once it has.
+      seen = [];
+      await c.stopNode(down);
+      await (await c.startNode(down)).restartServer('items');
+      expect(await c.system(down).consistentQuery('items', (s: number[]) => s, { timeoutMs: 10_000 })).toEqual(all);
+      expect(restored).toEqual([down, down]);
+      expect(new Set(seen).size).toBeGreaterThan(seen.length / 4 / 2);
+    } finally {
+      ticking = false;
+    }
   });
 });
 

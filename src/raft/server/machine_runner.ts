@@ -168,20 +168,50 @@ export class MachineRunner {
     return { header: framed, chunks };
   }
 
-  /** Replaces everything from snapshot bytes taken at `index`. */
+  /** Replaces everything from snapshot bytes taken at `index`, in one go. */
   restore(bytes: Uint8Array, index: number): void {
+    const job = this.beginRestore(bytes, index);
+    while (!job.step(Number.POSITIVE_INFINITY));
+  }
+
+  /**
+   * Starts replacing everything from snapshot bytes taken at `index`: the
+   * bytes are checked now, the machine's state is decoded as the job is
+   * stepped (by its restoreSteps hook, or in one step), and nothing of the
+   * runner changes until the last step. The machine must not be used meanwhile.
+   */
+  beginRestore(bytes: Uint8Array, index: number): RestoreJob {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const headerBytes = bytes.length >= 4 ? view.getUint32(0, true) : -1;
     if (headerBytes < 0 || 4 + headerBytes > bytes.length) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} is truncated`);
     const env = decodeValue(bytes.subarray(4, 4 + headerBytes)) as SnapshotHeader;
     if (env === null || typeof env !== 'object' || env.v !== 2) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} has an unknown format`);
+    const machine = bytes.subarray(4 + headerBytes);
+    const m = this.machine;
+    const steps: Iterator<unknown, unknown, undefined> =
+      m.restoreSteps !== undefined ? m.restoreSteps(machine) : oneStep(() => (m.restore !== undefined ? m.restore(machine) : decodeValue(machine)));
+    return {
+      step: (max) => {
+        for (let n = 0; n < max; n++) {
+          const r = steps.next();
+          if (r.done === true) {
+            this.installRestored(env, r.value, index);
+            return true;
+          }
+        }
+        return false;
+      },
+    };
+  }
+
+  /** The last step of a restore: the decoded state and the snapshot's bookkeeping replace the runner's. */
+  private installRestored(env: SnapshotHeader, state: unknown, index: number): void {
     this.version = env.version;
     if (env.version > this.codeVersion) {
       this.halted = { required: env.version, index };
       this.logger.error('snapshot needs a newer machine version; this member does not apply', { cluster: this.cluster, required: env.version });
     }
-    const machine = bytes.subarray(4 + headerBytes);
-    this.state = this.machine.restore !== undefined ? this.machine.restore(machine) : decodeValue(machine);
+    this.state = state;
     this.monitors.clear();
     for (const m of env.monitors) this.monitors.add(m);
     this.timers.clear();
@@ -199,4 +229,15 @@ export class MachineRunner {
       else if (e.type === 'cancel_timer') this.timers.delete(e.name);
     }
   }
+}
+
+/** A restore in progress (MachineRunner.beginRestore). */
+export interface RestoreJob {
+  /** Runs at most `max` of the machine's steps; true once the restore is complete. */
+  step(max: number): boolean;
+}
+
+/** An iterator that does `work` as its one step and returns its result. */
+function* oneStep<T>(work: () => T): Generator<unknown, T, undefined> {
+  return work();
 }

@@ -11,6 +11,7 @@ import type { LogEvent } from '../../log/events.js';
 import type { GroupLog } from '../../log/group_log.js';
 import type { LogSystem } from '../../log/log_system.js';
 import type { MetaStored } from '../../log/meta_store.js';
+import type { SnapshotInfo } from '../../log/snapshot_store.js';
 import { EntryKind, decodeConfig, kindOf } from '../core/entry_kind.js';
 import { initState, type ConfigAt, type RaftState } from '../core/state.js';
 import { start as startCore, step } from '../core/step.js';
@@ -18,7 +19,7 @@ import type { CommandItem, CoreOptions, Effect, RaftEvent, RaftMessage, Rejectio
 import type { AnyMachine, Destination, MachineEffect } from '../machine.js';
 import type { NodeEvent, QuerySpec, Request, Response, SessionTag, WireError } from '../../transport/transport.js';
 import { encodeCommand, encodeMachineVersion, type ProposedCommand } from './entry_codec.js';
-import { MachineRunner, type Applied } from './machine_runner.js';
+import { MachineRunner, type Applied, type RestoreJob } from './machine_runner.js';
 import { SnapshotIo, decodeSnapshotMeta, type SnapshotIoMsg } from './snapshot_io.js';
 
 /** Where a reply goes: the requesting node and its request id. */
@@ -33,6 +34,8 @@ export interface ServerObserver {
   applied?(cluster: string, node: string, index: number, term: number, payload: Uint8Array): void;
   /** The member on `node` was deleted with its data (a later member there is a new one). */
   removed?(cluster: string, node: string): void;
+  /** The member on `node` restored the snapshot at `index` over several turns (other work ran between them). */
+  restoredInSteps?(cluster: string, node: string, index: number): void;
 }
 
 /** What the System provides to its servers. */
@@ -77,6 +80,8 @@ export interface ServerArgs {
   readonly snapshotLogRatio?: number;
   /** Set when it joins an existing cluster: the leader's last index when it was asked to (see RaftState.votesFrom). */
   readonly joinedAfter?: number | undefined;
+  /** Machine restore steps run per turn while a snapshot is restored (default 16; see Machine.restoreSteps). */
+  readonly restoreStepsPerTurn?: number;
 }
 
 /** The server's mailbox. */
@@ -87,6 +92,7 @@ export type ServerMsg =
   | { readonly type: 'machine_timer'; readonly name: string; readonly due: number }
   | { readonly type: 'node_event'; readonly event: NodeEvent }
   | { readonly type: 'flush' }
+  | { readonly type: 'restore_step' }
   | MetaStored
   | SnapshotIoMsg
   | LogEvent;
@@ -114,6 +120,9 @@ export interface ServerStatus {
   readonly halted: string | undefined;
 }
 
+/** The server's states: the core's roles, and restoring a snapshot into the machine (between roles). */
+export type ServerState = Role | 'restoring';
+
 const timerEvents: Record<TimerName, RaftEvent> = {
   election: { type: 'election_timeout' },
   heartbeat: { type: 'heartbeat_timeout' },
@@ -121,7 +130,7 @@ const timerEvents: Record<TimerName, RaftEvent> = {
 };
 
 /** The Raft server actor for one member of one cluster. */
-export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
+export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private host!: ServerHost;
   private args!: ServerArgs;
   private cluster = '';
@@ -131,6 +140,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private snapshots!: SnapshotIo;
   private snapshotEvery = 65_536;
   private snapshotLogRatio = 2;
+  private restoreStepsPerTurn = 16;
   private lastSnapshotIndex = 0;
   /** The size of the last snapshot, and payload bytes applied in all (at its index, and when the one being saved was taken). */
   private lastSnapshotBytes = 0;
@@ -149,27 +159,34 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   private held: { seq: number; to: ServerId; msg: RaftMessage }[] = [];
   private readonly proposedDown = new Set<string>();
   private knownConfig: RaftState['config'] | undefined;
+  /** A snapshot being restored into the machine a few steps at a time, and what to do once it is. */
+  private restoring: { readonly job: RestoreJob; readonly index: number; readonly then: () => void } | undefined;
 
-  protected readonly states: { readonly [K in Role]: StateHandler<Role, ServerMsg> } = (() => {
-    const h: StateHandler<Role, ServerMsg> = {
+  protected readonly states: { readonly [K in ServerState]: StateHandler<ServerState, ServerMsg> } = (() => {
+    const h: StateHandler<ServerState, ServerMsg> = {
       enter: () => this.entered(),
       handle: (_kind, msg) => this.onMessage(msg),
     };
-    return { follower: h, pre_vote: h, candidate: h, leader: h, await_condition: h, receive_snapshot: h, stopped: h };
+    // Everything but the restore's own steps waits for it, in order, as it would behind one long restore.
+    const restoring: StateHandler<ServerState, ServerMsg> = {
+      handle: (_kind, msg) => (msg.type === 'restore_step' ? this.restoreStep() : this.postpone()),
+    };
+    return { follower: h, pre_vote: h, candidate: h, leader: h, await_condition: h, receive_snapshot: h, stopped: h, restoring };
   })();
 
-  protected start(args: ServerArgs): Role {
+  protected start(args: ServerArgs): ServerState {
     this.host = args.host;
     this.args = args;
     this.cluster = args.cluster;
     this.snapshotEvery = args.snapshotEveryEntries ?? 65_536;
     this.snapshotLogRatio = args.snapshotLogRatio ?? 2;
+    this.restoreStepsPerTurn = args.restoreStepsPerTurn ?? 16;
     const logSystem = args.host.logSystem;
     this.log = logSystem.openLog(args.cluster, this.self);
     this.runner = new MachineRunner(args.machine, args.host.logger, args.cluster, args.machineConfig, args.sessionTimeoutMs ?? 60_000);
     this.snapshots = new SnapshotIo(logSystem.snapshots(args.cluster), (msg) => this.send(this.self, msg));
     const meta = logSystem.metaStore().fetch(args.cluster);
-    const { configs, snapshot } = this.recover(args.initialMembers);
+    const { configs, snapshot, restore } = this.recover(args.initialMembers);
     this.core = initState({
       id: args.host.nodeId,
       term: meta.term,
@@ -182,29 +199,57 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       snapshot,
       joinedAfter: args.joinedAfter,
     });
-    if (this.runner.halted !== undefined) this.core.canLead = false;
-    // Members whose node is not known to be up start out down (node-level liveness, for quiescence).
-    const live = args.host.liveNodes();
-    for (const id of [...this.core.config.voters, ...this.core.config.nonVoters]) if (id !== this.core.id && !live.has(id)) this.core.downPeers.add(id);
-    this.carryOut(startCore(this.core, { now: this.now(), log: this.log }));
+    if (restore !== undefined && !restore.step(this.restoreStepsPerTurn)) return this.restoreInSteps(restore, snapshot?.index ?? 0, () => this.startCore());
+    this.startCore();
     return this.core.role;
   }
 
-  /** Restores the latest snapshot and finds the configurations after it. */
-  private recover(initialMembers: readonly string[]): { configs: ConfigAt[]; snapshot: RaftState['snapshot'] } {
+  /** Starts the core, once the machine holds the state the log continues from. */
+  private startCore(): void {
+    if (this.runner.halted !== undefined) this.core.canLead = false;
+    // Members whose node is not known to be up start out down (node-level liveness, for quiescence).
+    const live = this.host.liveNodes();
+    for (const id of [...this.core.config.voters, ...this.core.config.nonVoters]) if (id !== this.core.id && !live.has(id)) this.core.downPeers.add(id);
+    this.carryOut(startCore(this.core, { now: this.now(), log: this.log }));
+  }
+
+  /** Goes on restoring `job` (the snapshot at `index`) a few steps per turn, then does `then`; returns the state to be in meanwhile. */
+  private restoreInSteps(job: RestoreJob, index: number, then: () => void): ServerState {
+    this.restoring = { job, index, then };
+    this.genericTimeout('restore', 0, { type: 'restore_step' });
+    return 'restoring';
+  }
+
+  /** A turn of a restore in steps: a few more, or the end of it and the role the core is in. */
+  private restoreStep(): void {
+    const r = this.restoring;
+    if (r === undefined) return;
+    if (!r.job.step(this.restoreStepsPerTurn)) {
+      this.genericTimeout('restore', 0, { type: 'restore_step' });
+      return;
+    }
+    this.restoring = undefined;
+    this.host.observer?.restoredInSteps?.(this.cluster, this.host.nodeId, r.index);
+    r.then();
+    this.nextState(this.core.role);
+  }
+
+  /** Starts restoring the latest snapshot and finds the configurations after it. */
+  private recover(initialMembers: readonly string[]): { configs: ConfigAt[]; snapshot: RaftState['snapshot']; restore: RestoreJob | undefined } {
     const latest = this.host.logSystem.snapshots(this.cluster).latest();
     let configs: ConfigAt[];
     let snapshot: RaftState['snapshot'];
+    let restore: RestoreJob | undefined;
     if (latest === undefined) {
       configs = [{ index: 0, config: { voters: [...initialMembers], nonVoters: [] } }];
     } else {
-      this.runner.restore(this.host.logSystem.snapshots(this.cluster).read(latest.index), latest.index);
+      restore = this.runner.beginRestore(this.host.logSystem.snapshots(this.cluster).read(latest.index), latest.index);
       configs = [{ index: latest.index, config: decodeSnapshotMeta(latest.meta).config }];
       snapshot = { index: latest.index, term: latest.term, size: latest.size };
       this.lastSnapshotIndex = latest.index;
       this.lastSnapshotBytes = latest.size;
     }
-    return { configs: [...configs, ...this.configsAfter(latest?.index ?? 0)], snapshot };
+    return { configs: [...configs, ...this.configsAfter(latest?.index ?? 0)], snapshot, restore };
   }
 
   /** Configuration entries in the log after `index`. */
@@ -281,6 +326,8 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       case 'flush':
         this.flushBatches();
         break;
+      case 'restore_step':
+        break;
       case 'meta_stored':
         this.metaStored(msg.tag as number);
         break;
@@ -307,7 +354,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       default:
         this.onLogEvent(msg);
     }
-    if (this.core.role !== this.state) this.nextState(this.core.role);
+    if (this.restoring === undefined && this.core.role !== this.state) this.nextState(this.core.role);
   }
 
   private onLogEvent(event: LogEvent): void {
@@ -427,6 +474,7 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
   /** Runs on every role change: the machine's stateEnter; a new leader re-arms monitors and timers and upgrades. */
   private entered(): void {
     const role = this.state;
+    if (role === 'restoring') return;
     if (role === 'stopped') {
       this.host.memberRemoved(this.cluster, this.core.configs[this.core.configs.length - 1]?.index ?? 0);
       return;
@@ -668,8 +716,17 @@ export class RaftServer extends Statem<Role, ServerMsg, ServerArgs> {
       // compacts the log.
       if (!inLog) return this.receiveFailed(index, new Error(`snapshot ${index} does not match the applied log`));
     } else {
-      this.runner.restore(store.read(index), index);
+      const job = this.runner.beginRestore(store.read(index), index);
+      if (!job.step(this.restoreStepsPerTurn)) {
+        this.nextState(this.restoreInSteps(job, index, () => this.installReceived(index, latest, inLog)));
+        return;
+      }
     }
+    this.installReceived(index, latest, inLog);
+  }
+
+  /** The machine holds a received snapshot (or is past it): move the log past it and tell the core. */
+  private installReceived(index: number, latest: SnapshotInfo, inLog: boolean): void {
     if (inLog) this.log.setSnapshotPoint(index, latest.term);
     else this.log.resetTo(index, latest.term);
     this.lastSnapshotIndex = index;
