@@ -1,6 +1,6 @@
 // The key-value machine: put, get, delete, compare-and-set and put-if-absent
 // on keys holding any msgpack-encodable value.
-import { encodeValue, decodeValues, type ApplyMeta, type ApplyResult, type Machine } from '../src/index.js';
+import { encodeValue, decodeValues, completeSteps, type ApplyMeta, type ApplyResult, type Machine } from '../src/index.js';
 
 /** Entries per snapshot chunk: small enough that encoding one never holds the server up for long. */
 const snapshotChunkEntries = 256;
@@ -109,11 +109,7 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
   }
 
   restore(bytes: Uint8Array): KvState {
-    const steps = this.restoreSteps(bytes);
-    for (;;) {
-      const r = steps.next();
-      if (r.done === true) return r.value;
-    }
+    return completeSteps(this.restoreSteps(bytes));
   }
 
   /** Decodes a chunk per step, so that a large state is restored between other work. */

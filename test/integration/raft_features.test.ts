@@ -125,16 +125,19 @@ describe('snapshots', () => {
       await back.restartServer('items');
       const commit = (await c.system(up).members('items')).commitIndex;
       await until('the member to catch up', async () => (await back.members('items', { member: down })).appliedIndex >= commit);
-      expect(restored).toEqual([down]);
+      // One restore, or two when the leader's next snapshot (at 200) came during the first transfer (at 150).
+      expect(restored.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(restored)).toEqual(new Set([down]));
       expect(seen.length).toBeGreaterThanOrEqual(items - 50); // at least the 150 the leader's last snapshot held
       expect(new Set(seen).size).toBeGreaterThan(seen.length / 4 / 2); // other turns ran between the restore's own
       expect(await back.localQuery('items', (s: number[]) => s)).toEqual(all);
       // Restarted, from its own snapshot, the same way; it answers reads once it has.
       seen = [];
+      const before = restored.length;
       await c.stopNode(down);
       await (await c.startNode(down)).restartServer('items');
       expect(await c.system(down).consistentQuery('items', (s: number[]) => s, { timeoutMs: 10_000 })).toEqual(all);
-      expect(restored).toEqual([down, down]);
+      expect(restored.slice(before)).toEqual([down]);
       expect(new Set(seen).size).toBeGreaterThan(seen.length / 4 / 2);
     } finally {
       ticking = false;

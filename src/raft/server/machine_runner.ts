@@ -5,6 +5,7 @@
 import { ConcordError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { ownValue } from '../../lib/names.js';
+import { completeSteps, stepsOf } from '../../lib/steps.js';
 import { EntryKind, kindOf } from '../core/entry_kind.js';
 import type { Entry, Role } from '../core/types.js';
 import type { AnyMachine, ApplyMeta, ApplyResult, MachineEffect } from '../machine.js';
@@ -170,17 +171,27 @@ export class MachineRunner {
 
   /** Replaces everything from snapshot bytes taken at `index`, in one go. */
   restore(bytes: Uint8Array, index: number): void {
-    const job = this.beginRestore(bytes, index);
-    while (!job.step(Number.POSITIVE_INFINITY));
+    completeSteps(this.restoreSteps(bytes, index));
   }
 
   /**
-   * Starts replacing everything from snapshot bytes taken at `index`: the
-   * bytes are checked now, the machine's state is decoded as the job is
-   * stepped (by its restoreSteps hook, or in one step), and nothing of the
-   * runner changes until the last step. The machine must not be used meanwhile.
+   * Starts replacing everything from the snapshot taken at `index`: its bytes
+   * (or steps that read them), then the machine's state decoded by its
+   * restoreSteps hook (or in one step), as the job is stepped. Nothing of the
+   * runner changes until the last step; the machine must not be used meanwhile.
    */
-  beginRestore(bytes: Uint8Array, index: number): RestoreJob {
+  beginRestore(source: Uint8Array | Iterator<unknown, Uint8Array, undefined>, index: number): RestoreJob {
+    const steps = this.restoreSteps(source, index);
+    return {
+      step: (max) => {
+        for (let n = 0; n < max; n++) if (steps.next().done === true) return true;
+        return false;
+      },
+    };
+  }
+
+  private *restoreSteps(source: Uint8Array | Iterator<unknown, Uint8Array, undefined>, index: number): Generator<unknown, void, undefined> {
+    const bytes = source instanceof Uint8Array ? source : yield* stepsOf(source);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const headerBytes = bytes.length >= 4 ? view.getUint32(0, true) : -1;
     if (headerBytes < 0 || 4 + headerBytes > bytes.length) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} is truncated`);
@@ -188,20 +199,10 @@ export class MachineRunner {
     if (env === null || typeof env !== 'object' || env.v !== 2) throw new ConcordError('corrupt', `snapshot ${index} of ${this.cluster} has an unknown format`);
     const machine = bytes.subarray(4 + headerBytes);
     const m = this.machine;
-    const steps: Iterator<unknown, unknown, undefined> =
-      m.restoreSteps !== undefined ? m.restoreSteps(machine) : oneStep(() => (m.restore !== undefined ? m.restore(machine) : decodeValue(machine)));
-    return {
-      step: (max) => {
-        for (let n = 0; n < max; n++) {
-          const r = steps.next();
-          if (r.done === true) {
-            this.installRestored(env, r.value, index);
-            return true;
-          }
-        }
-        return false;
-      },
-    };
+    let state: unknown;
+    if (m.restoreSteps !== undefined) state = yield* stepsOf(m.restoreSteps(machine));
+    else state = m.restore !== undefined ? m.restore(machine) : decodeValue(machine);
+    this.installRestored(env, state, index);
   }
 
   /** The last step of a restore: the decoded state and the snapshot's bookkeeping replace the runner's. */
@@ -233,11 +234,6 @@ export class MachineRunner {
 
 /** A restore in progress (MachineRunner.beginRestore). */
 export interface RestoreJob {
-  /** Runs at most `max` of the machine's steps; true once the restore is complete. */
+  /** Runs at most `max` more steps (reading the snapshot, then the machine's); true once the restore is complete. */
   step(max: number): boolean;
-}
-
-/** An iterator that does `work` as its one step and returns its result. */
-function* oneStep<T>(work: () => T): Generator<unknown, T, undefined> {
-  return work();
 }

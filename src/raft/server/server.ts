@@ -243,7 +243,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     if (latest === undefined) {
       configs = [{ index: 0, config: { voters: [...initialMembers], nonVoters: [] } }];
     } else {
-      restore = this.runner.beginRestore(this.host.logSystem.snapshots(this.cluster).read(latest.index), latest.index);
+      restore = this.runner.beginRestore(this.host.logSystem.snapshots(this.cluster).readSteps(latest.index), latest.index);
       configs = [{ index: latest.index, config: decodeSnapshotMeta(latest.meta).config }];
       snapshot = { index: latest.index, term: latest.term, size: latest.size };
       this.lastSnapshotIndex = latest.index;
@@ -716,7 +716,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       // compacts the log.
       if (!inLog) return this.receiveFailed(index, new Error(`snapshot ${index} does not match the applied log`));
     } else {
-      const job = this.runner.beginRestore(store.read(index), index);
+      const job = this.runner.beginRestore(store.readSteps(index), index);
       if (!job.step(this.restoreStepsPerTurn)) {
         this.nextState(this.restoreInSteps(job, index, () => this.installReceived(index, latest, inLog)));
         return;

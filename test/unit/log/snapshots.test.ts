@@ -154,6 +154,26 @@ describe('SnapshotStore', () => {
     expect(s2.latest()?.index).toBe(5);
     expect(() => s2.read(5)).toThrow(expect.objectContaining({ code: 'corrupt' }));
     expect(() => s2.readChunk(5, 0, 10)).toThrow(expect.objectContaining({ code: 'corrupt' }));
+    // Read in steps, the damage is found at the end, after every piece was read.
+    const steps = s2.readSteps(5, 300);
+    for (let n = 0; n < 6; n++) expect(steps.next()).toEqual({ done: false, value: undefined });
+    expect(() => steps.next()).toThrow(expect.objectContaining({ code: 'corrupt' }));
+  });
+
+  it('reads a snapshot a piece per step, checked as a whole at the end', () => {
+    const w = logWorld();
+    w.settle();
+    const store = w.ls.snapshots('s/1');
+    save(w, store, 5, 1, data(2000));
+    const steps = store.readSteps(5, 300);
+    let pieces = 1;
+    for (let r = steps.next(); ; r = steps.next(), pieces++) {
+      if (r.done === true) {
+        expect(r.value).toEqual(data(2000));
+        break;
+      }
+    }
+    expect(pieces).toBe(7); // 2000 bytes in pieces of 300
   });
 });
 
