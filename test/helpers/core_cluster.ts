@@ -495,7 +495,8 @@ function decodeApplied(data: Uint8Array, _log: MemLog): Entry[] {
   return raw.map(([index, term, payload]) => ({ index, term, payload: new Uint8Array(payload) }));
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+/** The bytes of `parts`, one after the other. */
+export function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -6,6 +6,7 @@ import { memoryLogger } from '../../../src/lib/logger.js';
 import { KvMachine } from '../../../machines/kv.js';
 import { CounterMachine } from '../../../machines/counter.js';
 import type { AnyMachine } from '../../../src/raft/machine.js';
+import { concat } from '../../helpers/core_cluster.js';
 
 /** A runner whose state is `state`, and its snapshot bytes taken at `index`. */
 function snapshotOf(machine: AnyMachine, state: unknown, index: number): Uint8Array {
@@ -15,13 +16,7 @@ function snapshotOf(machine: AnyMachine, state: unknown, index: number): Uint8Ar
   const { header, chunks } = runner.snapshotStream();
   const parts = [header];
   for (let r = chunks.next(); r.done !== true; r = chunks.next()) parts.push(r.value);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 describe('restoring a snapshot in steps', () => {
