@@ -80,7 +80,7 @@ export interface ServerArgs {
   readonly snapshotLogRatio?: number;
   /** Set when it joins an existing cluster: the leader's last index when it was asked to (see RaftState.votesFrom). */
   readonly joinedAfter?: number | undefined;
-  /** Machine restore steps run per turn while a snapshot is restored (default 16; see Machine.restoreSteps). */
+  /** Restore steps (reading the snapshot, then the machine's restoreSteps) run per turn while a snapshot is restored (default 16). */
   readonly restoreStepsPerTurn?: number;
 }
 
