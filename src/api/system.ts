@@ -404,9 +404,9 @@ export class System extends Caller implements ServerHost {
    * removeMember does. Followers speak too (the candidate's old configuration
    * may name no leader of today), but only from a latest configuration that
    * is committed, a fact of the cluster's history: a change in flight may be
-   * adding `from` back. `removedAt` is that configuration's index, at or past
-   * the real removal, and the receiver keeps a member added back since
-   * (deleteIfRemoved).
+   * adding `from` back. `removedAt` is that configuration's index (its
+   * entry's, kept through snapshots), at or past the real removal, and the
+   * receiver keeps a member added back since (deleteIfRemoved).
    */
   private answerRemovedCandidate(cluster: string, from: string): void {
     const core = this.inspectServer(cluster)?.core;

@@ -305,7 +305,8 @@ function copyEntries(flat: unknown[], n: number, bytesTotal: number): Entry[] {
 }
 
 function installSnapshotFromWire(raw: unknown[], lim: CodecLimits): RaftMessage {
-  const [, term, leaderId, lii, lit, voters, nonVoters, machineVersion, off, data, done, sz] = tuple(raw, 12, 'install_snapshot');
+  // Twelve fields from a node that does not send the configuration's index: the snapshot's stands in for it.
+  const [, term, leaderId, lii, lit, voters, nonVoters, machineVersion, off, data, done, sz, ci] = raw.length === 12 ? [...raw, raw[3]] : tuple(raw, 13, 'install_snapshot');
   const offset = uint(off, 'offset');
   const size = uint(sz, 'size');
   const chunk = bytes(data, 'data');
@@ -318,6 +319,7 @@ function installSnapshotFromWire(raw: unknown[], lim: CodecLimits): RaftMessage 
     lastIncludedIndex: uint(lii, 'lastIncludedIndex'),
     lastIncludedTerm: uint(lit, 'lastIncludedTerm'),
     config,
+    configIndex: uint(ci, 'configIndex'),
     machineVersion: uint(machineVersion, 'machineVersion'),
     offset,
     data: chunk,

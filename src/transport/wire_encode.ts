@@ -102,6 +102,7 @@ function messageToWire(m: RaftMessage): unknown[] {
         m.data,
         m.done,
         m.size,
+        m.configIndex,
       ];
     case 'install_snapshot_reply':
       return [messageTag.install_snapshot_reply, m.term, m.lastIncludedIndex, m.nextOffset, m.done];
@@ -179,7 +180,7 @@ export type MessageFieldsCovered = Covered<
       request_vote: 'type' | 'term' | 'candidateId' | 'lastLogIndex' | 'lastLogTerm' | 'preVote' | 'transfer';
       request_vote_reply: 'type' | 'term' | 'voteGranted' | 'preVote';
       timeout_now: 'type' | 'term';
-      install_snapshot: 'type' | 'term' | 'leaderId' | 'lastIncludedIndex' | 'lastIncludedTerm' | 'config' | 'machineVersion' | 'offset' | 'data' | 'done' | 'size';
+      install_snapshot: 'type' | 'term' | 'leaderId' | 'lastIncludedIndex' | 'lastIncludedTerm' | 'config' | 'configIndex' | 'machineVersion' | 'offset' | 'data' | 'done' | 'size';
       install_snapshot_reply: 'type' | 'term' | 'lastIncludedIndex' | 'nextOffset' | 'done';
     }
   >

@@ -309,6 +309,7 @@ export class CoreCluster {
             lastIncludedIndex: e.index,
             lastIncludedTerm: e.snapshotTerm,
             config: snap.config,
+            configIndex: e.index,
             machineVersion: 0,
             offset: e.offset,
             data: snap.data.slice(e.offset, e.offset + e.length),

@@ -73,6 +73,45 @@ describe('snapshots', () => {
     expect(await c.system('b').consistentQuery('kv', (s: Map<string, unknown>) => s.size, { timeoutMs: 10_000 })).toBe(60);
   });
 
+  it('keeps the index of the configuration a snapshot holds, on restart and when sent to a follower', async () => {
+    // Members tell a removed member to delete itself, dated by their latest configuration's index; a
+    // configuration known only from a snapshot was dated at the snapshot, past a member restarted to
+    // join since, which then deleted itself before its add (simulator, seed 7034773).
+    cluster = new LocalCluster(['a', 'b', 'c', 'd'], { snapshotEveryEntries: 25 });
+    const c = cluster;
+    await c.startAll();
+    await c.system('a').startCluster('kv', 'kv', ['a', 'b', 'c']);
+    await c.system('a').addMember('kv', 'd');
+    const leader = await c.leader('kv');
+    const configIndex = (): number | undefined => {
+      const configs = c.system(leader).inspectServer('kv')?.core.configs;
+      return configs?.[configs.length - 1]?.index;
+    };
+    const added = configIndex() as number;
+    expect(added).toBeGreaterThan(0);
+    const down = ['a', 'b', 'c', 'd'].find((n) => n !== leader) as string;
+    await c.stopNode(down);
+    for (let i = 0; i < 120; i++) await c.system(leader).processCommand('kv', { type: 'put', key: `k${i}`, value: i });
+    const latestConfig = (node: string): { index: number; snapshotIndex: number } => {
+      const view = c.system(node).inspectServer('kv');
+      const configs = view?.core.configs ?? [];
+      return { index: configs[configs.length - 1]?.index ?? -1, snapshotIndex: view?.log.snapshotIndex ?? -1 };
+    };
+    // Sent to a follower that was down while the log was compacted.
+    const back = await c.startNode(down);
+    await back.restartServer('kv');
+    const commit = (await c.system(leader).members('kv')).commitIndex;
+    await until('the member to catch up', async () => (await back.members('kv', { member: down })).appliedIndex >= commit);
+    expect(latestConfig(down).snapshotIndex).toBeGreaterThan(added);
+    expect(latestConfig(down).index).toBe(added);
+    // Restarted from its own snapshot.
+    const other = ['a', 'b', 'c', 'd'].find((n) => n !== leader && n !== down) as string;
+    await c.stopNode(other);
+    await (await c.startNode(other)).restartServer('kv');
+    expect(latestConfig(other).snapshotIndex).toBeGreaterThan(added);
+    expect(latestConfig(other).index).toBe(added);
+  });
+
   it('restores a large snapshot a few steps per turn, with the rest of the process running between them', async () => {
     // Turns of the event loop, counted by a callback that runs once in each.
     let turns = 0;

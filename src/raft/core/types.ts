@@ -93,8 +93,9 @@ export interface InstallSnapshot {
   readonly leaderId: ServerId;
   readonly lastIncludedIndex: number;
   readonly lastIncludedTerm: number;
-  /** The cluster configuration as of lastIncludedIndex (JSON of ClusterConfig), and the machine version. */
+  /** The cluster configuration as of lastIncludedIndex, the index of the entry it comes from, and the machine version. */
   readonly config: ClusterConfig;
+  readonly configIndex: number;
   readonly machineVersion: number;
   readonly offset: number;
   readonly data: Uint8Array;

@@ -20,7 +20,7 @@ import type { AnyMachine, Destination, MachineEffect } from '../machine.js';
 import type { NodeEvent, QuerySpec, Request, Response, SessionTag, WireError } from '../../transport/transport.js';
 import { encodeCommand, encodeMachineVersion, type ProposedCommand } from './entry_codec.js';
 import { MachineRunner, type Applied, type RestoreJob } from './machine_runner.js';
-import { SnapshotIo, decodeSnapshotMeta, type SnapshotIoMsg } from './snapshot_io.js';
+import { SnapshotIo, snapshotConfig, type SnapshotIoMsg } from './snapshot_io.js';
 
 /** Where a reply goes: the requesting node and its request id. */
 export interface ReplyTo {
@@ -244,7 +244,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       configs = [{ index: 0, config: { voters: [...initialMembers], nonVoters: [] } }];
     } else {
       restore = this.runner.beginRestore(this.host.logSystem.snapshots(this.cluster).readSteps(latest.index), latest.index);
-      configs = [{ index: latest.index, config: decodeSnapshotMeta(latest.meta).config }];
+      configs = [snapshotConfig(latest.meta, latest.index)];
       snapshot = { index: latest.index, term: latest.term, size: latest.size };
       this.lastSnapshotIndex = latest.index;
       this.lastSnapshotBytes = latest.size;
@@ -648,11 +648,11 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     const index = this.runner.appliedIndex;
     const term = this.log.term(index);
     if (index <= this.lastSnapshotIndex || term === undefined || this.runner.halted !== undefined) return;
-    let config = this.core.configs[0]?.config ?? this.core.config;
-    for (const c of this.core.configs) if (c.index <= index) config = c.config;
+    let at = this.core.configs[0] ?? { index, config: this.core.config };
+    for (const c of this.core.configs) if (c.index <= index) at = c;
     if (this.snapshots.busy) return;
     this.appliedBytesAtSaving = this.appliedBytes;
-    this.snapshots.save(index, term, { config, machineVersion: this.runner.version }, this.runner.snapshotStream());
+    this.snapshots.save(index, term, { config: at.config, configIndex: at.index, machineVersion: this.runner.version }, this.runner.snapshotStream());
   }
 
   private snapshotSaved(index: number, term: number, size: number, error: Error | null): void {
@@ -684,6 +684,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       lastIncludedIndex: e.index,
       lastIncludedTerm: e.snapshotTerm,
       config: chunk.meta.config,
+      configIndex: chunk.meta.configIndex ?? e.index,
       machineVersion: chunk.meta.machineVersion,
       offset: e.offset,
       data: chunk.data,
@@ -738,7 +739,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       this.awaitingApply.delete(i);
       this.host.respond(p.replyTo, { ok: false, error: { code: 'timeout', message: 'outcome unknown: the member installed a snapshot past it' } });
     }
-    const configs = [{ index, config: decodeSnapshotMeta(latest.meta).config }, ...this.configsAfter(index)];
+    const configs = [snapshotConfig(latest.meta, index), ...this.configsAfter(index)];
     this.stepCore({ type: 'snapshot_installed', index, term: latest.term, size: latest.size, configs });
     if (this.runner.halted !== undefined) this.stepCore({ type: 'set_can_lead', value: false });
   }

@@ -12,18 +12,32 @@ import type { SnapshotStream } from './machine_runner.js';
 /** What a snapshot's meta bytes hold besides index and term. */
 export interface SnapshotMetaData {
   readonly config: ClusterConfig;
+  /**
+   * The index of the configuration entry that `config` comes from (at or
+   * before the snapshot's). Absent from snapshots written before it was kept:
+   * the snapshot's own index stands in for it there.
+   */
+  readonly configIndex?: number | undefined;
   readonly machineVersion: number;
 }
 
 /** Encodes the meta stored beside a snapshot. */
 export function encodeSnapshotMeta(meta: SnapshotMetaData): Uint8Array {
-  return encodeValue({ config: { voters: meta.config.voters, nonVoters: meta.config.nonVoters }, machineVersion: meta.machineVersion });
+  const config = { voters: meta.config.voters, nonVoters: meta.config.nonVoters };
+  return encodeValue(meta.configIndex === undefined ? { config, machineVersion: meta.machineVersion } : { config, configIndex: meta.configIndex, machineVersion: meta.machineVersion });
 }
 
 /** Decodes what encodeSnapshotMeta made. */
 export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMetaData {
   const m = decodeValue(bytes) as SnapshotMetaData;
-  return { config: { voters: [...m.config.voters], nonVoters: [...m.config.nonVoters] }, machineVersion: m.machineVersion };
+  const config = { voters: [...m.config.voters], nonVoters: [...m.config.nonVoters] };
+  return { config, configIndex: typeof m.configIndex === 'number' ? m.configIndex : undefined, machineVersion: m.machineVersion };
+}
+
+/** The configuration a snapshot at `index` holds, at the index of the entry it comes from. */
+export function snapshotConfig(meta: Uint8Array, index: number): { index: number; config: ClusterConfig } {
+  const m = decodeSnapshotMeta(meta);
+  return { index: m.configIndex ?? index, config: m.config };
 }
 
 /** Completion messages for the server. */
@@ -113,7 +127,7 @@ export class SnapshotIo {
   receive(msg: InstallSnapshot): void {
     if (msg.offset === 0) {
       this.abort();
-      const meta = encodeSnapshotMeta({ config: msg.config, machineVersion: msg.machineVersion });
+      const meta = encodeSnapshotMeta({ config: msg.config, configIndex: msg.configIndex, machineVersion: msg.machineVersion });
       const writer = this.store.beginWrite({ index: msg.lastIncludedIndex, term: msg.lastIncludedTerm, meta });
       this.rx = { index: msg.lastIncludedIndex, term: msg.lastIncludedTerm, size: msg.size, writer, queue: [], writing: false, last: false };
     }

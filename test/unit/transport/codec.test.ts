@@ -38,6 +38,7 @@ const raftMessages: RaftMessage[] = [
     lastIncludedIndex: 1000,
     lastIncludedTerm: 4,
     config: { voters: ['a', 'b', 'c'], nonVoters: ['d'] },
+    configIndex: 990,
     machineVersion: 2,
     offset: 4096,
     data: bytesOf(4096, 99),
@@ -152,6 +153,15 @@ describe('codec round trips', () => {
     ]);
     expect(out.messages.flatMap((m) => decodeOk(m).envelopes)).toEqual([fine, fine]);
     expect(() => encodedSize(fnQuery)).toThrow(EncodeFailure);
+  });
+
+  it('reads an install_snapshot without the configuration index (from an older node) as dated at the snapshot', () => {
+    const msg = raftMessages[9] as Extract<RaftMessage, { type: 'install_snapshot' }>;
+    const wire = wireOf({ type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg });
+    const older = [...wire.slice(0, 4), (wire[4] as unknown[]).slice(0, 12)];
+    const back = decodeOk(rawBatch('a', 'b', [older])).envelopes;
+    expect(back).toEqual([{ type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg: { ...msg, configIndex: msg.lastIncludedIndex } }]);
+    expectDrop(rawBatch('a', 'b', [[...wire.slice(0, 4), (wire[4] as unknown[]).slice(0, 11)]]), 'shape');
   });
 
   it('carries a full 512 KiB snapshot chunk and 512 KiB of entries in one message under 1 MiB', () => {
