@@ -50,7 +50,7 @@ export interface SystemOptions {
   readonly snapshotEveryEntries?: number;
   /** ...once the entries applied since its last snapshot hold this many times that snapshot's size in bytes (default 2). */
   readonly snapshotLogRatio?: number;
-  /** Steps run per turn of the event loop while a member restores a snapshot: 256 KiB pieces read, then steps of the machine's `restoreSteps` (default 16). */
+  /** Steps run per turn of the event loop while a member restores a snapshot: 64 KiB pieces read, then steps of the machine's `restoreSteps` (default 16). */
   readonly restoreStepsPerTurn?: number;
   /** Watches every local server (for simulation and tests). */
   readonly observer?: ServerObserver;

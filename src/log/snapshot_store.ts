@@ -34,8 +34,8 @@ const END_MAGIC = 0x454e5343; // 'CSNE'
 const VERSION = 1;
 const TWO_32 = 4294967296;
 const VERIFY_READ_BYTES = 1 << 20;
-/** Bytes read and checked per step of readSteps (about half a millisecond of work here). */
-const READ_STEP_BYTES = 256 * 1024;
+/** Bytes read and checked per step of readSteps (well under a millisecond of work here). */
+const READ_STEP_BYTES = 64 * 1024;
 
 interface Located extends SnapshotInfo {
   path: string;
