@@ -1,5 +1,7 @@
 // Snapshots, membership changes, leadership transfer, sessions and machine
 // upgrades, through the public API on real files.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../helpers/local_cluster.js';
 import { ConcordError } from '../../src/lib/errors.js';
@@ -110,6 +112,27 @@ describe('snapshots', () => {
     await (await c.startNode(other)).restartServer('kv');
     expect(latestConfig(other).snapshotIndex).toBeGreaterThan(added);
     expect(latestConfig(other).index).toBe(added);
+  });
+
+  it('reports a damaged snapshot when the member restarts, and the node goes on', async () => {
+    const c = await start(['a', 'b', 'c'], ['a', 'b', 'c'], { restoreStepsPerTurn: 1 });
+    await c.system('a').startCluster('ctr', 'counter', ['a', 'b', 'c']);
+    // A snapshot of over 64 KiB: read in steps, it would be checked only after the start.
+    for (let i = 0; i < 120; i++) await c.system('a').processCommand('kv', { type: 'put', key: `k${i}`, value: 'v'.repeat(1000) });
+    await c.stopNode('a');
+    const snaps = (readdirSync(join(c.dir, 'a'), { recursive: true }) as string[]).filter((f) => f.endsWith('.snap') && f.includes('kv'));
+    expect(snaps.length).toBeGreaterThan(0);
+    for (const f of snaps) {
+      const path = join(c.dir, 'a', f);
+      const bytes = readFileSync(path);
+      const mid = bytes.length >> 1; // inside the data: the header still reads
+      bytes.writeUInt8(bytes.readUInt8(mid) ^ 0xff, mid);
+      writeFileSync(path, bytes);
+    }
+    const a = await c.startNode('a');
+    await expect(a.restartServer('kv')).rejects.toMatchObject({ code: 'corrupt' });
+    await a.restartServer('ctr');
+    expect(await a.processCommand('ctr', { type: 'incr' }, { timeoutMs: 10_000 })).toBe(1);
   });
 
   it('restores a large snapshot a few steps per turn, with the rest of the process running between them', async () => {

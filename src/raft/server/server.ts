@@ -243,7 +243,10 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     if (latest === undefined) {
       configs = [{ index: 0, config: { voters: [...initialMembers], nonVoters: [] } }];
     } else {
-      restore = this.runner.beginRestore(this.host.logSystem.snapshots(this.cluster).readSteps(latest.index), latest.index);
+      // Read and checked at once: a damaged file fails the start (restartServer reports it) rather
+      // than crashing the member over and over, and its restarts, its supervisor. The machine's
+      // decoding, the larger part, goes in steps.
+      restore = this.runner.beginRestore(this.host.logSystem.snapshots(this.cluster).read(latest.index), latest.index);
       configs = [snapshotConfig(latest.meta, latest.index)];
       snapshot = { index: latest.index, term: latest.term, size: latest.size };
       this.lastSnapshotIndex = latest.index;
