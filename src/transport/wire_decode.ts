@@ -311,15 +311,18 @@ function installSnapshotFromWire(raw: unknown[], lim: CodecLimits): RaftMessage 
   const size = uint(sz, 'size');
   const chunk = bytes(data, 'data');
   if (offset + chunk.length > size) throw new Invalid('inconsistent', 'install_snapshot: chunk ends past size');
+  const lastIncludedIndex = uint(lii, 'lastIncludedIndex');
+  const configIndex = uint(ci, 'configIndex');
+  if (configIndex > lastIncludedIndex) throw new Invalid('inconsistent', 'install_snapshot: configuration past the snapshot');
   const config: ClusterConfig = { voters: names(voters, lim, 'voters'), nonVoters: names(nonVoters, lim, 'nonVoters') };
   return {
     type: 'install_snapshot',
     term: uint(term, 'term'),
     leaderId: name(leaderId, 'leaderId'),
-    lastIncludedIndex: uint(lii, 'lastIncludedIndex'),
+    lastIncludedIndex,
     lastIncludedTerm: uint(lit, 'lastIncludedTerm'),
     config,
-    configIndex: uint(ci, 'configIndex'),
+    configIndex,
     machineVersion: uint(machineVersion, 'machineVersion'),
     offset,
     data: chunk,

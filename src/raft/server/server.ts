@@ -687,7 +687,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       lastIncludedIndex: e.index,
       lastIncludedTerm: e.snapshotTerm,
       config: chunk.meta.config,
-      configIndex: chunk.meta.configIndex ?? e.index,
+      configIndex: chunk.meta.configIndex,
       machineVersion: chunk.meta.machineVersion,
       offset: e.offset,
       data: chunk.data,

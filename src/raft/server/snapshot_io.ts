@@ -12,32 +12,30 @@ import type { SnapshotStream } from './machine_runner.js';
 /** What a snapshot's meta bytes hold besides index and term. */
 export interface SnapshotMetaData {
   readonly config: ClusterConfig;
-  /**
-   * The index of the configuration entry that `config` comes from (at or
-   * before the snapshot's). Absent from snapshots written before it was kept:
-   * the snapshot's own index stands in for it there.
-   */
-  readonly configIndex?: number | undefined;
+  /** The index of the configuration entry that `config` comes from (at or before the snapshot's). */
+  readonly configIndex: number;
   readonly machineVersion: number;
 }
 
 /** Encodes the meta stored beside a snapshot. */
 export function encodeSnapshotMeta(meta: SnapshotMetaData): Uint8Array {
-  const config = { voters: meta.config.voters, nonVoters: meta.config.nonVoters };
-  return encodeValue(meta.configIndex === undefined ? { config, machineVersion: meta.machineVersion } : { config, configIndex: meta.configIndex, machineVersion: meta.machineVersion });
+  return encodeValue({ config: { voters: meta.config.voters, nonVoters: meta.config.nonVoters }, configIndex: meta.configIndex, machineVersion: meta.machineVersion });
 }
 
-/** Decodes what encodeSnapshotMeta made. */
-export function decodeSnapshotMeta(bytes: Uint8Array): SnapshotMetaData {
-  const m = decodeValue(bytes) as SnapshotMetaData;
+/**
+ * Decodes what encodeSnapshotMeta made for the snapshot at `index`. Meta
+ * written before the configuration's index was kept is dated at the snapshot.
+ */
+export function decodeSnapshotMeta(bytes: Uint8Array, index: number): SnapshotMetaData {
+  const m = decodeValue(bytes) as Partial<SnapshotMetaData> & Pick<SnapshotMetaData, 'config' | 'machineVersion'>;
   const config = { voters: [...m.config.voters], nonVoters: [...m.config.nonVoters] };
-  return { config, configIndex: typeof m.configIndex === 'number' ? m.configIndex : undefined, machineVersion: m.machineVersion };
+  return { config, configIndex: typeof m.configIndex === 'number' ? m.configIndex : index, machineVersion: m.machineVersion };
 }
 
 /** The configuration a snapshot at `index` holds, at the index of the entry it comes from. */
 export function snapshotConfig(meta: Uint8Array, index: number): { index: number; config: ClusterConfig } {
-  const m = decodeSnapshotMeta(meta);
-  return { index: m.configIndex ?? index, config: m.config };
+  const m = decodeSnapshotMeta(meta, index);
+  return { index: m.configIndex, config: m.config };
 }
 
 /** Completion messages for the server. */
@@ -118,7 +116,7 @@ export class SnapshotIo {
     if (this.metaCache?.index !== index) {
       const latest = this.store.latest();
       assert(latest !== undefined && latest.index === index, () => `snapshot ${index} is no longer stored`);
-      this.metaCache = { index, meta: decodeSnapshotMeta(latest.meta) };
+      this.metaCache = { index, meta: decodeSnapshotMeta(latest.meta, index) };
     }
     return { data: length === 0 ? new Uint8Array(0) : this.store.readChunk(index, offset, length), meta: this.metaCache.meta };
   }

@@ -252,6 +252,7 @@ describe('the decoder refuses what a valid sender never sends', () => {
     ['a truncated command', command([0x92, 0x01]), 'bad_value'],
     ['an error code longer than 64', rawBatch('a', 'b', [[2, 1, false, ['x'.repeat(65), 'm', null]]]), 'too_long'],
     ['a snapshot chunk past its size', rawBatch('a', 'b', [withMsg([5, 5, 'a', 10, 4, ['a'], [], 1, 10, new Uint8Array(8), false, 12])]), 'inconsistent'],
+    ['a snapshot configuration past the snapshot', rawBatch('a', 'b', [withMsg([5, 5, 'a', 10, 4, ['a'], [], 1, 0, new Uint8Array(8), false, 12, 11])]), 'inconsistent'],
     ['a snapshot config naming a bad member', rawBatch('a', 'b', [withMsg([5, 5, 'a', 10, 4, ['a', 'b>'], [], 1, 0, new Uint8Array(8), false, 12])]), 'bad_name'],
   ];
 
