@@ -207,6 +207,49 @@ describe('snapshots', () => {
   });
 });
 
+describe('member restarts', () => {
+  it('brings a member that crashed while restoring a received snapshot back from it, restarted by its supervisor', async () => {
+    let throwsLeft = 0;
+    class Items implements Machine<number[], number, number> {
+      init(): number[] {
+        return [];
+      }
+      apply(_meta: ApplyMeta, n: number, state: number[]): ApplyResult<number[], number> {
+        state.push(n);
+        return { state, reply: state.length };
+      }
+      restore(bytes: Uint8Array): number[] {
+        if (throwsLeft > 0) {
+          throwsLeft--;
+          throw new Error('a one-off failure in restore');
+        }
+        return decodeValue(bytes) as number[];
+      }
+    }
+    cluster = new LocalCluster(['a', 'b', 'c'], { snapshotEveryEntries: 50, machines: { items: () => new Items() } });
+    const c = cluster;
+    await c.startAll();
+    await c.system('a').startCluster('items', 'items', ['a', 'b', 'c']);
+    const leader = await c.leader('items');
+    const down = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    const up = ['a', 'b', 'c'].find((n) => n !== leader && n !== down) as string;
+    await c.stopNode(down);
+    for (let i = 0; i < 120; i++) await c.system(up).processCommand('items', i);
+    // The received snapshot is stored, then the restore throws: the member restarts in the
+    // same process with the snapshot on disk and its log still behind it.
+    throwsLeft = 1;
+    const back = await c.startNode(down);
+    await back.restartServer('items');
+    const commit = (await c.system(up).members('items')).commitIndex;
+    await until('the member to catch up', async () => (await back.members('items', { member: down })).appliedIndex >= commit);
+    expect(throwsLeft).toBe(0);
+    expect(await back.localQuery('items', (s: number[]) => s)).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    const mine = await back.members('items', { member: down });
+    expect(mine.snapshotIndex).toBeGreaterThanOrEqual(100);
+    expect(mine.lastIndex).toBeGreaterThanOrEqual(commit);
+  });
+});
+
 describe('membership', () => {
   it('grows 1 -> 3 -> 5 and shrinks 5 -> 3 under load without losing or duplicating an acknowledged command', async () => {
     cluster = new LocalCluster(['a', 'b', 'c', 'd', 'e'], { snapshotEveryEntries: 40 });

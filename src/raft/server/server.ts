@@ -247,6 +247,16 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       // than crashing the member over and over, and its restarts, its supervisor. The machine's
       // decoding, the larger part, goes in steps.
       restore = this.runner.beginRestore(this.host.logSystem.snapshots(this.cluster).read(latest.index), latest.index);
+      // A member restarted in the same process (by its supervisor, or stopServer then restartServer)
+      // after a received snapshot was stored but before it reached the log finds the log behind
+      // the snapshot: the log is moved past it, as the install would have. Left behind, the core
+      // counted from the log's point while the machine stood at the snapshot, and refused the
+      // same snapshot from the leader for ever ("does not match the applied log"). A fresh
+      // process takes its log's point from the snapshot store as it opens the log.
+      if (latest.index > this.log.snapshotIndex) {
+        if (latest.index <= this.log.lastIndex && this.log.term(latest.index) === latest.term) this.log.setSnapshotPoint(latest.index, latest.term);
+        else this.log.resetTo(latest.index, latest.term);
+      }
       configs = [snapshotConfig(latest.meta, latest.index)];
       snapshot = { index: latest.index, term: latest.term, size: latest.size };
       this.lastSnapshotIndex = latest.index;
