@@ -63,7 +63,7 @@ export { System, type SystemOptions, type StartClusterResult } from './api/syste
 export { Caller, validName, type CallOptions, type NodeOverview, type PipelineResult, type Query } from './api/caller.js';
 export { Client, type ClientOptions, type ClientStats } from './api/client.js';
 export type { ServerStatus, ServerObserver } from './raft/server/server.js';
-export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, ShutdownError } from './api/errors.js';
+export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, MemberFailedError, ShutdownError } from './api/errors.js';
 export type { RequestOptions } from './api/requester.js';
 export { Session } from './api/session.js';
 export type { SessionTag } from './transport/transport.js';

@@ -20,6 +20,8 @@ export interface NodeOverview {
   readonly servers: ServerStatus[];
   /** How many members the node hosts in each role. */
   readonly roles: Partial<Record<Role, number>>;
+  /** Members that crashed too often or could not start, with the last reason (`restartServer` tries one again). */
+  readonly failed: readonly { readonly cluster: string; readonly reason: string }[];
 }
 export type CallOptions = RequestOptions;
 

@@ -30,6 +30,18 @@ export class ClusterNotFoundError extends ConcordError {
   }
 }
 
+/**
+ * This node's member of the cluster crashed more often than its restart
+ * intensity allows and was stopped (the node's other members go on); the
+ * message gives the last reason. `restartServer` tries it again.
+ */
+export class MemberFailedError extends ConcordError {
+  override name = 'MemberFailedError';
+  constructor(message: string) {
+    super('member_failed', message);
+  }
+}
+
 /** The machine threw while applying a command or running a query. */
 export class MachineError extends ConcordError {
   override name = 'MachineError';
@@ -49,7 +61,7 @@ export class ShutdownError extends ConcordError {
 const known = new Set<string>([
   'timeout', 'noproc', 'not_leader', 'no_leader', 'no_quorum', 'cluster_not_found', 'cluster_exists', 'machine_error',
   'shutdown', 'invalid_argument', 'membership_change_in_progress', 'transfer_in_progress', 'session_expired',
-  'machine_version', 'overloaded', 'disk_full', 'disk_error', 'corrupt', 'restart_intensity', 'transport',
+  'machine_version', 'overloaded', 'disk_full', 'disk_error', 'corrupt', 'restart_intensity', 'member_failed', 'transport',
 ]);
 
 /** Turns an error received from another node into the matching typed error. */
@@ -61,6 +73,8 @@ export function fromWire(error: WireError): ConcordError {
       return new NoLeaderError(error.message);
     case 'machine_error':
       return new MachineError(error.message);
+    case 'member_failed':
+      return new MemberFailedError(error.message);
     case 'shutdown':
       return new ShutdownError(error.message);
     case 'timeout':

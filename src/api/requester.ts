@@ -23,7 +23,7 @@ export type RequestCallback = (error: ConcordError | null, value: unknown) => vo
 /** Deadlines are checked by one sweep, at most this often: a timeout may fire this much late. */
 const sweepGranularityMs = 20;
 
-const retryable = new Set(['not_leader', 'no_leader', 'overloaded', 'cluster_not_found']);
+const retryable = new Set(['not_leader', 'no_leader', 'overloaded', 'cluster_not_found', 'member_failed']);
 
 /** Requests that may be sent again after a timeout without risk of applying twice. */
 function repeatable(body: Request): boolean {
@@ -286,7 +286,7 @@ class Call {
     const error = fromWire(res.error);
     if (!retryable.has(error.code) || this.member !== undefined) return this.cb(error, undefined);
     this.lastError = error;
-    if (error.code === 'cluster_not_found') r.forget(this.cluster, this.node);
+    if (error.code === 'cluster_not_found' || error.code === 'member_failed') r.forget(this.cluster, this.node);
     const pause = Math.min(10 * 2 ** Math.min(this.round, 5), Math.max(0, this.deadline - r.now()));
     const hint = res.error.leader;
     if (hint !== undefined && hint !== this.node && r.isLive(hint)) {

@@ -3,8 +3,9 @@
 // this node hosts. It is also the calling side of the public API.
 import { ActorSystem, type ActorSystemOptions } from '../actors/actor_system.js';
 import type { ActorRef } from '../actors/actor.js';
-import { startSupervisor, startChild, terminateChild, whichChildren, type ChildSpec } from '../actors/supervisor.js';
-import { Actor } from '../actors/actor.js';
+import { startSupervisor, startChild, supervisorSpec, terminateChild, whichChildren, type ChildSpec } from '../actors/supervisor.js';
+import { Actor, isOrderlyExit, type ExitReason } from '../actors/actor.js';
+import { reasonText } from '../actors/actor_system.js';
 import { ConcordError, InvalidArgumentError } from '../lib/errors.js';
 import { stderrLogger, type Logger } from '../lib/logger.js';
 import { RealClock, type Clock } from '../io/clock.js';
@@ -17,7 +18,7 @@ import type { CoreOptions, RaftMessage } from '../raft/core/types.js';
 import type { AnyMachine, Destination } from '../raft/machine.js';
 import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type ServerMsg, type ServerObserver, type ServerStatus } from '../raft/server/server.js';
 import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
-import { ClusterNotFoundError } from './errors.js';
+import { ClusterNotFoundError, MemberFailedError } from './errors.js';
 import { firstRequestId, Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
 import { Caller, validName, type CallOptions, type NodeOverview, type StartClusterResult } from './caller.js';
@@ -52,6 +53,14 @@ export interface SystemOptions {
   readonly snapshotLogRatio?: number;
   /** Steps run per turn of the event loop while a member restores a snapshot: 64 KiB pieces read, then steps of the machine's `restoreSteps` (default 16). */
   readonly restoreStepsPerTurn?: number;
+  /**
+   * A member that crashes more than this many times within
+   * `memberRestartPeriodMs` is stopped and reported as failed, alone: the
+   * node's other members go on (default 3).
+   */
+  readonly memberMaxRestarts?: number;
+  /** The window of `memberMaxRestarts` (default 10,000 ms). */
+  readonly memberRestartPeriodMs?: number;
   /** Watches every local server (for simulation and tests). */
   readonly observer?: ServerObserver;
 }
@@ -94,6 +103,8 @@ export class System extends Caller implements ServerHost {
   private serversSup!: ActorRef;
   /** Clusters with a member on this node (started or restarted here). */
   private readonly localClusters = new Set<string>();
+  /** Members that crashed too often or could not start, with why; cleared when one is started again. */
+  private readonly failed = new Map<string, string>();
   /**
    * Per local cluster, every node this node has seen named as a member (grows
    * only; Raft traffic from anyone else is dropped until a known member
@@ -118,6 +129,10 @@ export class System extends Caller implements ServerHost {
     if (ratio !== undefined && !(ratio >= 0 && Number.isFinite(ratio))) throw new InvalidArgumentError(`snapshotLogRatio must be a finite number >= 0, got ${String(ratio)}`);
     const steps = options.restoreStepsPerTurn;
     if (steps !== undefined && !(Number.isSafeInteger(steps) && steps >= 1)) throw new InvalidArgumentError(`restoreStepsPerTurn must be an integer >= 1, got ${String(steps)}`);
+    const restarts = options.memberMaxRestarts;
+    if (restarts !== undefined && !(Number.isSafeInteger(restarts) && restarts >= 0)) throw new InvalidArgumentError(`memberMaxRestarts must be an integer >= 0, got ${String(restarts)}`);
+    const period = options.memberRestartPeriodMs;
+    if (period !== undefined && !(Number.isFinite(period) && period > 0)) throw new InvalidArgumentError(`memberRestartPeriodMs must be a number > 0, got ${String(period)}`);
     this.clock = options.clock ?? new RealClock();
     this.random = options.random ?? systemRandom();
     this.logger = options.logger ?? stderrLogger();
@@ -217,15 +232,34 @@ export class System extends Caller implements ServerHost {
     await this.spawnServer(record);
   }
 
-  /** Restarts every member this node has on disk; returns their clusters. */
+  /**
+   * Restarts every member this node has on disk; returns the clusters whose
+   * members started. One that cannot start (a damaged file, a machine that
+   * throws) does not keep the others from starting: it is logged and
+   * reported as failed (`failedMembers`, `overview`, and `member_failed` to
+   * requests), and `restartServer` tries it again.
+   */
   async restartAll(): Promise<string[]> {
-    const clusters = listServerRecords(this.disk, this.options.dataDir);
-    for (const c of clusters) await this.restartServer(c);
-    return clusters;
+    const started: string[] = [];
+    for (const c of listServerRecords(this.disk, this.options.dataDir)) {
+      try {
+        await this.restartServer(c);
+        started.push(c);
+      } catch (e) {
+        this.logger.error('a member could not start; the node goes on without it', { node: this.nodeId, cluster: c, error: e });
+      }
+    }
+    return started;
   }
 
-  /** Stops the local member of `cluster` (its data stays on disk). */
+  /** Members of this node that crashed too often or could not start, with the last reason, by cluster. */
+  failedMembers(): ReadonlyMap<string, string> {
+    return new Map(this.failed);
+  }
+
+  /** Stops the local member of `cluster` (its data stays on disk); forgets it if it had failed. */
   async stopServer(cluster: string): Promise<void> {
+    if (this.failed.delete(cluster)) return;
     const children = await whichChildren(this.actors, this.serversSup);
     if (!children.some((c) => c.id === cluster)) throw new ClusterNotFoundError(cluster);
     await terminateChild(this.actors, this.serversSup, cluster);
@@ -248,7 +282,8 @@ export class System extends Caller implements ServerHost {
       roles[status.role] = (roles[status.role] ?? 0) + 1;
       if (!brief) servers.push(status);
     }
-    return Promise.resolve({ node: this.nodeId, servers, roles, log: this.logSystem.stats() });
+    const failed = [...this.failed].map(([cluster, reason]) => ({ cluster, reason }));
+    return Promise.resolve({ node: this.nodeId, servers, roles, failed, log: this.logSystem.stats() });
   }
 
   /** Registers a handler for machine `send` effects; returns the destination to give the machine. */
@@ -446,6 +481,7 @@ export class System extends Caller implements ServerHost {
 
   private async deleteLocalServer(cluster: string): Promise<void> {
     this.localClusters.delete(cluster);
+    this.failed.delete(cluster);
     this.peers.delete(cluster);
     const children = await whichChildren(this.actors, this.serversSup);
     if (children.some((c) => c.id === cluster)) await terminateChild(this.actors, this.serversSup, cluster);
@@ -526,6 +562,11 @@ export class System extends Caller implements ServerHost {
       return;
     }
     const ref = this.serverRef(env.cluster);
+    const failed = ref === undefined ? this.failed.get(env.cluster) : undefined;
+    if (failed !== undefined) {
+      this.respond(replyTo, { ok: false, error: { code: 'member_failed', message: `${this.nodeId}'s member of ${env.cluster} has stopped: ${failed}` } });
+      return;
+    }
     if (ref === undefined || !this.actors.send(ref, { type: 'request', replyTo, body: env.body })) {
       this.respond(replyTo, { ok: false, error: { code: 'cluster_not_found', message: `${this.nodeId} hosts no member of ${env.cluster}` } });
     }
@@ -612,13 +653,35 @@ export class System extends Caller implements ServerHost {
       restoreStepsPerTurn: this.options.restoreStepsPerTurn ?? 16,
       joinedAfter: record.joinedAfter,
     };
-    const spec: ChildSpec = {
-      id: record.cluster,
+    const server: ChildSpec = {
+      id: 'server',
       restart: 'transient',
       shutdownMs: 5000,
       start: (ctx) => ctx.system.spawn(RaftServer, { ...args, machine: factory() }, { ...ctx.spawnOptions, name: `server:${record.cluster}` }),
     };
-    await startChild(this.actors, this.serversSup, spec);
+    // Each member has a supervisor of its own, with its own restart intensity: a member that
+    // crashes over and over (a machine whose restore throws, say) stops alone. Under the
+    // shared `servers` supervisor it used that supervisor's intensity up, and every member
+    // of the node went down with it, not to come back.
+    const intensity = { maxRestarts: this.options.memberMaxRestarts ?? 3, periodMs: this.options.memberRestartPeriodMs ?? 10_000 };
+    const spec = supervisorSpec(record.cluster, { strategy: 'one_for_one', ...intensity, children: [server] }, { restart: 'temporary', name: `member:${record.cluster}` });
+    this.failed.delete(record.cluster);
+    let ref: ActorRef;
+    try {
+      ref = await startChild(this.actors, this.serversSup, spec);
+    } catch (e) {
+      this.failed.set(record.cluster, `could not start: ${e instanceof Error ? e.message : String(e)}`);
+      throw e;
+    }
+    this.actors.onExit(ref, (reason) => this.memberExited(record.cluster, reason));
+  }
+
+  /** A member's supervisor exited: stopped on purpose, or given up after too many crashes. */
+  private memberExited(cluster: string, reason: ExitReason): void {
+    if (this.stopped || isOrderlyExit(reason)) return;
+    const why = reasonText(reason);
+    this.failed.set(cluster, why);
+    this.logger.error('a member crashed too often and was stopped; the node goes on without it', { node: this.nodeId, cluster, reason: why });
   }
 
 }

@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'disk_error'
   | 'corrupt'
   | 'restart_intensity'
+  | 'member_failed'
   | 'transport';
 
 /** Base class of every operating error Concord raises. */

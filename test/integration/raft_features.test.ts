@@ -7,6 +7,7 @@ import { LocalCluster } from '../helpers/local_cluster.js';
 import { ConcordError } from '../../src/lib/errors.js';
 import type { ApplyMeta, ApplyResult, Machine } from '../../src/raft/machine.js';
 import { decodeValue } from '../../src/raft/server/entry_codec.js';
+import { CounterMachine } from '../../machines/counter.js';
 
 let cluster: LocalCluster | undefined;
 afterEach(async () => {
@@ -207,7 +208,52 @@ describe('snapshots', () => {
   });
 });
 
-describe('member restarts', () => {
+describe('fault isolation', () => {
+  it('stops a member whose restore keeps throwing, alone: the node\'s other members go on, and it comes back once fixed', async () => {
+    let restoreThrows = false;
+    class Items implements Machine<number[], number, number> {
+      init(): number[] {
+        return [];
+      }
+      apply(_meta: ApplyMeta, n: number, state: number[]): ApplyResult<number[], number> {
+        state.push(n);
+        return { state, reply: state.length };
+      }
+      restore(bytes: Uint8Array): number[] {
+        if (restoreThrows) throw new Error('a bug in restore');
+        return decodeValue(bytes) as number[];
+      }
+    }
+    cluster = new LocalCluster(['a', 'b', 'c'], { snapshotEveryEntries: 50, machines: { items: () => new Items(), counter: () => new CounterMachine() } });
+    const c = cluster;
+    await c.startAll();
+    await c.system('a').startCluster('items', 'items', ['a', 'b', 'c']);
+    await c.system('a').startCluster('ctr', 'counter', ['a', 'b', 'c']);
+    const leader = await c.leader('items');
+    const down = ['a', 'b', 'c'].find((n) => n !== leader) as string;
+    const up = ['a', 'b', 'c'].find((n) => n !== leader && n !== down) as string;
+    await c.stopNode(down);
+    for (let i = 0; i < 120; i++) await c.system(up).processCommand('items', i);
+    // Back, the member is sent a snapshot it cannot restore: it crashes on every start.
+    restoreThrows = true;
+    const back = await c.startNode(down);
+    expect(await back.restartAll()).toEqual(['ctr', 'items'].sort());
+    await until('the member to be given up', async () => back.failedMembers().has('items'));
+    expect(back.failedMembers().get('items')).toMatch(/a bug in restore/);
+    expect((await back.nodeOverview(down)).failed).toEqual([{ cluster: 'items', reason: expect.stringMatching(/crashed too often/) }]);
+    await expect(back.members('items', { member: down })).rejects.toMatchObject({ code: 'member_failed', name: 'MemberFailedError' });
+    // The node's other member serves on, and so does the cluster, on two members.
+    expect(await back.processCommand('ctr', { type: 'incr' }, { timeoutMs: 10_000 })).toBe(1);
+    expect(await back.processCommand('items', 120, { timeoutMs: 10_000 })).toBe(121);
+    // Fixed, it starts again from what it has on disk and catches up.
+    restoreThrows = false;
+    await back.restartServer('items');
+    expect(back.failedMembers().size).toBe(0);
+    const commit = (await back.members('items')).commitIndex;
+    await until('the member to catch up', async () => (await back.members('items', { member: down })).appliedIndex >= commit);
+    expect(await back.localQuery('items', (s: number[]) => s.length)).toBe(121);
+  });
+
   it('brings a member that crashed while restoring a received snapshot back from it, restarted by its supervisor', async () => {
     let throwsLeft = 0;
     class Items implements Machine<number[], number, number> {
@@ -243,10 +289,30 @@ describe('member restarts', () => {
     const commit = (await c.system(up).members('items')).commitIndex;
     await until('the member to catch up', async () => (await back.members('items', { member: down })).appliedIndex >= commit);
     expect(throwsLeft).toBe(0);
+    expect(back.failedMembers().size).toBe(0);
     expect(await back.localQuery('items', (s: number[]) => s)).toEqual(Array.from({ length: 120 }, (_, i) => i));
     const mine = await back.members('items', { member: down });
     expect(mine.snapshotIndex).toBeGreaterThanOrEqual(100);
     expect(mine.lastIndex).toBeGreaterThanOrEqual(commit);
+  });
+
+  it('starts every other member when one cannot start', async () => {
+    const c = await start(['a', 'b', 'c']);
+    await c.system('a').startCluster('ctr', 'counter', ['a', 'b', 'c']);
+    for (let i = 0; i < 30; i++) await c.system('a').processCommand('kv', { type: 'put', key: `k${i}`, value: i });
+    await until('a snapshot on a', async () => (await c.system('a').members('kv', { member: 'a' })).snapshotIndex > 0);
+    await c.stopNode('a');
+    for (const f of (readdirSync(join(c.dir, 'a'), { recursive: true }) as string[]).filter((f) => f.endsWith('.snap') && f.includes('kv'))) {
+      const path = join(c.dir, 'a', f);
+      const bytes = readFileSync(path);
+      bytes.writeUInt8(bytes.readUInt8(bytes.length >> 1) ^ 0xff, bytes.length >> 1);
+      writeFileSync(path, bytes);
+    }
+    const a = await c.startNode('a');
+    expect(await a.restartAll()).toEqual(['ctr']);
+    expect(a.failedMembers().get('kv')).toMatch(/could not start: .*checksum/);
+    await expect(a.members('kv', { member: 'a' })).rejects.toMatchObject({ code: 'member_failed' });
+    expect(await a.processCommand('ctr', { type: 'incr' }, { timeoutMs: 10_000 })).toBe(1);
   });
 });
 
