@@ -105,6 +105,12 @@ export interface InitArgs {
   options?: Partial<CoreOptions>;
   /** The local snapshot the log starts after, if any. */
   snapshot?: { index: number; term: number; size: number } | undefined;
+  /**
+   * How far the log is durable (default its last index: a log recovered from
+   * disk holds nothing else). A member restarted inside a running node may
+   * find entries its previous incarnation appended still on their way to disk.
+   */
+  writtenIndex?: number | undefined;
   /** A joining member's `joinedAfter`: the leader's last index when it was asked to join (see RaftState.votesFrom). */
   joinedAfter?: number | undefined;
 }
@@ -127,7 +133,7 @@ export function initState(args: InitArgs): RaftState {
     leaderId: undefined,
     commitIndex: snapshotIndex,
     appliedIndex: snapshotIndex,
-    writtenIndex: args.log.lastIndex,
+    writtenIndex: Math.min(args.writtenIndex ?? args.log.lastIndex, args.log.lastIndex),
     verifiedIndex: 0,
     ackedIndex: 0,
     readSeqSeen: 0,

@@ -197,6 +197,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       random: args.host.forkRandom(),
       options: args.host.coreOptions,
       snapshot,
+      // Entries the previous incarnation appended (a restart by the supervisor) may still be on
+      // their way to disk: counted as durable, they were acknowledged before they were (simulator).
+      writtenIndex: this.log.writtenIndex,
       joinedAfter: args.joinedAfter,
     });
     if (restore !== undefined && !restore.step(this.restoreStepsPerTurn)) return this.restoreInSteps(restore, snapshot?.index ?? 0, () => this.startCore());

@@ -55,6 +55,31 @@ describe('Raft paper rules', () => {
     expect(t.indexOf('persist')).toBeLessThan(t.indexOf('send:append_entries_reply'));
   });
 
+  it('starts from the durable part of its log: entries still on their way to disk are not acknowledged (§5.3, a member restarted in a running node)', () => {
+    const log = new MemLog();
+    [1, 1, 1].forEach((t, i) => log.entries.push({ index: i + 1, term: t, payload: payload(`e${i + 1}`) }));
+    const reader = readerOf(log);
+    const state = initState({
+      id: 'a',
+      term: 1,
+      votedFor: undefined,
+      configs: [{ index: 0, config: { voters: ['a', 'b', 'c'], nonVoters: [] } }],
+      log: reader,
+      now: 0,
+      random: new SeededRandom(1),
+      options: opts,
+      writtenIndex: 1,
+    });
+    const heartbeat: RaftEvent = {
+      type: 'message',
+      from: 'b',
+      msg: { type: 'append_entries', term: 1, leaderId: 'b', prevLogIndex: 3, prevLogTerm: 1, entries: [], leaderCommit: 0, readSeq: 0 },
+    };
+    const acks = (effects: Effect[]) => effects.flatMap((e) => (e.type === 'send' && e.msg.type === 'append_entries_reply' ? [e.msg.matchIndex] : []));
+    expect(acks(step(state, heartbeat, { now: 1000, log: reader }))).toEqual([1]);
+    expect(acks(step(state, { type: 'written', index: 3 }, { now: 1001, log: reader }))).toEqual([3]);
+  });
+
   it('answers a request from a stale term with its own term and no change (§5.1)', () => {
     const { state, run } = solo([1, 2], 2);
     const effects = run({
