@@ -35,6 +35,8 @@ interface Recorded {
 
 /** What one incarnation of a member showed at the last step. */
 interface Seen {
+  /** The incarnation seen (its machine runner, new on every start of the member's actor). */
+  incarnation: object;
   term: number;
   votedFor: string | undefined;
   commit: number;
@@ -193,9 +195,11 @@ export class Invariants {
     const { core, log } = view;
     const key = `${cluster}/${node}`;
     let s = this.seen.get(key);
+    // A member restarted by its supervisor inside a running node is a new incarnation too.
+    if (s !== undefined && s.incarnation !== view.runner) s = undefined;
     if (s !== undefined && same(s, view)) return false;
     if (s === undefined) {
-      s = { term: core.term, votedFor: core.votedFor, commit: core.commitIndex, role: '', lastIndex: -1, lastTerm: -1, snapshotIndex: -1, checkedTerm: -1, checkedUpTo: 0 };
+      s = { incarnation: view.runner, term: core.term, votedFor: core.votedFor, commit: core.commitIndex, role: '', lastIndex: -1, lastTerm: -1, snapshotIndex: -1, checkedTerm: -1, checkedUpTo: 0 };
       this.seen.set(key, s);
       this.checkRevealed(key, core.term, core.votedFor);
     }

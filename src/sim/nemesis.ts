@@ -2,12 +2,14 @@
 // source. Network faults (drop, duplicate, delay and reorder, partitions of
 // every shape), crashes with loss of unsynced writes and torn WAL tails,
 // slow and failing disks, clock jumps, and membership changes and
-// leadership transfers. Scripted scenarios (scripts.ts) use the same
+// leadership transfers, and crashes of one member inside a running node (its
+// supervisor restarts it). Scripted scenarios (scripts.ts) use the same
 // primitives. `healAll` undoes everything for the liveness phase.
 import { assertNever } from '../lib/assert.js';
 import type { Random } from '../io/random.js';
 import type { NetworkFaults } from '../transport/local.js';
 import type { Request } from '../transport/transport.js';
+import type { RaftServer } from '../raft/server/server.js';
 import type { Coverage } from './coverage.js';
 import type { Trace } from './trace.js';
 import type { World } from './world.js';
@@ -24,6 +26,7 @@ export type FaultKind =
   | 'crash'
   | 'crash_leader'
   | 'crash_mid_batch'
+  | 'member_crash'
   | 'power_loss'
   | 'slow_disk'
   | 'disk_full'
@@ -36,7 +39,7 @@ export type FaultKind =
 /** Every FaultKind, in a fixed order. */
 export const faultKinds: readonly FaultKind[] = [
   'drop', 'duplicate', 'delay', 'partition', 'isolate_leader', 'one_way', 'bridge', 'crash', 'crash_leader',
-  'crash_mid_batch', 'power_loss', 'slow_disk', 'disk_full', 'disk_error', 'clock_jump', 'transfer_leadership',
+  'crash_mid_batch', 'member_crash', 'power_loss', 'slow_disk', 'disk_full', 'disk_error', 'clock_jump', 'transfer_leadership',
   'add_member', 'remove_member',
 ];
 
@@ -80,6 +83,10 @@ export class Nemesis {
   private readonly timed: Timed[] = [];
   private readonly diskUndo = new Map<string, { until: number; undo: () => void }[]>();
   private crashWatch: { node: string; until: number } | undefined;
+  /** Until then, a member seen restoring a snapshot is crashed at once; at that time, a random one. */
+  private memberCrashWatch: number | undefined;
+  /** Recent member crashes by `node/cluster` (virtual times). */
+  private readonly memberCrashes = new Map<string, number[]>();
   private nextAt: number;
   private seq = 0;
   /** Set by healAll: scripts must inject nothing more. */
@@ -94,6 +101,7 @@ export class Nemesis {
   ) {
     this.nextAt = this.now() + this.gap();
     world.afterStepHooks.push(() => this.watchCrash());
+    world.afterStepHooks.push(() => this.watchMemberCrash());
     this.applyRates();
   }
 
@@ -177,6 +185,15 @@ export class Nemesis {
       for (const d of list.filter((x) => x.until <= now)) d.undo();
       this.diskUndo.set(node, list.filter((x) => x.until > now));
     }
+    if (this.memberCrashWatch !== undefined && this.memberCrashWatch <= now) {
+      this.memberCrashWatch = undefined;
+      const up = this.plan.nodes.filter((n) => !this.world.isDown(n));
+      const members = up.flatMap((node) => this.plan.clusters.filter((c) => this.world.inspect(node, c.name) !== undefined).map((c) => ({ node, cluster: c.name })));
+      if (members.length > 0) {
+        const m = this.random.pick(members);
+        this.crashMember(m.node, m.cluster);
+      }
+    }
     if (this.crashWatch !== undefined && this.crashWatch.until <= now) {
       this.coverage.add('fault.crash_mid_batch.missed');
       this.crashWatch = undefined;
@@ -214,6 +231,9 @@ export class Nemesis {
       }
       case 'crash_mid_batch':
         return this.armCrashMidBatch(r.between(100, 400));
+      case 'member_crash':
+        this.memberCrashWatch ??= this.now() + r.between(0, 300);
+        return;
       case 'power_loss':
         return this.powerLoss(r.between(10, 200));
       case 'slow_disk':
@@ -399,6 +419,43 @@ export class Nemesis {
     this.crash('crash_mid_batch', w.node, true, this.random.between(20, 400));
   }
 
+  /** After each step, while a member crash is armed: crash the first member seen restoring a snapshot. */
+  private watchMemberCrash(): void {
+    if (this.memberCrashWatch === undefined) return;
+    for (const [node, system] of this.world.systems) {
+      for (const c of this.plan.clusters) {
+        const ref = system.actors.whereis(`server:${c.name}`);
+        if (ref === undefined || system.actors.instanceOf<RaftServer>(ref)?.state !== 'restoring') continue;
+        if (!this.crashMember(node, c.name)) continue;
+        this.memberCrashWatch = undefined;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Crashes the server of `cluster` on `node` as a thrown error would: the
+   * process goes on, and the member's supervisor restarts it from what the
+   * node holds (the log system's state, the snapshot store, the disk). At
+   * most twice in a member's restart period: more is a crash loop, which the
+   * supervisor gives up on, not a fault to ride out. Returns whether it did.
+   */
+  crashMember(node: string, cluster: string): boolean {
+    const system = this.world.systems.get(node);
+    const ref = system?.actors.whereis(`server:${cluster}`);
+    if (system === undefined || ref === undefined) return false;
+    const key = `${node}/${cluster}`;
+    const recent = (this.memberCrashes.get(key) ?? []).filter((t) => t > this.now() - 10_000);
+    if (recent.length >= 2) return false;
+    this.memberCrashes.set(key, [...recent, this.now()]);
+    const restoring = system.actors.instanceOf<RaftServer>(ref)?.state === 'restoring';
+    system.actors.stop(ref, new Error('nemesis: member crash')).catch(() => {});
+    this.coverage.add('fault.member_crash');
+    if (restoring) this.coverage.add('path.member_crash_while_restoring');
+    this.trace.add('crash', `member ${key}${restoring ? ' while restoring a snapshot' : ''} (its supervisor restarts it)`);
+    return true;
+  }
+
   /** Every node loses power at once; all come back after `downMs`. */
   powerLoss(downMs: number): void {
     const back = this.now() + downMs;
@@ -533,6 +590,7 @@ export class Nemesis {
       disk.setSlowSyncFactor(1);
     }
     this.crashWatch = undefined;
+    this.memberCrashWatch = undefined;
     this.timed.length = 0;
     this.nextAt = Infinity;
     for (const node of [...this.down.keys()]) this.down.set(node, 0);

@@ -190,7 +190,10 @@ export class World {
   /** Restarts a crashed node and every member it has on disk, driving the world until they are up. */
   async restart(node: string): Promise<void> {
     const system = await this.startNode(node);
-    await this.settle(system.restartAll().catch(() => []));
+    await this.settle(system.restartAll());
+    // A member that could not start (an injected disk error): the caller tries the node again.
+    const failed = [...system.failedMembers()];
+    if (failed.length > 0) throw new Error(`${failed.map(([c, why]) => `${c}: ${why}`).join('; ')}`);
   }
 
   /** The member of `cluster` on `node`, if it runs. */
