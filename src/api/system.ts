@@ -120,6 +120,7 @@ export class System extends Caller implements ServerHost {
   private readonly clusterOps = new Map<string, Promise<void>>();
   private nextSubscription = 1;
   private stopped = false;
+  private readonly down: { promise: Promise<Error>; resolve: (e: Error) => void };
 
   private constructor(private readonly options: SystemOptions) {
     super();
@@ -141,6 +142,8 @@ export class System extends Caller implements ServerHost {
     this.coreOptions = { quiesce: true, ...options.raft };
     this.observer = options.observer;
     this.machines = new Map(Object.entries(options.machines));
+    let resolve!: (e: Error) => void;
+    this.down = { promise: new Promise<Error>((r) => (resolve = r)), resolve };
     this.transport = options.transport;
     this.actors = new ActorSystem({ ...options.actors, clock: this.clock, logger: this.logger });
     this.logSystem = new LogSystem({ ...options.log, dataDir: options.dataDir, disk: this.disk, clock: this.clock, logger: this.logger });
@@ -177,11 +180,15 @@ export class System extends Caller implements ServerHost {
       id: 'transport',
       start: (ctx) => ctx.system.spawn(TransportOwner, this.transport, { ...ctx.spawnOptions, name: 'transport' }),
     };
-    startSupervisor(
+    // No restarts at this level: the log tree restarts itself (within its own intensity), the
+    // members each have a supervisor, and the transport cannot be reopened once closed. A log
+    // tree that gives up stops the node (whenDown), to be restarted from disk as a process.
+    const top = startSupervisor(
       this.actors,
-      { strategy: 'one_for_all', maxRestarts: 3, periodMs: 10_000, children: [this.logSystem.childSpec(), transportSpec, serversSpec] },
+      { strategy: 'one_for_all', maxRestarts: 0, periodMs: 10_000, children: [this.logSystem.childSpec(), transportSpec, serversSpec] },
       { name: 'system' },
     );
+    this.actors.onExit(top, (reason) => this.treeExited(reason));
     this.serversSup = this.actors.whereis('servers') as ActorRef;
     this.transport.listen(
       (env) => this.onEnvelope(env),
@@ -319,6 +326,27 @@ export class System extends Caller implements ServerHost {
   /** The local member if this node hosts one, else the first known member. */
   protected override localMember(cluster: string): string | undefined {
     return this.serverRef(cluster) !== undefined ? this.nodeId : super.localMember(cluster);
+  }
+
+  /**
+   * Resolves with the reason if the node stops by itself: its log tree
+   * crashed more often than its restart intensity allows, and the supervision
+   * tree gave up. Every member has stopped and calls fail with `shutdown`;
+   * the process should exit and be started again, to recover from disk.
+   */
+  whenDown(): Promise<Error> {
+    return this.down.promise;
+  }
+
+  /** The top supervisor exited: on purpose (stop, kill), or the tree gave up. */
+  private treeExited(reason: ExitReason): void {
+    if (this.stopped || isOrderlyExit(reason)) return;
+    this.stopped = true;
+    const error = new ConcordError('restart_intensity', `node ${this.nodeId} stopped: ${reasonText(reason)}`, { cause: reason });
+    this.logger.error('the supervision tree gave up; the node has stopped', { node: this.nodeId, reason: reasonText(reason) });
+    this.requester.close();
+    void this.transport.close();
+    this.down.resolve(error);
   }
 
   /** Stops every member and the node (data stays on disk). */

@@ -69,15 +69,22 @@ export async function runNode(argv: string[]): Promise<number> {
   await system.restartAll();
   if (cluster !== undefined && members.length > 0) await system.ensureMember(cluster, machine, members);
   process.stdout.write(`ready ${id}\n`);
-  await new Promise<void>((resolve) => {
+  // Runs until a signal, or until the node stops by itself (its supervision tree gave up): then
+  // the process exits with 1, for its service manager to start it again from disk.
+  const down = await new Promise<Error | undefined>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      resolve();
+      resolve(undefined);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    system.whenDown().then(resolve, () => {});
   });
+  if (down !== undefined) {
+    process.stderr.write(`${down.message}\n`);
+    return 1;
+  }
   await system.stop();
   return 0;
 }

@@ -4,6 +4,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../helpers/local_cluster.js';
+import { whichChildren } from '../../src/actors/supervisor.js';
+import type { ActorRef } from '../../src/actors/actor.js';
 import { ConcordError } from '../../src/lib/errors.js';
 import type { ApplyMeta, ApplyResult, Machine } from '../../src/raft/machine.js';
 import { decodeValue } from '../../src/raft/server/entry_codec.js';
@@ -313,6 +315,33 @@ describe('fault isolation', () => {
     expect(a.failedMembers().get('kv')).toMatch(/could not start: .*checksum/);
     await expect(a.members('kv', { member: 'a' })).rejects.toMatchObject({ code: 'member_failed' });
     expect(await a.processCommand('ctr', { type: 'incr' }, { timeoutMs: 10_000 })).toBe(1);
+  });
+});
+
+describe('a node whose log tree gives up', () => {
+  it('stops and says so (whenDown), rather than run on without its log', async () => {
+    const c = await start(['a', 'b', 'c']);
+    const a = c.system('a');
+    await a.processCommand('kv', { type: 'put', key: 'k', value: 1 });
+    let down: Error | undefined;
+    void a.whenDown().then((e) => (down = e));
+    // The log tree restarts a crashed WAL (3 times in 5 s); one more crash and it gives up.
+    const children = async (sup: ActorRef) => whichChildren(a.actors, sup);
+    for (let i = 0; i < 4; i++) {
+      const log = (await children(a.actors.whereis('system') as ActorRef)).find((x) => x.id === 'log')?.ref as ActorRef;
+      const wal = (await children(log)).find((x) => x.id === 'wal')?.ref as ActorRef;
+      await a.actors.stop(wal, new Error(`injected crash ${i + 1}`));
+      await new Promise((r) => setImmediate(r));
+    }
+    await until('the node to stop', () => Promise.resolve(down !== undefined));
+    expect(down).toMatchObject({ code: 'restart_intensity', message: expect.stringMatching(/node a stopped: .*injected crash 4/) });
+    await expect(a.members('kv', { member: 'a' })).rejects.toMatchObject({ code: 'shutdown' });
+    // The other nodes go on without it, and it comes back from disk as a new process would.
+    expect(await c.system('b').processCommand('kv', { type: 'put', key: 'k', value: 2 }, { timeoutMs: 10_000 })).toEqual({ ok: true });
+    c.systems.delete('a');
+    const back = await c.startNode('a');
+    expect(await back.restartAll()).toEqual(['kv']);
+    expect(await back.leaderQuery('kv', (s: Map<string, unknown>) => s.get('k'), { timeoutMs: 10_000 })).toBe(2);
   });
 });
 
