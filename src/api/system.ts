@@ -18,7 +18,7 @@ import type { CoreOptions, RaftMessage } from '../raft/core/types.js';
 import type { AnyMachine, Destination } from '../raft/machine.js';
 import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type ServerMsg, type ServerObserver, type ServerStatus } from '../raft/server/server.js';
 import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
-import { ClusterNotFoundError, MemberFailedError } from './errors.js';
+import { ClusterNotFoundError } from './errors.js';
 import { firstRequestId, Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
 import { Caller, validName, type CallOptions, type NodeOverview, type StartClusterResult } from './caller.js';
@@ -698,7 +698,8 @@ export class System extends Caller implements ServerHost {
     try {
       ref = await startChild(this.actors, this.serversSup, spec);
     } catch (e) {
-      this.failed.set(record.cluster, `could not start: ${e instanceof Error ? e.message : String(e)}`);
+      // (Unless it runs after all: a concurrent start got there first.)
+      if (this.serverRef(record.cluster) === undefined) this.failed.set(record.cluster, `could not start: ${e instanceof Error ? e.message : String(e)}`);
       throw e;
     }
     this.actors.onExit(ref, (reason) => this.memberExited(record.cluster, reason));
