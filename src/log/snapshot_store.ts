@@ -294,6 +294,8 @@ export class SnapshotWriter {
   private dataBytes = 0;
   private busy = false;
   private closed = false;
+  /** Abandoned: the file goes once no operation is in flight on its handle. */
+  private aborted = false;
 
   /** @internal */
   constructor(
@@ -328,7 +330,7 @@ export class SnapshotWriter {
     steps.push((next) =>
       this.disk.open(this.tmpPath, 'write', (err, h) => {
         if (err !== null) return next(err);
-        if (!this.closed) {
+        if (!this.aborted) {
           this.handle = h;
           return next(null);
         }
@@ -361,10 +363,11 @@ export class SnapshotWriter {
     // new, made by the first write or by the segment writer, and not yet synced into its parent.
     const dirs = [this.store.dir];
     if (!this.store.parentsSynced) dirs.push(parentDir(this.store.dir), parentDir(parentDir(this.store.dir)));
+    const cancelled = new DiskError('ECANCELED', 'write', this.tmpPath);
     this.disk.write(handle, trailer, this.offset, (e1) => {
-      if (e1 !== null) return fail(e1);
+      if (e1 !== null || this.aborted) return fail(e1 ?? cancelled);
       this.disk.sync(handle, this.syncMethod === 'none' ? 'none' : 'fsync', (e2) => {
-        if (e2 !== null) return fail(e2);
+        if (e2 !== null || this.aborted) return fail(e2 ?? cancelled);
         this.closed = true;
         this.disk.close(handle, () => {
           this.disk.rename(this.tmpPath, finalPath, (e3) => {
@@ -383,22 +386,38 @@ export class SnapshotWriter {
     });
   }
 
-  /** Abandons the snapshot: closes and removes the temporary file (best effort). */
+  /**
+   * Abandons the snapshot: closes and removes the temporary file (best
+   * effort), once the operation in flight, if any, has ended (its callback
+   * gets ECANCELED if it would have gone on). Closed under an operation in
+   * flight, the handle failed that operation's next step (EBADF), and on a
+   * real disk its number could have been reused by another file meanwhile.
+   */
   abort(): void {
-    if (this.closed) return;
+    if (this.closed || this.aborted) return;
+    this.aborted = true;
+    if (!this.busy) this.discard();
+  }
+
+  private discard(): void {
     this.closed = true;
     const h = this.handle;
+    this.handle = undefined;
     if (h !== undefined) this.disk.close(h, () => this.disk.unlink(this.tmpPath, () => {}));
   }
 
   private begin(): void {
     assert(!this.busy, 'a snapshot writer runs one operation at a time');
-    assert(!this.closed, 'snapshot writer already finished or aborted');
+    assert(!this.closed && !this.aborted, 'snapshot writer already finished or aborted');
     this.busy = true;
   }
 
   private end(cb: DiskCallback, err: DiskError | null): void {
     this.busy = false;
+    if (this.aborted && !this.closed) {
+      this.discard();
+      return cb(err ?? new DiskError('ECANCELED', 'write', this.tmpPath), undefined);
+    }
     cb(err, undefined);
   }
 }

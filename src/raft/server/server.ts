@@ -5,6 +5,7 @@
 import { assertNever, fail } from '../../lib/assert.js';
 import { ConcordError } from '../../lib/errors.js';
 import type { Random } from '../../io/random.js';
+import type { DiskError } from '../../io/disk.js';
 import type { Logger } from '../../lib/logger.js';
 import { Statem, type StateHandler } from '../../actors/statem.js';
 import type { LogEvent } from '../../log/events.js';
@@ -715,7 +716,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   }
 
   /** A received snapshot is durable: restore the machine from it, move the log past it, tell the core. */
-  private snapshotReceived(index: number, error: Error | null): void {
+  private snapshotReceived(index: number, error: DiskError | null): void {
+    // A transfer given up on purpose (the core's decision, or a new one in its place) says nothing new.
+    if (error?.errno === 'ECANCELED') return;
     if (error !== null) return this.receiveFailed(index, error);
     this.snapshots.received(index);
     // The core may have given this transfer up meanwhile (an election timeout, a new term) and

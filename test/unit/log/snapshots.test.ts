@@ -142,6 +142,26 @@ describe('SnapshotStore', () => {
     expect(w.disk.paths().filter((p) => p.includes('/snapshots/'))).toEqual([]);
   });
 
+  it('a write aborted with an operation in flight closes its file only after it, and leaves nothing behind', () => {
+    for (const during of ['writeChunk', 'finish'] as const) {
+      const w = logWorld();
+      w.settle();
+      const store = w.ls.snapshots(`s/${during}`);
+      const writer = store.beginWrite({ index: 3, term: 1, meta: meta('m') });
+      writer.writeChunk(data(100), () => {});
+      w.clock.runUntilIdle();
+      const errors: (DiskError | null)[] = [];
+      if (during === 'writeChunk') writer.writeChunk(data(100), (e) => errors.push(e));
+      else writer.finish((e) => errors.push(e));
+      writer.abort(); // the write is in flight: its handle must stay open until it ends
+      w.clock.runUntilIdle();
+      // It ended as abandoned, not failed on a handle closed under it (EBADF).
+      expect(errors.map((e) => e?.errno)).toEqual(['ECANCELED']);
+      expect(w.disk.paths().filter((p) => p.includes('/snapshots/'))).toEqual([]);
+      expect(store.latest()).toBeUndefined();
+    }
+  });
+
   it('a damaged snapshot is reported as corrupt, never returned', () => {
     const w = logWorld();
     w.settle();
