@@ -88,6 +88,15 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     this.planned = this.ls.newWalFile(nextSeq);
     this.prepareSpare(nextSeq); // usually ready before the first write arrives
     if (restarted) {
+      // What the dead instance told its writers (overloaded, down) died with it, and no one would
+      // ever have told them it was over: they waited for good (simulator, log_crash). They hear
+      // that this instance starts clear; if the disk still fails, its first write says so again.
+      this.ls.walDown = undefined;
+      for (const g of this.ls.groups.values()) {
+        if (g.owner === undefined) continue;
+        this.send(g.owner, { type: 'wal_up', logId: g.logId });
+        this.send(g.owner, { type: 'wal_resumed', logId: g.logId });
+      }
       // Requests the dead instance had not made durable are covered by rewriting the mem tables.
       this.received = this.ls.walRequestsSent;
       this.resendMemTables();

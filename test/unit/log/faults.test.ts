@@ -197,6 +197,32 @@ describe('log actors restart', () => {
   });
 });
 
+describe('a WAL restarted while the disk failed', () => {
+  it('tells its writers it writes again: the dead instance that told them it was down never would', async () => {
+    const w = logWorld({ log: { walRetryMs: 100 } });
+    w.settle();
+    const log = w.open('d/1');
+    log.append(makeEntries('d/1', 1, 10, 1));
+    w.settle();
+    w.disk.failAlways('sync', 'EIO', '/data/wal/');
+    log.append(makeEntries('d/1', 11, 20, 1));
+    w.clock.runFor(300);
+    expect(w.state.changes.map((c) => c.change.type)).toContain('wal_down');
+    expect(log.append(makeEntries('d/1', 21, 21, 1))).toBe('unavailable');
+    w.disk.clearFaults();
+    w.state.changes.length = 0;
+    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.settle();
+    expect(w.state.changes.map((c) => c.change.type)).toContain('wal_up');
+    expect(log.writtenIndex).toBe(21); // the append refused as unavailable was kept, to be written once the WAL is up
+    expect(log.append(makeEntries('d/1', 22, 30, 1))).toBe('ok');
+    w.settle();
+    expect(log.writtenIndex).toBe(30);
+  });
+});
+
 describe('a WAL writer restarted in a running node', () => {
   it('keeps its last file when cutting that file back fails: a second restart does not take it for a stray', async () => {
     const w = logWorld();
