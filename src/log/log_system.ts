@@ -15,7 +15,7 @@ import { GroupLog } from './group_log.js';
 import { groupDirName, GroupState, type SegmentRef } from './group_state.js';
 import { resolveLogOptions, type LogSystemOptions, type ResolvedLogOptions } from './log_options.js';
 import type { MemBudget } from './mem_table.js';
-import { MetaStore, MetaStoreActor, type MetaStoreMsg, type MetaValue } from './meta_store.js';
+import { MetaStore, MetaStoreActor, type MetaRequest, type MetaStoreMsg, type MetaValue } from './meta_store.js';
 import { loadGroup, recoverWal, syncFile } from './recovery.js';
 import { SegmentReader } from './segment.js';
 import { SegmentWriter, type SegmentWriterMsg } from './segment_writer.js';
@@ -100,6 +100,10 @@ export class LogSystem {
   segmentWriterWaitsForWal = false;
   /** @internal Durable meta values (written by the meta store actor). */
   readonly metaValues = new Map<string, MetaValue>();
+  /** @internal The meta store has read its file (a later start of the actor is a restart). */
+  metaLoaded = false;
+  /** @internal Each log's latest store or delete request not yet written (kept across meta store restarts). */
+  readonly metaPending = new Map<string, MetaRequest>();
   /** @internal Segment files with their index, most recently used kept. */
   readonly readers: LRUCache<string, SegmentReader>;
   readonly walStats: WalStats = { batches: 0, entries: 0, bytes: 0, syncs: 0, inlineSyncs: 0, rollovers: 0, pressureRollovers: 0, overloads: 0, failures: 0, busyMs: 0 };
@@ -372,7 +376,9 @@ export class LogSystem {
   }
 
   /** @internal */
-  sendToMeta(msg: MetaStoreMsg): void {
+  sendToMeta(msg: MetaRequest): void {
+    // The latest request of each log, until written: a restarted meta store writes them again.
+    this.metaPending.set(msg.logId, msg);
     if (this.metaRef !== undefined) this.system?.send(this.metaRef, msg);
   }
 

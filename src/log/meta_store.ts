@@ -30,9 +30,12 @@ export type MetaStoreMsg =
   | { type: 'store'; logId: string; term: number; votedFor: string | null; replyTo: ActorRef<MetaStored> | undefined; tag: unknown }
   | { type: 'delete'; logId: string }
   | { type: 'io_done'; error: DiskError | null; handle: FileHandle | undefined; size: number }
-  | { type: 'retry' };
+  | { type: 'retry' }
+  | { type: 'kick' };
 
-type Req = Extract<MetaStoreMsg, { type: 'store' | 'delete' }>;
+/** A store or delete request. */
+export type MetaRequest = Extract<MetaStoreMsg, { type: 'store' | 'delete' }>;
+type Req = MetaRequest;
 
 /** Record: u32 body length, u32 CRC32C of the body; body: u8 kind (1 set, 2 delete), 3 zero bytes, u64 term, u32 logId length, u32 votedFor length (0xffffffff: null), logId, votedFor. */
 const RECORD_FIXED = 8 + 4 + 8 + 8;
@@ -111,6 +114,8 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
   private failing = false;
   /** A compaction failed after its rename may have happened: make the directory durable before writing. */
   private syncDirFirst = false;
+  /** The file is being rewritten from memory (after a restart); nothing is appended until that succeeds. */
+  private rewriting = false;
   private readonly io = new IoGate();
 
   override init(args: { ls: LogSystem }): void {
@@ -121,6 +126,26 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
     this.path = joinPath(dir, 'meta.dat');
     const tmp = this.path + '.tmp';
     if (disk.existsSync(tmp)) disk.unlinkSync(tmp);
+    if (this.ls.metaLoaded) {
+      // Restarted in a running node (a crash of the log tree): the durable values are in memory,
+      // and the file's tail may hold a batch whose sync failed (not durable, though it reads
+      // back), after which new records would be lost with it. The file is rewritten from memory
+      // before anything else is written.
+      this.rewriting = true;
+      this.compact(true);
+    } else {
+      this.load(dir);
+    }
+    // Requests a dead instance had taken and not finished: its queue died with it, and its
+    // requesters, who hold their messages until their term and vote are durable, waited for
+    // ever (simulator, log_crash). Each log's latest request is written again.
+    if (this.ls.metaPending.size > 0) this.queued = [...this.ls.metaPending.values()];
+    this.send(this.self, { type: 'kick' });
+  }
+
+  /** Reads the file at the node's start: its valid records are the durable values. */
+  private load(dir: string): void {
+    const disk = this.ls.disk;
     const values = new Map<string, MetaValue>();
     const existed = disk.existsSync(this.path);
     if (existed) {
@@ -139,6 +164,7 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
     if (!existed) disk.syncDirSync(dir);
     this.ls.metaValues.clear();
     for (const [k, v] of values) this.ls.metaValues.set(k, v);
+    this.ls.metaLoaded = true;
   }
 
   handle(msg: MetaStoreMsg): void {
@@ -152,6 +178,8 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
       case 'retry':
         this.retrying = false;
         return;
+      case 'kick':
+        return;
       default:
         return assertNever(msg, 'meta store message');
     }
@@ -160,6 +188,7 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
   /** Writes everything queued as one batch when nothing is in flight. */
   override afterBatch(): void {
     if (this.busy || this.retrying) return;
+    if (this.rewriting) return this.compact(true);
     if (this.writing === undefined) {
       if (this.queued.length === 0) return;
       this.writing = this.queued;
@@ -224,6 +253,7 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
     const reqs = this.writing as Req[];
     this.writing = undefined;
     for (const r of reqs) {
+      if (this.ls.metaPending.get(r.logId) === r) this.ls.metaPending.delete(r.logId);
       if (r.type === 'delete') {
         this.ls.metaValues.delete(r.logId);
         continue;
@@ -234,11 +264,11 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
     if (this.size > this.ls.options.metaFileBytesMax) this.compact();
   }
 
-  /** Rewrites the live values into a new file and renames it over the old one. */
-  private compact(): void {
+  /** Rewrites the live values into a new file and renames it over the old one (`force`: whatever it costs). */
+  private compact(force = false): void {
     const disk = this.ls.disk;
     const bytes = encodeRecords(this.ls.metaValues.entries());
-    if (bytes.length > this.ls.options.metaFileBytesMax / 2) return; // mostly live data: compaction would not pay
+    if (!force && bytes.length > this.ls.options.metaFileBytesMax / 2) return; // mostly live data: compaction would not pay
     const tmp = this.path + '.tmp';
     let h: FileHandle = -1;
     let fresh: FileHandle | undefined;
@@ -265,6 +295,19 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
 
   private compacted(error: DiskError | null, handle: FileHandle | undefined, size: number): void {
     this.compacting = false;
+    if (this.rewriting) {
+      if (error !== null) {
+        if (handle !== undefined) this.ls.disk.close(handle, () => {});
+        if (!this.failing) this.ls.logger.error('meta store cannot rewrite its file; retrying', { error, errno: error.errno, file: this.path });
+        this.failing = true;
+        this.retrying = true;
+        this.sendAfter(this.ls.options.walRetryMs, { type: 'retry' });
+        return;
+      }
+      if (this.failing) this.ls.logger.info('meta store writes again', { file: this.path });
+      this.failing = false;
+      this.rewriting = false;
+    }
     if (error !== null) {
       // Whether or not the rename went through, the file at `path` holds every
       // value (the new one was synced before the rename). Append to whichever it

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { whichChildren } from '../../../src/actors/supervisor.js';
+import type { ActorRef } from '../../../src/actors/actor.js';
 import { crashAndRestart, logWorld } from './world.js';
 
 describe('MetaStore', () => {
@@ -72,5 +74,23 @@ describe('MetaStore', () => {
     expect(w.state.meta.map((m) => m.tag)).toEqual(['x']);
     const w2 = crashAndRestart(w);
     expect(w2.ls.metaStore().fetch('k/1')).toEqual({ term: 7, votedFor: 'n1' });
+  });
+
+  it('a restarted meta store writes again what its dead instance had taken and not written, and answers', async () => {
+    const w = logWorld({ log: { walRetryMs: 100 } });
+    w.settle();
+    const meta = w.ls.metaStore();
+    w.disk.failAlways('sync', 'EIO', '/data/meta/');
+    meta.store('k/1', 5, 'n1', w.owner, 'x');
+    w.clock.runFor(300); // taken, written, not synced: retried every 100 ms
+    expect(w.state.meta).toEqual([]);
+    w.disk.clearFaults();
+    const log = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const store = (await w.clock.settle(whichChildren(w.system, log))).find((c) => c.id === 'meta_store')?.ref as ActorRef;
+    w.system.stop(store, new Error('injected crash')).catch(() => {});
+    w.settle();
+    expect(w.state.meta).toEqual([{ type: 'meta_stored', logId: 'k/1', term: 5, votedFor: 'n1', tag: 'x' }]);
+    expect(meta.fetch('k/1')).toEqual({ term: 5, votedFor: 'n1' });
+    expect(crashAndRestart(w).ls.metaStore().fetch('k/1')).toEqual({ term: 5, votedFor: 'n1' });
   });
 });
