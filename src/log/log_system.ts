@@ -133,6 +133,11 @@ export class LogSystem {
     this.readers = new LRUCache<string, SegmentReader>({ max: this.options.openSegmentsMax, dispose: (r) => r.close() });
   }
 
+  /** @internal The log tree's actors now (for fault injection: the simulator crashes them). */
+  treeActors(): { wal: ActorRef | undefined; segmentWriter: ActorRef | undefined; metaStore: ActorRef | undefined } {
+    return { wal: this.walRef, segmentWriter: this.segmentWriterRef, metaStore: this.metaRef };
+  }
+
   /**
    * A supervisor spec (one_for_all, started in order): meta store, segment
    * writer, WAL. Starting it loads the meta store and replays the WAL; a

@@ -2,8 +2,8 @@
 // source. Network faults (drop, duplicate, delay and reorder, partitions of
 // every shape), crashes with loss of unsynced writes and torn WAL tails,
 // slow and failing disks, clock jumps, and membership changes and
-// leadership transfers, and crashes of one member inside a running node (its
-// supervisor restarts it). Scripted scenarios (scripts.ts) use the same
+// leadership transfers, and crashes of one member or of the log tree inside a
+// running node (their supervisors restart them). Scripted scenarios (scripts.ts) use the same
 // primitives. `healAll` undoes everything for the liveness phase.
 import { assertNever } from '../lib/assert.js';
 import type { Random } from '../io/random.js';
@@ -27,6 +27,7 @@ export type FaultKind =
   | 'crash_leader'
   | 'crash_mid_batch'
   | 'member_crash'
+  | 'log_crash'
   | 'power_loss'
   | 'slow_disk'
   | 'disk_full'
@@ -39,7 +40,7 @@ export type FaultKind =
 /** Every FaultKind, in a fixed order. */
 export const faultKinds: readonly FaultKind[] = [
   'drop', 'duplicate', 'delay', 'partition', 'isolate_leader', 'one_way', 'bridge', 'crash', 'crash_leader',
-  'crash_mid_batch', 'member_crash', 'power_loss', 'slow_disk', 'disk_full', 'disk_error', 'clock_jump', 'transfer_leadership',
+  'crash_mid_batch', 'member_crash', 'log_crash', 'power_loss', 'slow_disk', 'disk_full', 'disk_error', 'clock_jump', 'transfer_leadership',
   'add_member', 'remove_member',
 ];
 
@@ -85,8 +86,9 @@ export class Nemesis {
   private crashWatch: { node: string; until: number } | undefined;
   /** Until then, a member seen restoring a snapshot is crashed at once; at that time, a random one. */
   private memberCrashWatch: number | undefined;
-  /** Recent member crashes by `node/cluster` (virtual times). */
+  /** Recent member crashes by `node/cluster`, and log tree crashes by node (virtual times). */
   private readonly memberCrashes = new Map<string, number[]>();
+  private readonly logCrashes = new Map<string, number[]>();
   private nextAt: number;
   private seq = 0;
   /** Set by healAll: scripts must inject nothing more. */
@@ -234,6 +236,8 @@ export class Nemesis {
       case 'member_crash':
         this.memberCrashWatch ??= this.now() + r.between(0, 300);
         return;
+      case 'log_crash':
+        return this.crashLogActor(this.pickUp());
       case 'power_loss':
         return this.powerLoss(r.between(10, 200));
       case 'slow_disk':
@@ -454,6 +458,29 @@ export class Nemesis {
     if (restoring) this.coverage.add('path.member_crash_while_restoring');
     this.trace.add('crash', `member ${key}${restoring ? ' while restoring a snapshot' : ''} (its supervisor restarts it)`);
     return true;
+  }
+
+  /**
+   * Crashes the WAL, the segment writer or the meta store of `node`, as a
+   * thrown error would: the log tree restarts all three (one_for_all), and the
+   * members go on with the log system's state. At most twice in the tree's
+   * restart period (3 in 5 s): more stops the node, a fault of another kind.
+   */
+  private crashLogActor(node: string | undefined): void {
+    const system = node === undefined ? undefined : this.world.systems.get(node);
+    if (node === undefined || system === undefined) return;
+    const recent = (this.logCrashes.get(node) ?? []).filter((t) => t > this.now() - 5000);
+    if (recent.length >= 2) return;
+    const actors = system.logSystem.treeActors();
+    const which = this.random.pick(['wal', 'wal', 'segmentWriter', 'metaStore'] as const);
+    const ref = actors[which];
+    if (ref === undefined || !system.actors.isAlive(ref)) return;
+    this.logCrashes.set(node, [...recent, this.now()]);
+    const inFlight = (this.world.durable.get(node)?.walOpsInFlight ?? 0) > 0;
+    system.actors.stop(ref, new Error(`nemesis: ${which} crash`)).catch(() => {});
+    this.coverage.add('fault.log_crash');
+    if (which === 'wal' && inFlight) this.coverage.add('path.wal_crash_with_io_in_flight');
+    this.trace.add('crash', `${which} of ${node}${inFlight ? ' with WAL I/O in flight' : ''} (the log tree restarts)`);
   }
 
   /** Every node loses power at once; all come back after `downMs`. */

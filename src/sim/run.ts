@@ -80,6 +80,7 @@ function build(seed: number, options: RunOptions): Run {
     ...(options.trace === true ? { sink: (l: { level: string; msg: string; text: string }) => trace.add(`log.${l.level}`, `${l.msg} ${l.text}`) } : {}),
     onError: (l) => {
       if (l.msg === 'actor exited' && l.text.includes('AssertionError')) findings.push({ kind: 'crash', message: `an assertion failed: ${l.text}` });
+      if (l.msg.startsWith('the supervision tree gave up')) findings.push({ kind: 'crash', message: `a node stopped by itself: ${l.text}` });
       if (l.msg.startsWith('a member crashed too often')) findings.push({ kind: 'crash', message: `a member crashed over and over: ${l.text}` });
     },
   });
