@@ -65,6 +65,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   /** A write or sync failed: cut the file back to the batch start before writing again. */
   private needsTruncate = false;
   private down: DiskError | undefined;
+  /** A restart could not take its predecessor's file over yet (a disk error): retried. */
+  private resuming = false;
   /** The last batch's write and sync took over inlineSyncSlowMs: sync in the thread pool until one is fast again. */
   private syncsSlow = false;
   private pendingBytes = 0;
@@ -82,22 +84,52 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
 
   override init(args: { ls: LogSystem }): void {
     this.ls = args.ls;
-    const restarted = this.ls.walRecovered;
-    const nextSeq = restarted ? this.ls.resumeWalAfterRestart() : this.ls.recoverWal();
+    // At the node's start a disk error fails the start; a restart in a running node waits out a
+    // disk error instead (resume), as a running WAL does.
+    if (this.ls.walRecovered) return this.resume();
+    const nextSeq = this.ls.recoverWal();
     this.ls.walRecovered = true;
+    this.begin(nextSeq, false);
+  }
+
+  /**
+   * After a restart in a running node: takes the dead instance's file over
+   * and goes on. A disk error here (the file's cut-back cannot be synced)
+   * used to crash the new instance at once, and its restarts, until the log
+   * tree gave up and the node stopped (simulator, a log_crash while the disk
+   * was full): now the WAL is down, tells its writers, and retries.
+   */
+  private resume(): void {
+    let nextSeq: number;
+    try {
+      nextSeq = this.ls.resumeWalAfterRestart();
+    } catch (e) {
+      if (!(e instanceof DiskError)) throw e;
+      this.resuming = true;
+      return this.failed(e);
+    }
+    this.resuming = false;
+    // What the dead instance told its writers (overloaded, down) died with it, and no one would
+    // ever have told them it was over: they waited for good (simulator, log_crash). They hear
+    // that this instance starts clear; if the disk still fails, its first write says so again.
+    if (this.down !== undefined) this.ls.logger.info('WAL writes again', { after: this.down.errno });
+    this.down = undefined;
+    this.ls.walDown = undefined;
+    for (const g of this.ls.groups.values()) {
+      if (g.owner === undefined) continue;
+      this.send(g.owner, { type: 'wal_up', logId: g.logId });
+      this.send(g.owner, { type: 'wal_resumed', logId: g.logId });
+    }
+    this.begin(nextSeq, true);
+  }
+
+  /** Plans the file `nextSeq` and starts on what is queued (after a restart, every mem table first). */
+  private begin(nextSeq: number, restarted: boolean): void {
     this.planned = this.ls.newWalFile(nextSeq);
     this.prepareSpare(nextSeq); // usually ready before the first write arrives
     if (restarted) {
-      // What the dead instance told its writers (overloaded, down) died with it, and no one would
-      // ever have told them it was over: they waited for good (simulator, log_crash). They hear
-      // that this instance starts clear; if the disk still fails, its first write says so again.
-      this.ls.walDown = undefined;
-      for (const g of this.ls.groups.values()) {
-        if (g.owner === undefined) continue;
-        this.send(g.owner, { type: 'wal_up', logId: g.logId });
-        this.send(g.owner, { type: 'wal_resumed', logId: g.logId });
-      }
-      // Requests the dead instance had not made durable are covered by rewriting the mem tables.
+      // Requests the dead instance (or this one, while resuming) had not made durable are
+      // covered by rewriting the mem tables.
       this.received = this.ls.walRequestsSent;
       this.resendMemTables();
     }
@@ -111,6 +143,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   }
 
   handle(msg: WalMsg): void {
+    // Until a restart has resumed, requests are left to the mem tables and pending deletes, which
+    // the resume writes again: no file is planned to put them in.
+    if (this.resuming && (msg.type === 'append' || msg.type === 'truncate' || msg.type === 'reset' || msg.type === 'delete')) return;
     switch (msg.type) {
       case 'append':
         this.onAppend(msg.group, msg.entries);
@@ -126,6 +161,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         return this.onIoDone(msg.op, msg.error, msg.handle);
       case 'retry':
         this.retrying = false;
+        if (this.resuming) this.resume();
         return;
       case 'spare_ready':
         this.preparingSeq = undefined;

@@ -223,6 +223,35 @@ describe('a WAL restarted while the disk failed', () => {
   });
 });
 
+describe('a WAL restarted while the disk is full', () => {
+  it('waits with its writers told, and resumes once a retry succeeds, where it crashed until the node stopped', async () => {
+    const w = logWorld({ log: { walRetryMs: 100 } });
+    w.settle();
+    const log = w.open('e/1');
+    log.append(makeEntries('e/1', 1, 10, 1));
+    w.settle();
+    w.disk.failAlways('sync', 'ENOSPC', '/data/wal/');
+    log.append(makeEntries('e/1', 11, 20, 1));
+    w.clock.runFor(300);
+    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    w.state.changes.length = 0;
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.clock.runFor(1000); // its successor cannot sync its predecessor's file: retried every 100 ms
+    expect(w.system.isAlive(sup)).toBe(true);
+    expect(w.state.changes.map((c) => c.change.type)).toContain('wal_down');
+    expect(log.writtenIndex).toBe(10);
+    expect(log.append(makeEntries('e/1', 21, 25, 1))).toBe('unavailable');
+    w.disk.clearFaults();
+    w.settle();
+    expect(w.state.changes.map((c) => c.change.type).slice(-2)).toEqual(['wal_up', 'written']);
+    expect(log.writtenIndex).toBe(25);
+    const all = crashAndRestart(w).open('e/1').entries(1, 100);
+    expect(all.map((e) => e.index)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(all.every((e) => payloadMatches('e/1', e))).toBe(true);
+  });
+});
+
 describe('a WAL writer restarted in a running node', () => {
   it('keeps its last file when cutting that file back fails: a second restart does not take it for a stray', async () => {
     const w = logWorld();
@@ -235,15 +264,16 @@ describe('a WAL writer restarted in a running node', () => {
     expect(active).toEqual(['/data/wal/0000000000000001.wal']);
     const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
     const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
-    // The successor cuts the file back to what was synced, and that sync fails once: it fails
-    // to start too, and the one after it must still count the file as the dead writer's (it
-    // deleted it as a stray, and until the entries were written again elsewhere, which the
-    // failing syncs of the next file hold off here, a crash lost them).
+    // The successor cuts the file back to what was synced, and that sync fails once: it waits
+    // (it used to fail to start) and its next attempt must still count the file as the dead
+    // writer's (one deleted it as a stray, and until the entries were written again elsewhere,
+    // which the failing syncs of the next file hold off here, a crash lost them).
     w.disk.failNext('sync', 'EIO', 1, active[0] as string);
     w.disk.failAlways('sync', 'EIO', '/data/wal/0000000000000002');
     w.system.stop(wal, new Error('injected crash')).catch(() => {});
     w.clock.runFor(2000);
-    expect(w.logger.records.some((r) => r.msg === 'child failed to start')).toBe(true);
+    expect(w.logger.records.some((r) => r.msg === 'child failed to start')).toBe(false);
+    expect(w.logger.records.some((r) => r.msg.startsWith('WAL cannot write'))).toBe(true);
     expect(crashAndRestart(w).open('y/1').entries(1, 100).length).toBe(20);
   });
 });
