@@ -73,7 +73,7 @@ interface Child {
   onStopped: (() => void) | undefined;
 }
 
-type Deferred = { kind: 'call'; msg: SupervisorCall; from: From } | { kind: 'exit'; exit: Exit };
+type Deferred = { kind: 'call'; msg: SupervisorCall; from: From } | { kind: 'exit'; exit: Exit; child: Child | undefined };
 
 /** The supervisor actor. Spawn it with `startSupervisor` or as a child spec from `supervisorSpec`. */
 export class Supervisor extends Actor<never, SupervisorArgs> {
@@ -138,7 +138,10 @@ export class Supervisor extends Actor<never, SupervisorArgs> {
       return;
     }
     if (this.busy) {
-      this.deferred.push({ kind: 'exit', exit });
+      // Dead now: a restart under way must not wait for it to stop (it waited for an exit that
+      // had come already, and the supervisor stayed busy for good: simulator, log_crash).
+      if (child !== undefined) child.ref = undefined;
+      this.deferred.push({ kind: 'exit', exit, child });
       return;
     }
     if (child === undefined) {
@@ -276,7 +279,9 @@ export class Supervisor extends Actor<never, SupervisorArgs> {
     while (!this.busy && this.deferred.length > 0) {
       const d = this.deferred.shift() as Deferred;
       if (d.kind === 'call') this.handleCall(d.msg, d.from);
-      else this.handleExit(d.exit);
+      else if (d.child === undefined) this.handleExit(d.exit);
+      // A child's exit: dealt with already if the child was restarted or removed meanwhile.
+      else if (this.children.includes(d.child) && d.child.ref === undefined) this.childExited(d.child, d.exit.reason);
     }
   }
 }

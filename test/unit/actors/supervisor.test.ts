@@ -75,6 +75,29 @@ describe('Supervisor', () => {
     for (const id of ['a', 'b', 'c']) expect(system.isAlive(ref(id))).toBe(true);
   });
 
+  it('one_for_all goes on when a child it has yet to stop dies on its own meanwhile', async () => {
+    const { clock, system } = simWorld(7);
+    const journal: Journal = { events: [] };
+    // c takes its whole shutdownMs to stop (then it is killed): a crashes in the meantime.
+    const sup = startSupervisor(system, { strategy: 'one_for_all', children: [spec('a', journal), spec('b', journal), spec('c', journal, 'permanent', true)] });
+    const ref = (id: string) => system.whereis<WorkerMsg>(id) as ActorRef<WorkerMsg>;
+    const before = ['a', 'b', 'c'].map(ref);
+    journal.events.length = 0;
+    system.send(ref('b'), 'crash');
+    clock.runFor(10);
+    expect(journal.events).toEqual(['stop b:error', 'stop c:shutdown']);
+    system.send(ref('a'), 'crash');
+    clock.runUntilIdle();
+    // The supervisor did not wait for ever for a to stop: every child runs again, once.
+    expect(journal.events.filter((e) => e.startsWith('start'))).toEqual(['start a', 'start b', 'start c']);
+    const children = await clock.settle(whichChildren(system, sup));
+    expect(children.map((c) => c.id)).toEqual(['a', 'b', 'c']);
+    for (const [i, c] of children.entries()) {
+      expect(c.ref).not.toBe(before[i]);
+      expect(system.isAlive(c.ref as ActorRef)).toBe(true);
+    }
+  });
+
   it('rest_for_one restarts the crashed child and those started after it', () => {
     const { clock, journal, ref, system } = world('rest_for_one', ['a', 'b', 'c', 'd']);
     const a = ref('a');
