@@ -1,10 +1,10 @@
 // The nemesis: schedules faults on a simulated world from a seeded random
 // source. Network faults (drop, duplicate, delay and reorder, partitions of
 // every shape), crashes with loss of unsynced writes and torn WAL tails,
-// slow and failing disks, clock jumps, and membership changes and
-// leadership transfers, and crashes of one member or of the log tree inside a
-// running node (their supervisors restart them). Scripted scenarios (scripts.ts) use the same
-// primitives. `healAll` undoes everything for the liveness phase.
+// slow and failing disks, clock jumps, membership changes and leadership
+// transfers, and crashes of one member or of the log tree inside a running
+// node (their supervisors restart them). Scripted scenarios (scripts.ts) use
+// the same primitives. `healAll` undoes everything for the liveness phase.
 import { assertNever } from '../lib/assert.js';
 import type { Random } from '../io/random.js';
 import type { NetworkFaults } from '../transport/local.js';
@@ -444,7 +444,7 @@ export class Nemesis {
    * most twice in a member's restart period: more is a crash loop, which the
    * supervisor gives up on, not a fault to ride out. Returns whether it did.
    */
-  crashMember(node: string, cluster: string): boolean {
+  private crashMember(node: string, cluster: string): boolean {
     const system = this.world.systems.get(node);
     const ref = system?.actors.whereis(`server:${cluster}`);
     if (system === undefined || ref === undefined) return false;
