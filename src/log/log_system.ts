@@ -170,7 +170,10 @@ export class LogSystem {
    * gives a fresh GroupLog over the same data; the previous one stops working.
    */
   openLog(logId: string, owner: ActorRef<LogEvent>): GroupLog {
-    assert(this.walRef !== undefined && this.system?.isAlive(this.walRef) === true, 'start LogSystem.childSpec() before openLog');
+    // The WAL has replayed; it need not be running right now: a member restarted while the log
+    // tree restarts opens its log all the same (what it sends the WAL meanwhile, the next
+    // instance writes again from the mem tables). It crashed on this (simulator, seed 7154628).
+    assert(this.walRecovered, 'start LogSystem.childSpec() before openLog');
     assert(!this.deleting.has(logId), () => `log ${logId} is being deleted; wait for deleteLog's callback`);
     const g = this.groupFor(logId);
     this.ensureLoaded(g);

@@ -252,6 +252,29 @@ describe('a WAL restarted while the disk is full', () => {
   });
 });
 
+describe('a log opened while the log tree restarts', () => {
+  it('opens, and what it appends meanwhile is written by the next WAL', async () => {
+    const w = logWorld({ diskOptions: { slowSyncFactor: 50 } });
+    w.settle();
+    const log = w.open('o/1');
+    log.append(makeEntries('o/1', 1, 10, 1));
+    w.settle();
+    w.ls.metaStore().store('o/1', 2, null, w.owner, 't'); // the meta store has a sync in flight: the tree takes a while to stop
+    w.clock.runFor(0.01);
+    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.clock.runUntil(() => !w.system.isAlive(wal) && w.ls.treeActors().wal === wal);
+    // The WAL is down and its successor not started yet: a member restarted now opens its log.
+    const other = w.open('o/2');
+    expect(other.append(makeEntries('o/2', 1, 5, 1))).toBe('ok');
+    w.settle();
+    expect(w.ls.treeActors().wal).not.toBe(wal);
+    expect(other.writtenIndex).toBe(5);
+    expect(crashAndRestart(w).open('o/2').entries(1, 10).length).toBe(5);
+  });
+});
+
 describe('a WAL writer restarted in a running node', () => {
   it('keeps its last file when cutting that file back fails: a second restart does not take it for a stray', async () => {
     const w = logWorld();
