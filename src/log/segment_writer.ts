@@ -262,9 +262,16 @@ export class SegmentWriter extends Actor<SegmentWriterMsg, { ls: LogSystem }> {
     this.ls.ensureLoaded(g);
     const mem = g.mem;
     // Below mem.first, segments already hold the log as it is now.
-    const start = Math.max(range.lo, g.snapshotIndex + 1, mem.first);
+    const from = Math.max(range.lo, g.snapshotIndex + 1, mem.first);
+    // Segments may end short of this file's range while memory holds what lies between: a WAL
+    // restarted in a running node writes every mem table again into a newer file, and after a
+    // crash, recovery serves segments only up to where that copy begins, below the older files
+    // still to flush (the planner asserted: simulator, seed 7153792). Those entries go first,
+    // as memory has them.
+    const start = Math.max(Math.min(from, g.segmentsLast + 1), g.snapshotIndex + 1, mem.first);
     const end = Math.min(range.hi, mem.last);
     let k = start;
+    while (k < from && k <= mem.last) k++;
     while (k <= end && mem.termAt(k) === range.termAt(k)) k++;
     const writeTo = k - 1;
     const count = writeTo - start + 1;
