@@ -275,6 +275,38 @@ describe('a log opened while the log tree restarts', () => {
   });
 });
 
+describe('segments behind an older WAL file after a restart and a crash', () => {
+  it('are filled in from memory first, where the segment writer asserted on the gap', async () => {
+    const w = logWorld({ log: { walFileBytesMax: 4096 } });
+    w.settle();
+    // An owner that never takes segments_flushed: memory keeps every entry, as a member's
+    // mem table does while the segment writer's notices are on their way.
+    const log = w.ls.openLog('q/1', w.owner);
+    for (let i = 1; i <= 40; i += 5) {
+      log.append(makeEntries('q/1', i, i + 4, 1, 200));
+      w.settle();
+    }
+    expect(w.ls.stats().segments.walFilesFlushed).toBeGreaterThan(0); // segments hold a prefix
+    // The segment writer stalls; the WAL restarts and writes every mem table again into a new
+    // file (a cut at the start of memory, then entries 1..40), after the older files still to flush.
+    w.disk.failAlways('write', 'ENOSPC', '/data/groups');
+    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    w.clock.runFor(50);
+    // A crash: recovery serves segments only up to where memory's copy starts (none of them),
+    // below an older WAL file's range.
+    const w2 = crashAndRestart(w, { log: { walFileBytesMax: 4096 } });
+    w2.settle();
+    expect(w2.logger.records.filter((r) => r.level === 'error')).toEqual([]);
+    const again = w2.open('q/1');
+    const all = again.entries(1, 100);
+    expect(all.map((e) => e.index)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(all.every((e) => payloadMatches('q/1', e))).toBe(true);
+    expect(w2.ls.stats().segments.walFilesFlushed).toBeGreaterThan(0);
+  });
+});
+
 describe('a WAL writer restarted in a running node', () => {
   it('keeps its last file when cutting that file back fails: a second restart does not take it for a stray', async () => {
     const w = logWorld();
