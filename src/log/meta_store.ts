@@ -239,14 +239,9 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
     if (this.compacting) return this.compacted(error, handle, size);
     if (error !== null) {
       this.needsTruncate = true;
-      if (!this.failing) this.ls.logger.error('meta store cannot write; retrying', { error, errno: error.errno, file: this.path });
-      this.failing = true;
-      this.retrying = true;
-      this.sendAfter(this.ls.options.walRetryMs, { type: 'retry' });
-      return;
+      return this.retryLater('meta store cannot write; retrying', error);
     }
-    if (this.failing) this.ls.logger.info('meta store writes again', { file: this.path });
-    this.failing = false;
+    this.writesAgain();
     this.needsTruncate = false;
     this.syncDirFirst = false;
     this.size = size;
@@ -262,6 +257,20 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
       if (r.replyTo !== undefined) this.send(r.replyTo, { type: 'meta_stored', logId: r.logId, term: r.term, votedFor: r.votedFor, tag: r.tag });
     }
     if (this.size > this.ls.options.metaFileBytesMax) this.compact();
+  }
+
+  /** A write failed: report it (once per outage) and try again after walRetryMs. */
+  private retryLater(msg: string, error: DiskError): void {
+    if (!this.failing) this.ls.logger.error(msg, { error, errno: error.errno, file: this.path });
+    this.failing = true;
+    this.retrying = true;
+    this.sendAfter(this.ls.options.walRetryMs, { type: 'retry' });
+  }
+
+  /** A write succeeded: the outage, if any, is over. */
+  private writesAgain(): void {
+    if (this.failing) this.ls.logger.info('meta store writes again', { file: this.path });
+    this.failing = false;
   }
 
   /** Rewrites the live values into a new file and renames it over the old one (`force`: whatever it costs). */
@@ -298,14 +307,9 @@ export class MetaStoreActor extends Actor<MetaStoreMsg, { ls: LogSystem }> {
     if (this.rewriting) {
       if (error !== null) {
         if (handle !== undefined) this.ls.disk.close(handle, () => {});
-        if (!this.failing) this.ls.logger.error('meta store cannot rewrite its file; retrying', { error, errno: error.errno, file: this.path });
-        this.failing = true;
-        this.retrying = true;
-        this.sendAfter(this.ls.options.walRetryMs, { type: 'retry' });
-        return;
+        return this.retryLater('meta store cannot rewrite its file; retrying', error);
       }
-      if (this.failing) this.ls.logger.info('meta store writes again', { file: this.path });
-      this.failing = false;
+      this.writesAgain();
       this.rewriting = false;
     }
     if (error !== null) {
