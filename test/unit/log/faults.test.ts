@@ -3,14 +3,13 @@
 // acknowledged, resume once a retry succeeds), the mem-table budget, and a
 // restart of the log actors.
 import { describe, expect, it } from 'vitest';
-import { whichChildren } from '../../../src/actors/supervisor.js';
 import type { ActorRef } from '../../../src/actors/actor.js';
 import type { DiskCallback, DiskError, DiskOp, FileHandle, OpenMode } from '../../../src/io/disk.js';
 import { SeededRandom } from '../../../src/io/random.js';
 import { SimClock } from '../../../src/io/sim_clock.js';
 import { SimDisk, type SimFaultCode } from '../../../src/io/sim_disk.js';
 import { walSpareName } from '../../../src/log/wal_format.js';
-import { crashAndRestart, logWorld, makeEntries, payloadMatches, type World } from './world.js';
+import { crashAndRestart, logTreeChild, logWorld, makeEntries, payloadMatches, type World } from './world.js';
 
 describe('WAL backpressure', () => {
   it('tells writers to wait past walPendingBytesMax and to resume below half of it', () => {
@@ -178,8 +177,7 @@ describe('log actors restart', () => {
     const log = w.open('x/1');
     log.append(makeEntries('x/1', 1, 50, 1));
     w.settle();
-    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    const { child: wal } = await logTreeChild(w, 'wal');
     log.append(makeEntries('x/1', 51, 60, 1));
     log.truncateAfter(55);
     log.append(makeEntries('x/1', 56, 70, 2));
@@ -211,8 +209,7 @@ describe('a WAL restarted while the disk failed', () => {
     expect(log.append(makeEntries('d/1', 21, 21, 1))).toBe('unavailable');
     w.disk.clearFaults();
     w.state.changes.length = 0;
-    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    const { child: wal } = await logTreeChild(w, 'wal');
     w.system.stop(wal, new Error('injected crash')).catch(() => {});
     w.settle();
     expect(w.state.changes.map((c) => c.change.type)).toContain('wal_up');
@@ -233,8 +230,7 @@ describe('a WAL restarted while the disk is full', () => {
     w.disk.failAlways('sync', 'ENOSPC', '/data/wal/');
     log.append(makeEntries('e/1', 11, 20, 1));
     w.clock.runFor(300);
-    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    const { sup, child: wal } = await logTreeChild(w, 'wal');
     w.state.changes.length = 0;
     w.system.stop(wal, new Error('injected crash')).catch(() => {});
     w.clock.runFor(1000); // its successor cannot sync its predecessor's file: retried every 100 ms
@@ -261,8 +257,7 @@ describe('a log opened while the log tree restarts', () => {
     w.settle();
     w.ls.metaStore().store('o/1', 2, null, w.owner, 't'); // the meta store has a sync in flight: the tree takes a while to stop
     w.clock.runFor(0.01);
-    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    const { child: wal } = await logTreeChild(w, 'wal');
     w.system.stop(wal, new Error('injected crash')).catch(() => {});
     w.clock.runUntil(() => !w.system.isAlive(wal) && w.ls.treeActors().wal === wal);
     // The WAL is down and its successor not started yet: a member restarted now opens its log.
@@ -290,8 +285,7 @@ describe('segments behind an older WAL file after a restart and a crash', () => 
     // The segment writer stalls; the WAL restarts and writes every mem table again into a new
     // file (a cut at the start of memory, then entries 1..40), after the older files still to flush.
     w.disk.failAlways('write', 'ENOSPC', '/data/groups');
-    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    const { child: wal } = await logTreeChild(w, 'wal');
     w.system.stop(wal, new Error('injected crash')).catch(() => {});
     w.clock.runFor(50);
     // A crash: recovery serves segments only up to where memory's copy starts (none of them),
@@ -317,8 +311,7 @@ describe('a WAL writer restarted in a running node', () => {
     expect(log.writtenIndex).toBe(20);
     const active = w.disk.paths().filter((p) => /\/data\/wal\/\d+\.wal$/.test(p));
     expect(active).toEqual(['/data/wal/0000000000000001.wal']);
-    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    const { child: wal } = await logTreeChild(w, 'wal');
     // The successor cuts the file back to what was synced, and that sync fails once: it waits
     // (it used to fail to start) and its next attempt must still count the file as the dead
     // writer's (one deleted it as a stray, and until the entries were written again elsewhere,
@@ -349,8 +342,7 @@ describe('a WAL restarted while its next file is being prepared', () => {
     const w = logWorld({ clock, disk });
     w.settle();
     expect(disk.held).toBeDefined();
-    const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const wal = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === 'wal')?.ref as ActorRef;
+    const { child: wal } = await logTreeChild(w, 'wal');
     return { w, disk, wal };
   }
 

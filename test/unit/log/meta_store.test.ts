@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { whichChildren } from '../../../src/actors/supervisor.js';
-import type { ActorRef } from '../../../src/actors/actor.js';
-import { crashAndRestart, logWorld } from './world.js';
+import { crashAndRestart, logTreeChild, logWorld } from './world.js';
 
 describe('MetaStore', () => {
   it('answers once durable, batching the stores queued together into one sync', () => {
@@ -85,8 +83,7 @@ describe('MetaStore', () => {
     w.clock.runFor(300); // taken, written, not synced: retried every 100 ms
     expect(w.state.meta).toEqual([]);
     w.disk.clearFaults();
-    const log = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
-    const store = (await w.clock.settle(whichChildren(w.system, log))).find((c) => c.id === 'meta_store')?.ref as ActorRef;
+    const { child: store } = await logTreeChild(w, 'meta_store');
     w.system.stop(store, new Error('injected crash')).catch(() => {});
     w.settle();
     expect(w.state.meta).toEqual([{ type: 'meta_stored', logId: 'k/1', term: 5, votedFor: 'n1', tag: 'x' }]);

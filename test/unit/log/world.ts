@@ -3,7 +3,7 @@
 // to its GroupLog and keeps what changed.
 import { Actor, type ActorRef } from '../../../src/actors/actor.js';
 import { ActorSystem } from '../../../src/actors/actor_system.js';
-import { startSupervisor } from '../../../src/actors/supervisor.js';
+import { startSupervisor, whichChildren } from '../../../src/actors/supervisor.js';
 import { SimClock } from '../../../src/io/sim_clock.js';
 import { SeededRandom } from '../../../src/io/random.js';
 import { SimDisk, type SimDiskOptions } from '../../../src/io/sim_disk.js';
@@ -112,4 +112,11 @@ export function payloadMatches(logId: string, e: LogEntry): boolean {
   if (expected.length !== e.payload.length) return false;
   for (let i = 0; i < expected.length; i++) if (expected[i] !== e.payload[i]) return false;
   return true;
+}
+
+/** The log tree's supervisor and its child `id` ('wal', 'segment_writer' or 'meta_store') now. */
+export async function logTreeChild(w: World, id: string): Promise<{ sup: ActorRef; child: ActorRef }> {
+  const sup = (await w.clock.settle(whichChildren(w.system, w.top))).find((c) => c.id === 'log')?.ref as ActorRef;
+  const child = (await w.clock.settle(whichChildren(w.system, sup))).find((c) => c.id === id)?.ref as ActorRef;
+  return { sup, child };
 }
