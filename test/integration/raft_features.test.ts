@@ -33,6 +33,17 @@ async function start(nodes: string[], members = nodes, extra = {}) {
   return cluster;
 }
 
+/** A list of numbers, one appended per command (replying with the length). */
+class Items implements Machine<number[], number, number> {
+  init(): number[] {
+    return [];
+  }
+  apply(_meta: ApplyMeta, n: number, state: number[]): ApplyResult<number[], number> {
+    state.push(n);
+    return { state, reply: state.length };
+  }
+}
+
 describe('snapshots', () => {
   it('brings a member that was down while the log was compacted back from a snapshot', async () => {
     const c = await start(['a', 'b', 'c']);
@@ -149,14 +160,7 @@ describe('snapshots', () => {
     /** The turn count at each step of every restore. */
     let seen: number[] = [];
     const restored: string[] = [];
-    class Items implements Machine<number[], number, number> {
-      init(): number[] {
-        return [];
-      }
-      apply(_meta: ApplyMeta, n: number, state: number[]): ApplyResult<number[], number> {
-        state.push(n);
-        return { state, reply: state.length };
-      }
+    class SteppedItems extends Items {
       *restoreSteps(bytes: Uint8Array): Generator<void, number[], undefined> {
         const state: number[] = [];
         for (const n of decodeValue(bytes) as number[]) {
@@ -171,7 +175,7 @@ describe('snapshots', () => {
     cluster = new LocalCluster(['a', 'b', 'c'], {
       snapshotEveryEntries: 50,
       restoreStepsPerTurn: 4,
-      machines: { items: () => new Items() },
+      machines: { items: () => new SteppedItems() },
       observer: { restoredInSteps: (_cluster, node) => restored.push(node) },
     });
     const c = cluster;
@@ -213,14 +217,7 @@ describe('snapshots', () => {
 describe('fault isolation', () => {
   /** Runs before each restore of an Items machine (a test makes it throw). */
   let beforeRestore: () => void = () => {};
-  class Items implements Machine<number[], number, number> {
-    init(): number[] {
-      return [];
-    }
-    apply(_meta: ApplyMeta, n: number, state: number[]): ApplyResult<number[], number> {
-      state.push(n);
-      return { state, reply: state.length };
-    }
+  class RestoringItems extends Items {
     restore(bytes: Uint8Array): number[] {
       beforeRestore();
       return decodeValue(bytes) as number[];
@@ -230,7 +227,7 @@ describe('fault isolation', () => {
   /** A cluster `items` of a, b and c (and `ctr`), a follower down while 120 items are written and compacted. */
   async function itemsWithOneDown(): Promise<{ c: LocalCluster; down: string; up: string }> {
     beforeRestore = () => {};
-    cluster = new LocalCluster(['a', 'b', 'c'], { snapshotEveryEntries: 50, machines: { items: () => new Items(), counter: () => new CounterMachine() } });
+    cluster = new LocalCluster(['a', 'b', 'c'], { snapshotEveryEntries: 50, machines: { items: () => new RestoringItems(), counter: () => new CounterMachine() } });
     const c = cluster;
     await c.startAll();
     await c.system('a').startCluster('items', 'items', ['a', 'b', 'c']);
