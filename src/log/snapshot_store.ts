@@ -363,11 +363,10 @@ export class SnapshotWriter {
     // new, made by the first write or by the segment writer, and not yet synced into its parent.
     const dirs = [this.store.dir];
     if (!this.store.parentsSynced) dirs.push(parentDir(this.store.dir), parentDir(parentDir(this.store.dir)));
-    const cancelled = new DiskError('ECANCELED', 'write', this.tmpPath);
     this.disk.write(handle, trailer, this.offset, (e1) => {
-      if (e1 !== null || this.aborted) return fail(e1 ?? cancelled);
+      if (e1 !== null || this.aborted) return fail(e1 ?? this.cancelled());
       this.disk.sync(handle, this.syncMethod === 'none' ? 'none' : 'fsync', (e2) => {
-        if (e2 !== null || this.aborted) return fail(e2 ?? cancelled);
+        if (e2 !== null || this.aborted) return fail(e2 ?? this.cancelled());
         this.closed = true;
         this.disk.close(handle, () => {
           this.disk.rename(this.tmpPath, finalPath, (e3) => {
@@ -399,6 +398,11 @@ export class SnapshotWriter {
     if (!this.busy) this.discard();
   }
 
+  /** What an operation of an abandoned writer ends with. */
+  private cancelled(): DiskError {
+    return new DiskError('ECANCELED', 'write', this.tmpPath);
+  }
+
   private discard(): void {
     this.closed = true;
     const h = this.handle;
@@ -416,7 +420,7 @@ export class SnapshotWriter {
     this.busy = false;
     if (this.aborted && !this.closed) {
       this.discard();
-      return cb(err ?? new DiskError('ECANCELED', 'write', this.tmpPath), undefined);
+      return cb(err ?? this.cancelled(), undefined);
     }
     cb(err, undefined);
   }

@@ -7,7 +7,7 @@ import { Actor } from '../actors/actor.js';
 import { assertNever } from '../lib/assert.js';
 import { Completion } from '../lib/completion.js';
 import { DiskError, type DiskCallback, type FileHandle } from '../io/disk.js';
-import type { LogEntry } from './events.js';
+import type { LogEntry, LogEvent } from './events.js';
 import type { GroupState } from './group_state.js';
 import { backgroundSyncEveryBytes, IoGate, runSteps, writeInSyncedPieces, type Step } from './io_chain.js';
 import type { LogSystem } from './log_system.js';
@@ -112,14 +112,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     // What the dead instance told its writers (overloaded, down) died with it, and no one would
     // ever have told them it was over: they waited for good (simulator, log_crash). They hear
     // that this instance starts clear; if the disk still fails, its first write says so again.
-    if (this.down !== undefined) this.ls.logger.info('WAL writes again', { after: this.down.errno });
-    this.down = undefined;
-    this.ls.walDown = undefined;
-    for (const g of this.ls.groups.values()) {
-      if (g.owner === undefined) continue;
-      this.send(g.owner, { type: 'wal_up', logId: g.logId });
-      this.send(g.owner, { type: 'wal_resumed', logId: g.logId });
-    }
+    this.recovered(true);
+    this.tellWriters((logId) => ({ type: 'wal_resumed', logId }));
     this.begin(nextSeq, true);
   }
 
@@ -568,19 +562,24 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         file: this.current?.path ?? this.batches[0]?.file.path,
         retryMs: this.ls.options.walRetryMs,
       });
-      for (const g of this.ls.groups.values()) if (g.owner !== undefined) this.send(g.owner, { type: 'wal_down', logId: g.logId, error });
+      this.tellWriters((logId) => ({ type: 'wal_down', logId, error }));
     }
     this.retrying = true;
     this.sendAfter(this.ls.options.walRetryMs, { type: 'retry' });
   }
 
-  /** An operation succeeded: if the WAL was down, it is up again. */
-  private recovered(): void {
-    if (this.down === undefined) return;
-    this.ls.logger.info('WAL writes again', { after: this.down.errno });
+  /** An operation succeeded: if the WAL was down, it is up again (after a restart, every writer hears so: its predecessor may have been down). */
+  private recovered(afterRestart = false): void {
+    if (this.down === undefined && !afterRestart) return;
+    if (this.down !== undefined) this.ls.logger.info('WAL writes again', { after: this.down.errno });
     this.down = undefined;
     this.ls.walDown = undefined;
-    for (const g of this.ls.groups.values()) if (g.owner !== undefined) this.send(g.owner, { type: 'wal_up', logId: g.logId });
+    this.tellWriters((logId) => ({ type: 'wal_up', logId }));
+  }
+
+  /** Sends every log's owner the notice `msg` makes for it. */
+  private tellWriters(msg: (logId: string) => LogEvent): void {
+    for (const g of this.ls.groups.values()) if (g.owner !== undefined) this.send(g.owner, msg(g.logId));
   }
 
   /**
