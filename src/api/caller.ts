@@ -8,7 +8,7 @@ import type { Clock } from '../io/clock.js';
 import type { ServerStatus } from '../raft/server/server.js';
 import type { Role } from '../raft/core/types.js';
 import type { QuerySpec, Request } from '../transport/transport.js';
-import type { Requester, RequestCallback, RequestOptions } from './requester.js';
+import type { Requester, RequestCallback, RequestOptions, RequestProbe } from './requester.js';
 import { Session, commandRequest, openSession } from './session.js';
 
 /** Options of a command or query call. */
@@ -96,6 +96,16 @@ export abstract class Caller {
   nodeOverview(node: string, options: CallOptions & { brief?: boolean } = {}): Promise<NodeOverview> {
     const { brief, ...call } = options;
     return this.requester.requestAsync('_', { type: 'overview', ...(brief === true ? { brief } : {}) }, { ...call, member: node }) as Promise<NodeOverview>;
+  }
+
+  /** Tells `probe` of every request this caller makes from now on, or no one when `undefined` (telemetry uses it). */
+  watchRequests(probe: RequestProbe | undefined): void {
+    this.requester.probe = probe;
+  }
+
+  /** Whether a probe watches this caller's requests. */
+  watchingRequests(): boolean {
+    return this.requester.probe !== undefined;
   }
 
   /** Tells the caller who the members of `cluster` are (nodes to ask first). */

@@ -45,7 +45,11 @@ export class Client extends Caller {
   private nextSubscription = 1;
   private closed = false;
 
-  private constructor(private readonly transport: Transport, options: ClientOptions) {
+  private constructor(
+    /** How this client reaches the nodes. */
+    readonly transport: Transport,
+    options: ClientOptions,
+  ) {
     super();
     this.clock = options.clock ?? new RealClock();
     this.logger = options.logger ?? stderrLogger();

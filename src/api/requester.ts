@@ -20,6 +20,15 @@ export interface RequestOptions {
 /** Completion of a request: an error, or the value. */
 export type RequestCallback = (error: ConcordError | null, value: unknown) => void;
 
+/** Hears of every request as it starts; what `begin` returns hears of its end. */
+export interface RequestProbe {
+  /** A request for `cluster` starts at `startMs` (the requester's clock). */
+  begin(cluster: string, body: Request, startMs: number): RequestEnd;
+}
+
+/** A request ended at `endMs`, after `attempts` attempts (sends to a member, retries included). */
+export type RequestEnd = (error: ConcordError | null, attempts: number, endMs: number) => void;
+
 /** Deadlines are checked by one sweep, at most this often: a timeout may fire this much late. */
 const sweepGranularityMs = 20;
 
@@ -54,6 +63,8 @@ export class Requester {
   private sweepAt = Infinity;
   private nextId: number;
   private closed = false;
+  /** Told of every request, when set (telemetry). */
+  probe: RequestProbe | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -148,7 +159,9 @@ export class Requester {
     const member = options.member;
     const node = member ?? this.liveLeader(cluster) ?? this.firstMember(cluster);
     const now = this.clock.now(); // read once per request: a clock read is a measurable share of a small request
-    new Call(this, cluster, body, member, node, timeoutMs, now + timeoutMs, cb).next(now);
+    const call = new Call(this, cluster, body, member, node, timeoutMs, now + timeoutMs, cb);
+    if (this.probe !== undefined) call.end = this.probe.begin(cluster, body, now);
+    call.next(now);
   }
 
   /** `request` as a promise. */
@@ -237,6 +250,8 @@ class Call {
   private finalAttempt = false;
   /** `next` as a timer callback, made only when a retry waits. */
   private nextFn: (() => void) | undefined;
+  /** Told of the end, when a probe watches requests. */
+  end: RequestEnd | undefined;
 
   constructor(
     private readonly requester: Requester,
@@ -248,7 +263,7 @@ class Call {
     public node: string,
     private readonly timeoutMs: number,
     private readonly deadline: number,
-    private readonly cb: RequestCallback,
+    private readonly callback: RequestCallback,
   ) {
     this.idempotent = member === undefined && repeatable(body);
   }
@@ -264,7 +279,8 @@ class Call {
 
   /** Ends the call. */
   settle(error: ConcordError | null, value: unknown): void {
-    this.cb(error, value);
+    this.end?.(error, this.round, this.requester.now());
+    this.callback(error, value);
   }
 
   /** The current attempt ended: a response, or an error (a timeout, or the node went down). */
@@ -272,7 +288,7 @@ class Call {
     const r = this.requester;
     this.round++;
     if (err !== null) {
-      if (!(err instanceof TimeoutError) || this.finalAttempt) return this.cb(err, undefined);
+      if (!(err instanceof TimeoutError) || this.finalAttempt) return this.settle(err, undefined);
       this.lastError = err;
       r.leaders.delete(this.cluster);
       this.node = r.nextMember(this.cluster, this.node, this.round);
@@ -281,10 +297,10 @@ class Call {
     const res = response as Response;
     if (res.ok) {
       if (this.member === undefined) r.leaders.set(this.cluster, this.node);
-      return this.cb(null, res.value);
+      return this.settle(null, res.value);
     }
     const error = fromWire(res.error);
-    if (!retryable.has(error.code) || this.member !== undefined) return this.cb(error, undefined);
+    if (!retryable.has(error.code) || this.member !== undefined) return this.settle(error, undefined);
     this.lastError = error;
     if (error.code === 'cluster_not_found' || error.code === 'member_failed') r.forget(this.cluster, this.node);
     const pause = Math.min(10 * 2 ** Math.min(this.round, 5), Math.max(0, this.deadline - r.now()));
@@ -305,8 +321,8 @@ class Call {
 
   private giveUp(): void {
     const code = this.lastError?.code;
-    if (code === 'cluster_not_found') return this.cb(new ClusterNotFoundError(this.cluster), undefined);
-    if (code === 'not_leader' || code === 'no_leader') return this.cb(new NoLeaderError(`no leader for ${this.cluster} within ${this.timeoutMs} ms`), undefined);
-    this.cb(this.lastError ?? new TimeoutError(`${this.cluster}: timed out after ${this.timeoutMs} ms`), undefined);
+    if (code === 'cluster_not_found') return this.settle(new ClusterNotFoundError(this.cluster), undefined);
+    if (code === 'not_leader' || code === 'no_leader') return this.settle(new NoLeaderError(`no leader for ${this.cluster} within ${this.timeoutMs} ms`), undefined);
+    this.settle(this.lastError ?? new TimeoutError(`${this.cluster}: timed out after ${this.timeoutMs} ms`), undefined);
   }
 }

@@ -23,6 +23,7 @@ import { firstRequestId, Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
 import { Caller, validName, type CallOptions, type NodeOverview, type StartClusterResult } from './caller.js';
 import type { Role } from '../raft/core/types.js';
+import { newRaftCounters, type RaftCounters } from '../raft/server/counters.js';
 
 /** How a System starts. */
 export interface SystemOptions {
@@ -92,9 +93,12 @@ export class System extends Caller implements ServerHost {
   readonly disk: Disk;
   readonly coreOptions: Partial<CoreOptions>;
   readonly observer: ServerObserver | undefined;
+  /** Protocol events counted across this node's members (elections, applied entries, snapshots). */
+  readonly raftCounters: RaftCounters = newRaftCounters();
   /** Inbound envelopes dropped because they were malformed or addressed to nothing here. */
   readonly dropped = { unknownCluster: 0, misaddressed: 0, notMember: 0, failed: 0 };
-  private readonly transport: Transport;
+  /** How this node reaches the others. */
+  readonly transport: Transport;
   private readonly random: Random;
   protected readonly requester: Requester;
   /** By name. A Map, not the options' object: a name such as `toString` or `__proto__` must not find what every object inherits. */
@@ -280,6 +284,11 @@ export class System extends Caller implements ServerHost {
    * leaves the statuses out.
    */
   overview(brief = false): Promise<NodeOverview & { log: LogSystemStats }> {
+    return Promise.resolve(this.localOverview(brief));
+  }
+
+  /** `overview`, at once. */
+  localOverview(brief = false): NodeOverview & { log: LogSystemStats } {
     const servers: ServerStatus[] = [];
     const roles: Partial<Record<Role, number>> = {};
     for (const cluster of this.localClusters) {
@@ -290,7 +299,7 @@ export class System extends Caller implements ServerHost {
       if (!brief) servers.push(status);
     }
     const failed = [...this.failed].map(([cluster, reason]) => ({ cluster, reason }));
-    return Promise.resolve({ node: this.nodeId, servers, roles, failed, log: this.logSystem.stats() });
+    return { node: this.nodeId, servers, roles, failed, log: this.logSystem.stats() };
   }
 
   /** Registers a handler for machine `send` effects; returns the destination to give the machine. */

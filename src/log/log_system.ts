@@ -51,6 +51,12 @@ export interface SegmentStats {
   failures: number;
 }
 
+/** Hears of each WAL batch as it becomes durable (telemetry records its histograms here). */
+export interface WalProbe {
+  /** A batch of `entries` in `bytes` was written and synced, `durationMs` from the write's start. */
+  batchDurable(durationMs: number, bytes: number, entries: number): void;
+}
+
 /** An overview of the node's log layer. */
 export interface LogSystemStats {
   logs: number;
@@ -109,6 +115,8 @@ export class LogSystem {
   readonly walStats: WalStats = { batches: 0, entries: 0, bytes: 0, syncs: 0, inlineSyncs: 0, rollovers: 0, pressureRollovers: 0, overloads: 0, failures: 0, busyMs: 0 };
   readonly segmentStats: SegmentStats = { waves: 0, chunks: 0, entries: 0, bytes: 0, walFilesFlushed: 0, filesDeleted: 0, failures: 0 };
   readonly metaStats = { compactions: 0 };
+  /** Told of every durable WAL batch, when set (one probe at a time). */
+  walProbe: WalProbe | undefined;
   private system: ActorSystem | undefined;
   private walRef: ActorRef<WalMsg> | undefined;
   private segmentWriterRef: ActorRef<SegmentWriterMsg> | undefined;

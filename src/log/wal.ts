@@ -69,6 +69,8 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   private resuming = false;
   /** The last batch's write and sync took over inlineSyncSlowMs: sync in the thread pool until one is fast again. */
   private syncsSlow = false;
+  /** How long the last write and its sync took (for the WAL probe). */
+  private lastWriteMs = 0;
   private pendingBytes = 0;
   private overloaded = false;
   private readonly told = new Map<GroupState, unknown>();
@@ -458,7 +460,10 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
       this.io.end();
       const took = clock.now() - began;
       this.ls.walStats.busyMs += took;
-      if (op === 'write') this.syncsSlow = took > inlineSyncSlowMs;
+      if (op === 'write') {
+        this.syncsSlow = took > inlineSyncSlowMs;
+        this.lastWriteMs = took;
+      }
       if (!this.system.send(self, { type: 'io_done', op, error, handle: result() }) && op === 'open') {
         const h = result();
         if (h !== undefined) this.ls.disk.close(h, () => {});
@@ -517,6 +522,7 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
     s.entries += b.entries;
     s.bytes += bytes;
     if (this.ls.options.walSyncMethod !== 'none') s.syncs++;
+    this.ls.walProbe?.batchDurable(this.lastWriteMs, bytes, b.entries);
     for (const n of b.notices) {
       const g = n.group;
       if (g.walBatch === b) {

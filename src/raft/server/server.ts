@@ -22,6 +22,7 @@ import type { NodeEvent, QuerySpec, Request, Response, SessionTag, WireError } f
 import { encodeCommand, encodeMachineVersion, type ProposedCommand } from './entry_codec.js';
 import { MachineRunner, type Applied, type RestoreJob } from './machine_runner.js';
 import { SnapshotIo, snapshotConfig, type SnapshotIoMsg } from './snapshot_io.js';
+import type { RaftCounters } from './counters.js';
 
 /** Where a reply goes: the requesting node and its request id. */
 export interface ReplyTo {
@@ -46,6 +47,8 @@ export interface ServerHost {
   readonly logSystem: LogSystem;
   readonly logger: Logger;
   readonly coreOptions: Partial<CoreOptions>;
+  /** Where the node's members count protocol events. */
+  readonly raftCounters: RaftCounters;
   sendRaft(cluster: string, to: ServerId, msg: RaftMessage): void;
   respond(replyTo: ReplyTo, response: Response): void;
   notify(dest: Destination, msg: unknown): void;
@@ -160,6 +163,8 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private held: { seq: number; to: ServerId; msg: RaftMessage }[] = [];
   private readonly proposedDown = new Set<string>();
   private knownConfig: RaftState['config'] | undefined;
+  /** The role last counted in the node's counters. */
+  private countedRole: Role | undefined;
   /** A snapshot being restored into the machine a few steps at a time, and what to do once it is. */
   private restoring: { readonly job: RestoreJob; readonly index: number; readonly then: () => void } | undefined;
 
@@ -583,10 +588,21 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         this.snapshots.abort();
         return undefined;
       case 'role':
+        this.countRole(e.role);
         return undefined;
       default:
         return assertNever(e, 'effect');
     }
+  }
+
+  /** Counts elections and leaderships; a candidate's announcement is always a new term, so a new election. */
+  private countRole(role: Role): void {
+    const counters = this.host.raftCounters;
+    if (role === 'candidate') counters.elections++;
+    else if (role === this.countedRole) return;
+    else if (role === 'pre_vote') counters.preVotes++;
+    else if (role === 'leader') counters.leadersElected++;
+    this.countedRole = role;
   }
 
   /** Sends to a peer, holding the message while a persist it may depend on is under way. */
@@ -623,6 +639,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         observer?.applied?.(this.cluster, this.host.nodeId, entry.index, entry.term, entry.payload);
         const wasHalted = this.runner.halted !== undefined;
         this.appliedBytes += entry.payload.length;
+        this.host.raftCounters.entriesApplied++;
         this.applied(entry.index, entry.term, this.runner.apply(entry));
         if (!wasHalted && this.runner.halted !== undefined) this.stepCore({ type: 'set_can_lead', value: false });
       }
@@ -681,6 +698,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     this.lastSnapshotIndex = index;
     this.lastSnapshotBytes = size;
     this.appliedBytesAtSnapshot = this.appliedBytesAtSaving;
+    this.host.raftCounters.snapshotsTaken++;
     if (index > this.log.snapshotIndex) this.log.setSnapshotPoint(index, term);
     this.stepCore({ type: 'snapshot_taken', index, term, size });
   }
@@ -708,6 +726,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       done: e.offset + e.length >= e.size,
       size: e.size,
     });
+    this.host.raftCounters.snapshotChunksSent++;
   }
 
   private receiveFailed(index: number, error: Error | null): void {
@@ -759,6 +778,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       this.host.respond(p.replyTo, { ok: false, error: { code: 'timeout', message: 'outcome unknown: the member installed a snapshot past it' } });
     }
     const configs = [snapshotConfig(latest.meta, index), ...this.configsAfter(index)];
+    this.host.raftCounters.snapshotsInstalled++;
     this.stepCore({ type: 'snapshot_installed', index, term: latest.term, size: latest.size, configs });
     if (this.runner.halted !== undefined) this.stepCore({ type: 'set_can_lead', value: false });
   }
