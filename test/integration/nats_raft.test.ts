@@ -13,6 +13,9 @@ import { Codec, wireVersion } from '../../src/transport/codec.js';
 import { RealClock } from '../../src/io/clock.js';
 import { memoryLogger } from '../../src/lib/logger.js';
 import { KvMachine } from '../../machines/kv.js';
+import { Client } from '../../src/api/client.js';
+import { instrument } from '../../src/telemetry/index.js';
+import { pipeline } from '../helpers/telemetry.js';
 
 const nodes = ['a', 'b', 'c'];
 let server: NatsServer;
@@ -75,6 +78,40 @@ describe('a kv cluster over NATS', () => {
     for (const n of nodes) {
       const dropped = Object.values(transports.get(n)?.stats.dropped ?? {}).reduce((x, y) => x + y, 0);
       expect(dropped).toBeGreaterThanOrEqual(40);
+    }
+  });
+
+  it('reports its transport, drops and requests through OpenTelemetry, for a System and for a Client', async () => {
+    const p = pipeline();
+    const onSystem = instrument(sys('a'), { meterProvider: p.meterProvider, tracerProvider: p.tracerProvider });
+    const transport = await NatsTransport.connect({ nodeId: 'client-otel', servers: server.url, logger: memoryLogger(), heartbeatMs: 50, nodeTimeoutMs: 500 });
+    const client = await Client.connect({ transport, clusters: { kv1: nodes } });
+    const onClient = instrument(client, { meterProvider: p.meterProvider, tracerProvider: p.tracerProvider });
+    try {
+      for (let i = 0; i < 5; i++) await client.processCommand('kv1', { type: 'put', key: `otel${i}`, value: i });
+      await sys('a').consistentQuery('kv1', { name: 'get', args: 'otel4' });
+      expect(await p.count('concord.request.duration', { 'concord.node': 'client-otel', 'concord.operation': 'command' })).toBe(5);
+      expect(await p.count('concord.request.duration', { 'concord.node': 'a', 'concord.operation': 'query.consistent' })).toBe(1);
+      expect(p.spans.getFinishedSpans().filter((s) => s.name === 'concord command' && s.attributes['concord.node'] === 'client-otel')).toHaveLength(5);
+      const a = transports.get('a') as NatsTransport;
+      const sent = { 'concord.node': 'a', 'network.io.direction': 'transmit' };
+      // Read after the collection: the counters only grow, and the heartbeats go on meanwhile.
+      const messages = await p.value('concord.transport.messages', sent);
+      expect(messages).toBeGreaterThan(0);
+      expect(messages).toBeLessThanOrEqual(a.stats.sent);
+      expect(await p.value('concord.transport.io', { 'concord.node': 'a', 'network.io.direction': 'receive' })).toBeGreaterThan(0);
+      expect(await p.value('concord.transport.messages', { 'concord.node': 'client-otel', 'network.io.direction': 'transmit' })).toBeGreaterThanOrEqual(5);
+      // The junk of the test before: the transport's own drops and the System's, by reason.
+      const drops = await p.points('concord.transport.dropped', { 'concord.node': 'a' });
+      const byReason = Object.fromEntries(drops.map((d) => [d.attributes['concord.drop.reason'], d.value]));
+      expect(byReason['unknown_cluster']).toBe(sys('a').dropped.unknownCluster);
+      for (const [reason, count] of Object.entries(a.stats.dropped)) expect(byReason[reason]).toBe(count);
+      expect(Object.values(byReason).reduce((x, y) => (x as number) + (y as number), 0)).toBeGreaterThan(0);
+      expect(await p.value('concord.wal.batches', { 'concord.node': 'a' })).toBeGreaterThan(0);
+    } finally {
+      onClient.stop();
+      onSystem.stop();
+      await client.close();
     }
   });
 

@@ -1,0 +1,76 @@
+// Request telemetry: a duration histogram and a retry counter for every
+// request a System or Client makes, and a client span around each one (a
+// child of whatever span is active where the caller made the request).
+import { SpanKind, SpanStatusCode, type Attributes, type Histogram, type Counter, type Meter, type Tracer } from '@opentelemetry/api';
+import type { ConcordError } from '../lib/errors.js';
+import type { RequestEnd, RequestProbe } from '../api/requester.js';
+import type { Request } from '../transport/transport.js';
+
+/** Bucket bounds in seconds: a command takes about a millisecond on a quiet network, a timeout seconds. */
+const durationBuckets = [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** What a request does, as its metrics and spans name it: `command`, `query.consistent`, `add_member`, ... */
+export function operationOf(body: Request): string {
+  return body.type === 'query' ? `query.${body.mode}` : body.type;
+}
+
+/** Records every request: its duration (with `error.type` when it failed), its retries and a span. */
+export class RequestTelemetry implements RequestProbe {
+  private readonly duration: Histogram;
+  private readonly retries: Counter;
+  /** Attribute sets by operation and outcome, made once: a request should not allocate them. */
+  private readonly attributeSets = new Map<string, Attributes>();
+
+  constructor(
+    meter: Meter,
+    /** `concord.node`: the System's or Client's id. */
+    private readonly node: string,
+    private readonly tracer: Tracer | undefined,
+    /** Whether metrics carry `concord.cluster` (spans always do). */
+    private readonly byCluster: boolean,
+  ) {
+    this.duration = meter.createHistogram('concord.request.duration', {
+      unit: 's',
+      description: 'Time from a request to its answer (retries and leader redirects included)',
+      advice: { explicitBucketBoundaries: durationBuckets },
+    });
+    this.retries = meter.createCounter('concord.request.retries', {
+      unit: '{attempt}',
+      description: 'Attempts of requests beyond the first (not_leader redirects, retries after a member went silent)',
+    });
+  }
+
+  /** Starts a request's span; the function returned records its end. */
+  begin(cluster: string, body: Request, startMs: number): RequestEnd {
+    const operation = operationOf(body);
+    const span = this.tracer?.startSpan(`concord ${operation}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'concord.node': this.node, 'concord.cluster': cluster, 'concord.operation': operation },
+    });
+    return (error, attempts, endMs) => {
+      const attributes = this.attributes(operation, cluster, error);
+      this.duration.record(Math.max(0, endMs - startMs) / 1000, attributes);
+      if (attempts > 1) this.retries.add(attempts - 1, attributes);
+      if (span === undefined) return;
+      span.setAttribute('concord.attempts', attempts);
+      if (error !== null) {
+        span.setAttribute('error.type', error.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      }
+      span.end();
+    };
+  }
+
+  private attributes(operation: string, cluster: string, error: ConcordError | null): Attributes {
+    const code = error?.code;
+    const key = this.byCluster ? `${operation}\u0000${code ?? ''}\u0000${cluster}` : `${operation}\u0000${code ?? ''}`;
+    let set = this.attributeSets.get(key);
+    if (set === undefined) {
+      set = { 'concord.node': this.node, 'concord.operation': operation };
+      if (code !== undefined) set['error.type'] = code;
+      if (this.byCluster) set['concord.cluster'] = cluster;
+      this.attributeSets.set(key, set);
+    }
+    return set;
+  }
+}

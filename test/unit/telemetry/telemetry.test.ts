@@ -1,0 +1,145 @@
+// OpenTelemetry instrumentation: what `instrument` reports reaches a real SDK
+// (metrics read through a MetricReader, spans through an in-memory exporter),
+// from whole Systems in the deterministic world.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Histogram } from '@opentelemetry/sdk-metrics';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { pipeline } from '../../helpers/telemetry.js';
+import { World } from '../../../src/sim/world.js';
+import { instrument, type Telemetry, type TelemetryOptions } from '../../../src/telemetry/index.js';
+import { KvMachine } from '../../../machines/kv.js';
+import { ConcordError } from '../../../src/lib/errors.js';
+
+const nodes = ['n1', 'n2', 'n3'];
+const running: Telemetry[] = [];
+afterEach(() => {
+  for (const t of running.splice(0)) t.stop();
+});
+
+async function kvWorld(options: { snapshotEveryEntries?: number } = {}): Promise<World> {
+  const world = new World({ seed: 7, nodes, machines: { kv: () => new KvMachine() }, ...options });
+  for (const n of nodes) await world.startNode(n);
+  const started = await world.settle(world.system('n1').startCluster('kv', 'kv', nodes));
+  expect(started.notStarted).toEqual([]);
+  return world;
+}
+
+function instrumented(world: World, node: string, p: ReturnType<typeof pipeline>, options: TelemetryOptions = {}): Telemetry {
+  const t = instrument(world.system(node), { meterProvider: p.meterProvider, tracerProvider: p.tracerProvider, ...options });
+  running.push(t);
+  return t;
+}
+
+async function puts(world: World, node: string, count: number, from = 0): Promise<void> {
+  for (let i = from; i < from + count; i++) await world.settle(world.system(node).processCommand('kv', { type: 'put', key: `k${i}`, value: i }));
+}
+
+describe('telemetry', () => {
+  it('reports every request with its duration, outcome and a client span', async () => {
+    const world = await kvWorld();
+    const p = pipeline();
+    instrumented(world, 'n1', p);
+    await puts(world, 'n1', 20);
+    expect(await world.settle(world.system('n1').consistentQuery('kv', { name: 'get', args: 'k3' }))).toBe(3);
+    const missing = await world.settle(world.system('n1').processCommand('nope', { type: 'put', key: 'a', value: 1 }, { timeoutMs: 300 }).catch((e: unknown) => e));
+    expect((missing as ConcordError).code).toBe('cluster_not_found');
+
+    const commands = { 'concord.node': 'n1', 'concord.operation': 'command' };
+    const ok = (await p.points('concord.request.duration', commands)).filter((pt) => pt.attributes['error.type'] === undefined);
+    expect(ok.map((pt) => (pt.value as Histogram).count)).toEqual([20]);
+    expect((ok[0]?.value as Histogram).sum).toBeGreaterThan(0); // virtual time passes for each command
+    expect(await p.count('concord.request.duration', { ...commands, 'error.type': 'cluster_not_found' })).toBe(1);
+    expect(await p.count('concord.request.duration', { 'concord.operation': 'query.consistent' })).toBe(1);
+    // The missing cluster was asked again and again until the deadline.
+    expect(await p.value('concord.request.retries', { 'error.type': 'cluster_not_found' })).toBeGreaterThan(0);
+
+    const spans = p.spans.getFinishedSpans();
+    const commandSpans = spans.filter((s) => s.name === 'concord command');
+    expect(commandSpans).toHaveLength(21);
+    expect(commandSpans.every((s) => s.kind === SpanKind.CLIENT)).toBe(true);
+    const failed = commandSpans.filter((s) => s.status.code === SpanStatusCode.ERROR);
+    expect(failed.map((s) => [s.attributes['concord.cluster'], s.attributes['error.type']])).toEqual([['nope', 'cluster_not_found']]);
+    expect(spans.filter((s) => s.name === 'concord query.consistent')).toHaveLength(1);
+  });
+
+  it("reports the node's members, protocol events, WAL batches and log figures", async () => {
+    const world = await kvWorld({ snapshotEveryEntries: 8 });
+    const p = pipeline();
+    for (const n of nodes) instrumented(world, n, p);
+    await puts(world, 'n1', 30);
+    world.run(200); // the followers learn the last commit index
+
+    // One member per node; across the three, one leader.
+    for (const n of nodes) expect(await p.value('concord.raft.members', { 'concord.node': n })).toBe(1);
+    expect(await p.value('concord.raft.members', { 'concord.raft.role': 'leader' })).toBe(1);
+    expect(await p.value('concord.raft.members.failed')).toBe(0);
+    const elected = await p.value('concord.raft.leaders.elected');
+    expect(elected).toBeGreaterThanOrEqual(1);
+    expect(await p.value('concord.raft.elections', { 'concord.election.phase': 'vote' })).toBeGreaterThanOrEqual(elected);
+    // Every member applied the 30 puts (and the leader's no-op and the sessionless rest).
+    for (const n of nodes) expect(await p.value('concord.raft.entries.applied', { 'concord.node': n })).toBeGreaterThanOrEqual(30);
+    for (const n of nodes) expect(await p.value('concord.raft.snapshots', { 'concord.node': n, 'concord.snapshot.event': 'taken' })).toBeGreaterThanOrEqual(1);
+
+    // The counters and the per-batch histograms agree with the log's own figures.
+    const stats = world.system('n1').logSystem.stats();
+    expect(stats.wal.batches).toBeGreaterThan(0);
+    expect(await p.value('concord.wal.batches', { 'concord.node': 'n1' })).toBe(stats.wal.batches);
+    expect(await p.value('concord.wal.entries', { 'concord.node': 'n1' })).toBe(stats.wal.entries);
+    expect(await p.value('concord.wal.io', { 'concord.node': 'n1' })).toBe(stats.wal.bytes);
+    expect(await p.count('concord.wal.write.duration', { 'concord.node': 'n1' })).toBe(stats.wal.batches);
+    const perBatch = (await p.points('concord.wal.batch.entries', { 'concord.node': 'n1' }))[0]?.value as Histogram;
+    expect(perBatch.sum).toBe(stats.wal.entries);
+    expect(await p.value('concord.log.memory.usage', { 'concord.node': 'n1' })).toBe(stats.memBytes);
+    expect(await p.value('concord.log.count', { 'concord.node': 'n1' })).toBe(1);
+    expect(await p.value('concord.wal.down')).toBe(0);
+  });
+
+  it('gives per-member gauges when asked, labelled with the cluster', async () => {
+    const world = await kvWorld();
+    const p = pipeline();
+    instrumented(world, 'n2', p, { perMember: true });
+    await puts(world, 'n1', 5);
+    world.run(200);
+    const status = world.system('n2').localOverview().servers[0];
+    expect(status?.commitIndex).toBeGreaterThan(5);
+    const kv = { 'concord.node': 'n2', 'concord.cluster': 'kv' };
+    expect(await p.value('concord.raft.commit_index', kv)).toBe(status?.commitIndex);
+    expect(await p.value('concord.raft.applied_index', kv)).toBe(status?.appliedIndex);
+    expect(await p.value('concord.raft.last_index', kv)).toBe(status?.lastIndex);
+    expect(await p.value('concord.raft.term', kv)).toBe(status?.term);
+  });
+
+  it('leaves per-member gauges and the cluster label out by default', async () => {
+    const world = await kvWorld();
+    const p = pipeline();
+    instrumented(world, 'n1', p);
+    await puts(world, 'n1', 2);
+    expect(await p.points('concord.raft.commit_index')).toEqual([]);
+    const points = await p.points('concord.request.duration', { 'concord.operation': 'command' });
+    expect(points.length).toBe(1);
+    expect(points[0]?.attributes['concord.cluster']).toBeUndefined();
+  });
+
+  it('records nothing more once stopped, and may be started again', async () => {
+    const world = await kvWorld();
+    const p = pipeline();
+    const t = instrumented(world, 'n1', p);
+    await puts(world, 'n1', 3);
+    t.stop();
+    await puts(world, 'n1', 3, 3);
+    expect(await p.count('concord.request.duration', { 'concord.operation': 'command' })).toBe(3);
+    expect(await p.points('concord.wal.batches')).toEqual([]); // its callback is gone
+    const again = pipeline();
+    instrumented(world, 'n1', again, { traces: false });
+    await puts(world, 'n1', 2, 6);
+    expect(await again.count('concord.request.duration', { 'concord.operation': 'command' })).toBe(2);
+    expect(again.spans.getFinishedSpans()).toEqual([]);
+  });
+
+  it('refuses a second instrumentation of the same System with invalid_argument', async () => {
+    const world = await kvWorld();
+    const p = pipeline();
+    instrumented(world, 'n1', p);
+    expect(() => instrument(world.system('n1'), { meterProvider: p.meterProvider })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+  });
+});
