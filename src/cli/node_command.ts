@@ -1,7 +1,8 @@
 // `concord node`: runs a node process. It connects to NATS (waiting for a
 // server when none answers yet), recovers every member it has on disk,
 // optionally makes sure it hosts a member of a cluster, prints `ready <id>`,
-// and runs until SIGINT or SIGTERM.
+// and runs until SIGINT or SIGTERM. Its metrics and spans go to whatever
+// OpenTelemetry SDK the process registers (none by default).
 import { join } from 'node:path';
 import { System } from '../api/system.js';
 import { NatsTransport } from '../transport/nats.js';
@@ -12,6 +13,7 @@ import { CounterMachine } from '../../machines/counter.js';
 import { connectionHelp, connectionOptions, flagOrEnv, list, parse, positiveInt, UsageError } from './args.js';
 import { transportOptions, type ConnectionFlags } from './connect.js';
 import { loadMachineModules } from './machine_module.js';
+import { instrument } from '../telemetry/instrument.js';
 
 /** Usage of `concord node`. */
 export const nodeUsage = `Usage: concord node --id <name>|_ --data <dir> [--cluster <name> --members a,b,c --machine <name>]
@@ -28,13 +30,16 @@ for NATS when no server answers yet.
   --election-timeout <ms>  minimum election timeout (default 1000; heartbeats every tenth of it)
   --wal-sync <method>  datasync (default), fsync, or none (writes are acknowledged before
                      they reach the disk: a power loss can lose acknowledged commands)
+  --otel-per-member  metrics per member too (term, commit and applied index, labelled with
+                     the cluster). Metrics and spans go to the OpenTelemetry SDK the process
+                     registers: NODE_OPTIONS="--import ./otel-setup.mjs" concord node ...
 ${connectionHelp}`;
 
 const builtInMachines = { kv: () => new KvMachine(), counter: () => new CounterMachine() };
 
 /** Runs `concord node`; resolves when the node has stopped. */
 export async function runNode(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'machine-module': { type: 'string', multiple: true }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' } });
+  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'machine-module': { type: 'string', multiple: true }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' }, 'otel-per-member': { type: 'boolean' } });
   if (values.help === true) {
     process.stdout.write(`${nodeUsage}\n`);
     return 0;
@@ -66,6 +71,8 @@ export async function runNode(argv: string[]): Promise<number> {
     raft: raftTiming(positiveInt(values['election-timeout'], '--election-timeout', 1000)),
     log: { walSyncMethod: walSync },
   });
+  // A no-op unless an SDK was registered before this point (NODE_OPTIONS="--import ...").
+  const telemetry = instrument(system, { perMember: values['otel-per-member'] === true });
   await system.restartAll();
   if (cluster !== undefined && members.length > 0) await system.ensureMember(cluster, machine, members);
   process.stdout.write(`ready ${id}\n`);
@@ -85,6 +92,7 @@ export async function runNode(argv: string[]): Promise<number> {
     process.stderr.write(`${down.message}\n`);
     return 1;
   }
+  telemetry.stop();
   await system.stop();
   return 0;
 }

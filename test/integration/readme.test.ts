@@ -32,6 +32,7 @@ describe('README examples', () => {
       const source = code
         .replace(/from 'concord'/g, `from '${pathToFileURL(join(root, 'src/index.ts')).href}'`)
         .replace(/from 'concord\/sim'/g, `from '${pathToFileURL(join(root, 'src/sim/index.ts')).href}'`)
+        .replace(/from 'concord\/telemetry'/g, `from '${pathToFileURL(join(root, 'src/telemetry/index.ts')).href}'`)
         .replace(/from 'concord\/machines\/(\w+)'/g, (_m, name: string) => `from '${pathToFileURL(join(root, `machines/${name}.ts`)).href}'`);
       writeFileSync(file, `${source}\nexport {};\n`);
       const logged: string[] = [];
