@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<void> }>> = 
   latency: () => import('./latency.js'),
   groups: () => import('./groups.js'),
   recovery: () => import('./recovery.js'),
+  telemetry: () => import('./telemetry.js'),
 };
 
 async function main(): Promise<void> {

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { System } from '../../src/api/system.js';
+import { System, type SystemOptions } from '../../src/api/system.js';
 import { LocalNetwork } from '../../src/transport/local.js';
 import { RealClock } from '../../src/io/clock.js';
 import { stderrLogger } from '../../src/lib/logger.js';
@@ -19,8 +19,8 @@ export function put256(i: number): { type: 'put'; key: string; value: string } {
 /** The value for each key length, made once (a fresh `repeat` per command measured the generator, not Concord). */
 const values = Array.from({ length: 16 }, (_, keyLength) => 'v'.repeat(256 - 24 - keyLength));
 
-/** Three Systems in this process over a LocalNetwork, each with its own data dir of real files. */
-export async function localCluster(nodes = ['n1', 'n2', 'n3']): Promise<{ systems: System[]; close: () => Promise<void> }> {
+/** Three Systems in this process over a LocalNetwork, each with its own data dir of real files (`extra` overrides their options). */
+export async function localCluster(nodes = ['n1', 'n2', 'n3'], extra: Partial<SystemOptions> = {}): Promise<{ systems: System[]; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'concord-bench-'));
   const clock = new RealClock();
   const network = new LocalNetwork(clock);
@@ -34,6 +34,7 @@ export async function localCluster(nodes = ['n1', 'n2', 'n3']): Promise<{ system
         machines: { kv: () => new KvMachine(), counter: () => new CounterMachine() },
         clock,
         logger: stderrLogger('error'),
+        ...extra,
       }),
     );
   }
