@@ -5,7 +5,7 @@
 import { metrics, trace, type Attributes, type Meter, type MeterProvider, type TracerProvider } from '@opentelemetry/api';
 import { ConcordError } from '../lib/errors.js';
 import { System } from '../api/system.js';
-import type { Client } from '../api/client.js';
+import { Client } from '../api/client.js';
 import { RequestTelemetry } from './requests.js';
 import { logObservation, raftObservation, transportObservation, WalTelemetry, type Observation } from './node_metrics.js';
 
@@ -42,6 +42,7 @@ export function instrument(target: System | Client, options: TelemetryOptions = 
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(instrumentationScope);
   const tracer = options.traces === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(instrumentationScope);
   const isSystem = target instanceof System;
+  if (!isSystem && !(target instanceof Client)) throw new ConcordError('invalid_argument', 'instrument takes a System or a Client');
   if ((isSystem && target.logSystem.walProbe !== undefined) || target.watchingRequests()) {
     throw new ConcordError('invalid_argument', `${target.nodeId} is instrumented already: stop that instrumentation first`);
   }

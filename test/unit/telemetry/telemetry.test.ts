@@ -136,10 +136,11 @@ describe('telemetry', () => {
     expect(again.spans.getFinishedSpans()).toEqual([]);
   });
 
-  it('refuses a second instrumentation of the same System with invalid_argument', async () => {
+  it('refuses a second instrumentation of the same System, and anything but a System or Client, with invalid_argument', async () => {
     const world = await kvWorld();
     const p = pipeline();
     instrumented(world, 'n1', p);
     expect(() => instrument(world.system('n1'), { meterProvider: p.meterProvider })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(() => instrument({} as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
   });
 });
