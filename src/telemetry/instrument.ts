@@ -7,7 +7,7 @@ import { ConcordError } from '../lib/errors.js';
 import { System } from '../api/system.js';
 import { Client } from '../api/client.js';
 import { RequestTelemetry } from './requests.js';
-import { logObservation, raftObservation, transportObservation, WalTelemetry, type Observation } from './node_metrics.js';
+import { actorObservation, logObservation, raftObservation, transportObservation, WalTelemetry, type Observation } from './node_metrics.js';
 
 /** The instrumentation scope's name: what a metric or span from Concord carries as its meter or tracer. */
 export const instrumentationScope = 'concord';
@@ -68,7 +68,12 @@ export function instrument(target: System | Client, options: TelemetryOptions = 
 function systemObservations(meter: Meter, node: Attributes, system: System, options: TelemetryOptions): Observation[] {
   const d = system.dropped;
   const drops = () => ({ unknown_cluster: d.unknownCluster, misaddressed: d.misaddressed, not_member: d.notMember, handler_failed: d.failed });
-  return [raftObservation(meter, node, system, options.perMember === true), logObservation(meter, node, system), transportObservation(meter, node, system.transport, drops)];
+  return [
+    raftObservation(meter, node, system, options.perMember === true),
+    logObservation(meter, node, system),
+    actorObservation(meter, node, system),
+    transportObservation(meter, node, system.transport, drops),
+  ];
 }
 
 /** Registers an observation's callback; returns its removal. (The SDK reports a callback's exception through its own error handler.) */

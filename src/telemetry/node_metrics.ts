@@ -105,6 +105,24 @@ export function raftObservation(meter: Meter, node: Attributes, system: System, 
   };
 }
 
+/** Observes the node's actors: how many live, messages delivered, mailbox drops and crashes (a member crashing shows here first). */
+export function actorObservation(meter: Meter, node: Attributes, system: System): Observation {
+  const live = meter.createObservableUpDownCounter('concord.actors.count', { unit: '{actor}', description: 'Live actors: one Raft server and one supervisor per member, and the log and transport actors' });
+  const messages = meter.createObservableCounter('concord.actors.messages', { unit: '{message}', description: 'Messages delivered to actors' });
+  const dropped = meter.createObservableCounter('concord.actors.mailbox.dropped', { unit: '{message}', description: 'Messages dropped because a mailbox was full' });
+  const crashes = meter.createObservableCounter('concord.actors.crashes', { unit: '{crash}', description: 'Actors that crashed (their supervisor restarted them or gave up)' });
+  return {
+    instruments: [live, messages, dropped, crashes],
+    observe: (result) => {
+      const actors = system.actors;
+      result.observe(live, actors.size, node);
+      result.observe(messages, actors.stats.delivered, node);
+      result.observe(dropped, actors.stats.dropped, node);
+      result.observe(crashes, actors.stats.crashed, node);
+    },
+  };
+}
+
 /** Observes the shared WAL, the segment writer and the mem tables. */
 export function logObservation(meter: Meter, node: Attributes, system: System): Observation {
   const counter = (name: string, unit: string, description: string) => meter.createObservableCounter(name, { unit, description });

@@ -92,6 +92,16 @@ describe('telemetry', () => {
     expect(await p.value('concord.log.memory.usage', { 'concord.node': 'n1' })).toBe(stats.memBytes);
     expect(await p.value('concord.log.count', { 'concord.node': 'n1' })).toBe(1);
     expect(await p.value('concord.wal.down')).toBe(0);
+
+    // A member that crashes (its supervisor restarts it) shows in the actor figures.
+    const n2 = world.system('n2');
+    expect(await p.value('concord.actors.count', { 'concord.node': 'n2' })).toBe(n2.actors.size);
+    const crashesBefore = await p.value('concord.actors.crashes', { 'concord.node': 'n2' });
+    await world.settle(n2.actors.stop(n2.actors.whereis('server:kv') as never, new Error('test: member crash')));
+    world.run(200);
+    expect(await p.value('concord.actors.crashes', { 'concord.node': 'n2' })).toBe(crashesBefore + 1);
+    expect(await p.value('concord.raft.members', { 'concord.node': 'n2' })).toBe(1); // restarted
+    expect(await p.value('concord.actors.messages', { 'concord.node': 'n2' })).toBeGreaterThan(0);
   });
 
   it('gives per-member gauges when asked, labelled with the cluster', async () => {
