@@ -23,7 +23,7 @@ import { firstRequestId, Requester } from './requester.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
 import { Caller, validName, type CallOptions, type NodeOverview, type StartClusterResult } from './caller.js';
 import type { Role } from '../raft/core/types.js';
-import { newRaftCounters, type RaftCounters } from '../raft/server/counters.js';
+import { newRaftCounters, type CommitProbe, type RaftCounters } from '../raft/server/counters.js';
 
 /** How a System starts. */
 export interface SystemOptions {
@@ -95,6 +95,8 @@ export class System extends Caller implements ServerHost {
   readonly observer: ServerObserver | undefined;
   /** Protocol events counted across this node's members (elections, applied entries, snapshots). */
   readonly raftCounters: RaftCounters = newRaftCounters();
+  /** Told of each command a leader on this node applies, when set (telemetry). */
+  commitProbe: CommitProbe | undefined;
   /** Inbound envelopes dropped because they were malformed or addressed to nothing here. */
   readonly dropped = { unknownCluster: 0, misaddressed: 0, notMember: 0, failed: 0 };
   /** How this node reaches the others. */

@@ -7,7 +7,7 @@ import { ConcordError } from '../lib/errors.js';
 import { System } from '../api/system.js';
 import { Client } from '../api/client.js';
 import { RequestTelemetry } from './requests.js';
-import { actorObservation, logObservation, raftObservation, transportObservation, WalTelemetry, type Observation } from './node_metrics.js';
+import { actorObservation, CommitTelemetry, logObservation, raftObservation, transportObservation, WalTelemetry, type Observation } from './node_metrics.js';
 
 /** The instrumentation scope's name: what a metric or span from Concord carries as its meter or tracer. */
 export const instrumentationScope = 'concord';
@@ -51,7 +51,10 @@ export function instrument(target: System | Client, options: TelemetryOptions = 
   const observations = isSystem
     ? systemObservations(meter, node, target, options)
     : [transportObservation(meter, node, target.transport, () => ({ unexpected: target.stats.unexpected }))];
-  if (isSystem) target.logSystem.walProbe = new WalTelemetry(meter, node);
+  if (isSystem) {
+    target.logSystem.walProbe = new WalTelemetry(meter, node);
+    target.commitProbe = new CommitTelemetry(meter, node);
+  }
   const removals = observations.map((o) => register(meter, o));
   let stopped = false;
   return {
@@ -59,7 +62,10 @@ export function instrument(target: System | Client, options: TelemetryOptions = 
       if (stopped) return;
       stopped = true;
       target.watchRequests(undefined);
-      if (isSystem) target.logSystem.walProbe = undefined;
+      if (isSystem) {
+        target.logSystem.walProbe = undefined;
+        target.commitProbe = undefined;
+      }
       for (const remove of removals) remove();
     },
   };

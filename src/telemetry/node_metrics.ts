@@ -6,6 +6,7 @@
 import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api';
 import type { System } from '../api/system.js';
 import type { WalProbe } from '../log/log_system.js';
+import type { CommitProbe } from '../raft/server/counters.js';
 import type { Role } from '../raft/core/types.js';
 import { NatsTransport } from '../transport/nats.js';
 import type { Transport } from '../transport/transport.js';
@@ -64,6 +65,7 @@ export function transportObservation(meter: Meter, node: Attributes, transport: 
 export function raftObservation(meter: Meter, node: Attributes, system: System, perMember: boolean): Observation {
   const members = meter.createObservableUpDownCounter('concord.raft.members', { unit: '{member}', description: 'Members hosted by this node, by Raft role' });
   const failed = meter.createObservableUpDownCounter('concord.raft.members.failed', { unit: '{member}', description: 'Members stopped after crashing too often (restartServer tries one again)' });
+  const leaderless = meter.createObservableUpDownCounter('concord.raft.members.leaderless', { unit: '{member}', description: 'Members that know of no leader (an election under way, or no quorum): commands to them wait or fail' });
   const elections = meter.createObservableCounter('concord.raft.elections', { unit: '{election}', description: 'Pre-vote rounds and elections begun by members on this node (concord.election.phase)' });
   const leaders = meter.createObservableCounter('concord.raft.leaders.elected', { unit: '{election}', description: 'Times a member on this node became leader' });
   const applied = meter.createObservableCounter('concord.raft.entries.applied', { unit: '{entry}', description: 'Log entries applied to machines on this node' });
@@ -81,11 +83,12 @@ export function raftObservation(meter: Meter, node: Attributes, system: System, 
   const events = { taken: { ...node, 'concord.snapshot.event': 'taken' }, installed: { ...node, 'concord.snapshot.event': 'installed' } };
   const c = system.raftCounters;
   return {
-    instruments: [members, failed, elections, leaders, applied, snapshots, chunks, ...(perMember ? Object.values(gauges) : [])],
+    instruments: [members, failed, leaderless, elections, leaders, applied, snapshots, chunks, ...(perMember ? Object.values(gauges) : [])],
     observe: (result) => {
-      const overview = system.localOverview(!perMember);
+      const overview = system.localOverview();
       roles.forEach((role, i) => result.observe(members, overview.roles[role] ?? 0, roleSets[i]));
       result.observe(failed, overview.failed.length, node);
+      result.observe(leaderless, overview.servers.filter((s) => s.leader === undefined && s.role !== 'stopped').length, node);
       result.observe(elections, c.preVotes, phases.preVote);
       result.observe(elections, c.elections, phases.vote);
       result.observe(leaders, c.leadersElected, node);
@@ -93,6 +96,7 @@ export function raftObservation(meter: Meter, node: Attributes, system: System, 
       result.observe(snapshots, c.snapshotsTaken, events.taken);
       result.observe(snapshots, c.snapshotsInstalled, events.installed);
       result.observe(chunks, c.snapshotChunksSent, node);
+      if (!perMember) return;
       for (const s of overview.servers) {
         const at = { ...node, 'concord.cluster': s.cluster };
         result.observe(gauges.term, s.term, at);
@@ -168,6 +172,26 @@ export function logObservation(meter: Meter, node: Attributes, system: System): 
       result.observe(logs, s.logs, node);
     },
   };
+}
+
+/** Records how long each command took on its leader, from entering the log to being applied. */
+export class CommitTelemetry implements CommitProbe {
+  private readonly duration: Histogram;
+
+  constructor(
+    meter: Meter,
+    private readonly node: Attributes,
+  ) {
+    this.duration = meter.createHistogram('concord.raft.command.duration', {
+      unit: 's',
+      description: "From a leader accepting a command into its log to applying it and answering: replication, a majority's syncs, the apply",
+      advice: { explicitBucketBoundaries: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5] },
+    });
+  }
+
+  commandApplied(durationMs: number): void {
+    this.duration.record(durationMs / 1000, this.node);
+  }
 }
 
 /** Records each durable WAL batch: how long its write and sync took, its entries and its bytes (group commit at work). */

@@ -20,6 +20,12 @@ export interface RaftCounters {
   snapshotChunksSent: number;
 }
 
+/** Hears of each command a leader on this node applied (telemetry records its histogram here). */
+export interface CommitProbe {
+  /** A command the leader accepted into its log `durationMs` ago is applied, and its caller answered. */
+  commandApplied(durationMs: number): void;
+}
+
 /** A set of counters at zero. */
 export function newRaftCounters(): RaftCounters {
   return { preVotes: 0, elections: 0, leadersElected: 0, entriesApplied: 0, snapshotsTaken: 0, snapshotsInstalled: 0, snapshotChunksSent: 0 };

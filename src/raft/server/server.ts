@@ -22,7 +22,7 @@ import type { NodeEvent, QuerySpec, Request, Response, SessionTag, WireError } f
 import { encodeCommand, encodeMachineVersion, type ProposedCommand } from './entry_codec.js';
 import { MachineRunner, type Applied, type RestoreJob } from './machine_runner.js';
 import { SnapshotIo, snapshotConfig, type SnapshotIoMsg } from './snapshot_io.js';
-import type { RaftCounters } from './counters.js';
+import type { CommitProbe, RaftCounters } from './counters.js';
 
 /** Where a reply goes: the requesting node and its request id. */
 export interface ReplyTo {
@@ -49,6 +49,8 @@ export interface ServerHost {
   readonly coreOptions: Partial<CoreOptions>;
   /** Where the node's members count protocol events. */
   readonly raftCounters: RaftCounters;
+  /** Told of each command a leader here applies, when set. */
+  readonly commitProbe: CommitProbe | undefined;
   sendRaft(cluster: string, to: ServerId, msg: RaftMessage): void;
   respond(replyTo: ReplyTo, response: Response): void;
   notify(dest: Destination, msg: unknown): void;
@@ -155,7 +157,8 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private commandBatch: CommandItem[] = [];
   /** Requests waiting for the core to accept (commands) or finish (membership, transfer). */
   private readonly pendingRefs = new Map<number, ReplyTo | undefined>();
-  private readonly awaitingApply = new Map<number, { term: number; replyTo: ReplyTo }>();
+  /** Commands accepted by this leader, by index: whom to answer, and when it accepted them (when a commit probe listens, else -1). */
+  private readonly awaitingApply = new Map<number, { term: number; replyTo: ReplyTo; acceptedAt: number }>();
   private readBatch: number[] = [];
   private readonly readRequests = new Map<number, { replyTo: ReplyTo; query: QuerySpec }>();
   private persistSeq = 0;
@@ -560,7 +563,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         return undefined;
       case 'accepted': {
         const replyTo = this.takeRef(e.ref);
-        if (replyTo !== undefined) this.awaitingApply.set(e.index, { term: e.term, replyTo });
+        if (replyTo !== undefined) this.awaitingApply.set(e.index, { term: e.term, replyTo, acceptedAt: this.host.commitProbe === undefined ? -1 : this.now() });
         return undefined;
       }
       case 'rejected':
@@ -663,10 +666,11 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         this.host.respond(pending.replyTo, { ok: false, error: { code: 'not_leader', message: 'command was dropped by a leader change', leader: this.core.leaderId } });
       } else if (result?.outcome === undefined) {
         this.host.respond(pending.replyTo, { ok: false, error: { code: 'machine_version', message: 'not applied: this member cannot run the cluster\'s machine version' } });
-      } else if (result.outcome.ok) {
-        this.host.respond(pending.replyTo, { ok: true, value: result.outcome.value });
       } else {
-        this.host.respond(pending.replyTo, { ok: false, error: { code: result.outcome.code, message: result.outcome.message } });
+        const outcome = result.outcome;
+        this.host.respond(pending.replyTo, outcome.ok ? { ok: true, value: outcome.value } : { ok: false, error: { code: outcome.code, message: outcome.message } });
+        const probe = this.host.commitProbe;
+        if (probe !== undefined && pending.acceptedAt >= 0) probe.commandApplied(this.now() - pending.acceptedAt);
       }
     }
     if (result === undefined) return;

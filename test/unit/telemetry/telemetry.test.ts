@@ -80,6 +80,10 @@ describe('telemetry', () => {
     for (const n of nodes) expect(await p.value('concord.raft.entries.applied', { 'concord.node': n })).toBeGreaterThanOrEqual(30);
     for (const n of nodes) expect(await p.value('concord.raft.snapshots', { 'concord.node': n, 'concord.snapshot.event': 'taken' })).toBeGreaterThanOrEqual(1);
 
+    // Each put was timed once, on the leader's node, from entering its log to being applied.
+    expect(await p.count('concord.raft.command.duration')).toBe(30);
+    expect(await p.value('concord.raft.members.leaderless')).toBe(0);
+
     // The counters and the per-batch histograms agree with the log's own figures.
     const stats = world.system('n1').logSystem.stats();
     expect(stats.wal.batches).toBeGreaterThan(0);
@@ -102,6 +106,21 @@ describe('telemetry', () => {
     expect(await p.value('concord.actors.crashes', { 'concord.node': 'n2' })).toBe(crashesBefore + 1);
     expect(await p.value('concord.raft.members', { 'concord.node': 'n2' })).toBe(1); // restarted
     expect(await p.value('concord.actors.messages', { 'concord.node': 'n2' })).toBeGreaterThan(0);
+  });
+
+  it('counts the members that know no leader, as when a node is cut off', async () => {
+    const world = await kvWorld();
+    const p = pipeline();
+    for (const n of nodes) instrumented(world, n, p);
+    await puts(world, 'n1', 1);
+    expect(await p.value('concord.raft.members.leaderless')).toBe(0);
+    world.network.partition([['n1'], ['n2', 'n3']]);
+    world.run(3000);
+    expect(await p.value('concord.raft.members.leaderless', { 'concord.node': 'n1' })).toBe(1);
+    expect(await p.value('concord.raft.members.leaderless', { 'concord.node': 'n2' })).toBe(0);
+    world.network.heal();
+    world.run(3000);
+    expect(await p.value('concord.raft.members.leaderless')).toBe(0);
   });
 
   it('gives per-member gauges when asked, labelled with the cluster', async () => {
