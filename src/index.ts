@@ -64,7 +64,9 @@ export { Caller, validName, type CallOptions, type NodeOverview, type PipelineRe
 export { Client, type ClientOptions, type ClientStats } from './api/client.js';
 export type { ServerStatus, ServerObserver } from './raft/server/server.js';
 export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, MemberFailedError, ShutdownError } from './api/errors.js';
-export type { RequestOptions } from './api/requester.js';
+export type { RequestOptions, RequestProbe, RequestEnd } from './api/requester.js';
+export type { RaftCounters, CommitProbe } from './raft/server/counters.js';
+export type { LogSystemStats, WalStats, SegmentStats, WalProbe } from './log/log_system.js';
 export { Session } from './api/session.js';
 export type { SessionTag } from './transport/transport.js';
 export { LocalNetwork, LocalTransport, type NetworkFaults, type NetworkStats } from './transport/local.js';
