@@ -18,7 +18,14 @@ import { defaultCodecLimits, envelopeFromWire, Invalid, name, tuple, uint, type 
 export { codecDropReasons, defaultCodecLimits, type CodecDropReason, type CodecLimits } from './wire_decode.js';
 export { EncodeFailure, type EncodeFailureReason } from './wire_encode.js';
 
-/** Byte 0 of every message. A receiver drops versions it does not know, so the format can evolve. */
+/**
+ * Byte 0 of every message. A receiver drops versions it does not know. Within
+ * a version the format evolves by appending: a newer sender may add fields
+ * at the end of any array-encoded message, and a receiver ignores fields past
+ * those it knows (and fills in a default for ones an older sender leaves
+ * out, as install_snapshot's configIndex). A change an older receiver must
+ * not ignore takes a new version.
+ */
 export const wireVersion = 2;
 
 /** Why something inbound was not delivered, with a human detail (for logs). */

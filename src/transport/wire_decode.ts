@@ -117,9 +117,13 @@ function commandBytes(v: unknown, lim: CodecLimits): Uint8Array {
   return b;
 }
 
-/** An array of exactly `length` elements. */
+/**
+ * An array of at least `length` elements. Elements past those this version
+ * knows are fields a newer sender appended (see `wireVersion`): ignored, so
+ * that nodes of two versions can run side by side during a rolling upgrade.
+ */
 export function tuple(v: unknown, length: number, what: string): unknown[] {
-  if (Array.isArray(v) && v.length === length) return v;
+  if (Array.isArray(v) && v.length >= length) return v;
   throw new Invalid('shape', `${what}: expected an array of ${length}`);
 }
 
