@@ -14,6 +14,8 @@ import { connectionHelp, connectionOptions, flagOrEnv, list, parse, positiveInt,
 import { transportOptions, type ConnectionFlags } from './connect.js';
 import { loadMachineModules } from './machine_module.js';
 import { instrument } from '../telemetry/instrument.js';
+import { serveMetrics, type MetricsEndpoint } from './metrics_endpoint.js';
+import type { AnyMachine } from '../raft/machine.js';
 
 /** Usage of `concord node`. */
 export const nodeUsage = `Usage: concord node --id <name>|_ --data <dir> [--cluster <name> --members a,b,c --machine <name>]
@@ -30,16 +32,20 @@ for NATS when no server answers yet.
   --election-timeout <ms>  minimum election timeout (default 1000; heartbeats every tenth of it)
   --wal-sync <method>  datasync (default), fsync, or none (writes are acknowledged before
                      they reach the disk: a power loss can lose acknowledged commands)
+  --metrics-port <port>  serve Prometheus metrics at http://<host>:<port>/metrics (needs
+                     @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus installed)
+  --metrics-host <host>  the address it listens on (default 127.0.0.1; 0.0.0.0 for every interface)
   --otel-per-member  metrics per member too (term, commit and applied index, labelled with
-                     the cluster). Metrics and spans go to the OpenTelemetry SDK the process
-                     registers: NODE_OPTIONS="--import ./otel-setup.mjs" concord node ...
+                     the cluster). Without --metrics-port, metrics and spans go to the
+                     OpenTelemetry SDK the process registers:
+                     NODE_OPTIONS="--import ./otel-setup.mjs" concord node ...
 ${connectionHelp}`;
 
 const builtInMachines = { kv: () => new KvMachine(), counter: () => new CounterMachine() };
 
 /** Runs `concord node`; resolves when the node has stopped. */
 export async function runNode(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'machine-module': { type: 'string', multiple: true }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' }, 'otel-per-member': { type: 'boolean' } });
+  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'machine-module': { type: 'string', multiple: true }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' }, 'otel-per-member': { type: 'boolean' }, 'metrics-port': { type: 'string' }, 'metrics-host': { type: 'string' } });
   if (values.help === true) {
     process.stdout.write(`${nodeUsage}\n`);
     return 0;
@@ -54,28 +60,69 @@ export async function runNode(argv: string[]): Promise<number> {
   const members = list(flagOrEnv(values.members, 'CONCORD_MEMBERS') ?? '');
   const id = idFlag === '_' ? await freeNodeId(values) : idFlag;
   const dataDir = idFlag === '_' ? join(dataFlag, id) : dataFlag;
+  const metricsPort = values['metrics-port'] === undefined ? undefined : positiveInt(values['metrics-port'], '--metrics-port', 0);
+  if (metricsPort !== undefined && metricsPort > 65_535) throw new UsageError(`--metrics-port must be at most 65535, got ${metricsPort}`);
   const walSync = values['wal-sync'] ?? 'datasync';
   if (walSync !== 'datasync' && walSync !== 'fsync' && walSync !== 'none') throw new UsageError(`--wal-sync must be datasync, fsync or none, got '${walSync}'`);
+  const metrics = metricsPort === undefined ? undefined : await serveMetrics({ port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1' });
+  const node: NodeConfig = {
+    id,
+    dataDir,
+    machines,
+    walSync,
+    connection: values,
+    snapshotEvery: positiveInt(values['snapshot-every'], '--snapshot-every', 65_536),
+    electionMs: positiveInt(values['election-timeout'], '--election-timeout', 1000),
+    member: cluster !== undefined && members.length > 0 ? { cluster, machine, members } : undefined,
+    perMember: values['otel-per-member'] === true,
+  };
+  try {
+    return await serveNode(node, metrics);
+  } finally {
+    await metrics?.close(); // an open endpoint would keep the process alive
+  }
+}
+
+/** What `concord node` runs, its flags checked. */
+interface NodeConfig {
+  readonly id: string;
+  readonly dataDir: string;
+  readonly machines: Readonly<Record<string, () => AnyMachine>>;
+  readonly walSync: 'datasync' | 'fsync' | 'none';
+  readonly connection: ConnectionFlags;
+  readonly snapshotEvery: number;
+  readonly electionMs: number;
+  /** A member this node must host. */
+  readonly member: { readonly cluster: string; readonly machine: string; readonly members: readonly string[] } | undefined;
+  readonly perMember: boolean;
+}
+
+/** Starts the node, prints `ready <id>`, and runs until a signal (0) or until it stops by itself (1). */
+async function serveNode(node: NodeConfig, metrics: MetricsEndpoint | undefined): Promise<number> {
   const clock = new RealClock();
   const logger = stderrLogger();
   // A node may start before NATS (a host booting, say): it waits for a server rather than exiting.
-  const transport = await NatsTransport.connect({ ...transportOptions(id, values), clock, logger, waitForServer: true });
+  const transport = await NatsTransport.connect({ ...transportOptions(node.id, node.connection), clock, logger, waitForServer: true });
   const system = await System.start({
-    nodeId: id,
-    dataDir,
+    nodeId: node.id,
+    dataDir: node.dataDir,
     transport,
-    machines,
+    machines: node.machines,
     clock,
     logger,
-    snapshotEveryEntries: positiveInt(values['snapshot-every'], '--snapshot-every', 65_536),
-    raft: raftTiming(positiveInt(values['election-timeout'], '--election-timeout', 1000)),
-    log: { walSyncMethod: walSync },
+    snapshotEveryEntries: node.snapshotEvery,
+    raft: raftTiming(node.electionMs),
+    log: { walSyncMethod: node.walSync },
   });
-  // A no-op unless an SDK was registered before this point (NODE_OPTIONS="--import ...").
-  const telemetry = instrument(system, { perMember: values['otel-per-member'] === true });
+  // Without an endpoint: a no-op unless an SDK was registered before this point (NODE_OPTIONS="--import ...").
+  const telemetry = metrics === undefined ? instrument(system, { perMember: node.perMember }) : undefined;
+  if (metrics !== undefined) {
+    metrics.attach(system, { perMember: node.perMember });
+    process.stdout.write(`metrics ${metrics.url}\n`);
+  }
   await system.restartAll();
-  if (cluster !== undefined && members.length > 0) await system.ensureMember(cluster, machine, members);
-  process.stdout.write(`ready ${id}\n`);
+  if (node.member !== undefined) await system.ensureMember(node.member.cluster, node.member.machine, node.member.members);
+  process.stdout.write(`ready ${node.id}\n`);
   // Runs until a signal, or until the node stops by itself (its supervision tree gave up): then
   // the process exits with 1, for its service manager to start it again from disk.
   const down = await new Promise<Error | undefined>((resolve) => {
@@ -92,7 +139,7 @@ export async function runNode(argv: string[]): Promise<number> {
     process.stderr.write(`${down.message}\n`);
     return 1;
   }
-  telemetry.stop();
+  telemetry?.stop();
   await system.stop();
   return 0;
 }
