@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger.js';
 import { crc32c, crc32cUpdate } from '../lib/crc32c.js';
 import { completeSteps } from '../lib/steps.js';
 import { DiskError, joinPath, parentDir, type Disk, type DiskCallback, type FileHandle, type SyncMethod } from '../io/disk.js';
-import { runSteps, type Step } from './io_chain.js';
+import { backgroundSyncEveryBytes, runSteps, type Step } from './io_chain.js';
 
 /** What identifies a snapshot: the last index and term it covers, plus the Raft layer's metadata (e.g. the cluster configuration). */
 export interface SnapshotMeta {
@@ -296,6 +296,8 @@ export class SnapshotWriter {
   private closed = false;
   /** Abandoned: the file goes once no operation is in flight on its handle. */
   private aborted = false;
+  /** Bytes written since the file was last synced. */
+  private unsynced = 0;
 
   /** @internal */
   constructor(
@@ -324,7 +326,7 @@ export class SnapshotWriter {
     this.dataBytes += bytes.length;
     const at = this.offset;
     this.offset += data.length;
-    const write = (h: FileHandle): void => this.disk.write(h, data, at, (err) => this.end(cb, err));
+    const write = (h: FileHandle): void => runSteps(this.writeSteps(h, data, at), (err) => this.end(cb, err));
     if (this.handle !== undefined) return write(this.handle);
     const steps: Step[] = this.missingDirs.map((dir) => (next) => this.disk.mkdir(dir, next));
     steps.push((next) =>
@@ -339,6 +341,30 @@ export class SnapshotWriter {
       }),
     );
     runSteps(steps, (err) => (err === null ? write(this.handle as FileHandle) : this.end(cb, err)));
+  }
+
+  /**
+   * Steps writing `data` at `at` as background writes, with a sync each time
+   * backgroundSyncEveryBytes have gone in since the last: a snapshot is tens
+   * of megabytes, and left unsynced until the end they were all flushed by
+   * the next WAL sync on the same device (ext4 commits them together), which
+   * every command waits for (p99 of commands at 1,000 a second: 34 ms).
+   */
+  private writeSteps(h: FileHandle, data: Uint8Array, at: number): Step[] {
+    const steps: Step[] = [];
+    for (let from = 0; from < data.length; ) {
+      const to = Math.min(data.length, from + backgroundSyncEveryBytes - this.unsynced);
+      const piece = data.subarray(from, to);
+      const position = at + from;
+      steps.push((next) => this.disk.write(h, piece, position, next, true));
+      this.unsynced += to - from;
+      if (this.unsynced >= backgroundSyncEveryBytes) {
+        this.unsynced = 0;
+        if (this.syncMethod !== 'none') steps.push((next) => this.disk.sync(h, 'datasync', next));
+      }
+      from = to;
+    }
+    return steps;
   }
 
   /** Writes the trailer, syncs, renames into place, syncs the directory, then deletes older snapshots. */

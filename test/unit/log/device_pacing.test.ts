@@ -1,5 +1,5 @@
-// The background writers (spare preparation, segment flushes) keep out of the
-// way of the WAL's syncs: a flush waits for every byte written before it, so
+// The background writers (spare preparation, segment flushes, snapshots) keep
+// out of the way of the WAL's syncs: a flush waits for every byte written before it, so
 // they write in synced pieces of at most 1 MiB, a spare is prepared while the
 // current file is half full (not at the rollover, when the segment writer
 // starts copying the old file), and the segment writer starts only once the
@@ -100,6 +100,38 @@ describe('background writes and the WAL', () => {
     const firstSegmentOpen = disk.ops.findIndex((o) => o.op === 'open' && o.path.includes('/groups/'));
     expect(renamed).toBeGreaterThanOrEqual(0);
     expect(firstSegmentOpen).toBeGreaterThan(renamed);
+  });
+
+  it('writes a snapshot in synced pieces of at most 1 MiB, however its chunks come', () => {
+    const { w, disk } = world({});
+    const writer = w.ls.snapshots('s/3').beginWrite({ index: 50, term: 2, meta: new TextEncoder().encode('m') });
+    const sizes = [2.5 * MiB, 600 * 1024, 600 * 1024, 600 * 1024, 1000];
+    const chunks = sizes.map((n, k) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + k) & 0xff));
+    const results: (Error | null)[] = [];
+    const next = (k: number): void => {
+      if (k === chunks.length) return writer.finish((e) => results.push(e));
+      writer.writeChunk(chunks[k] as Uint8Array, (e) => {
+        results.push(e);
+        if (e === null) next(k + 1);
+      });
+    };
+    next(0);
+    w.clock.runUntil(() => results.length === chunks.length + 1);
+    expect(results.every((e) => e === null)).toBe(true);
+    const file = disk.ops.filter((o) => o.path.includes('snapshots') && (o.op === 'write' || o.op === 'sync'));
+    const writes = file.filter((o) => o.op === 'write').map((o) => o.bytes as number);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    expect(Math.max(...writes)).toBeLessThanOrEqual(MiB);
+    // Never more than 1 MiB between two syncs; one sync per full MiB, and the final one.
+    let unsynced = 0;
+    for (const o of file) {
+      unsynced = o.op === 'sync' ? 0 : unsynced + (o.bytes as number);
+      expect(unsynced).toBeLessThanOrEqual(MiB + 4096); // the header and trailer ride with the data
+    }
+    expect(file.filter((o) => o.op === 'sync').length).toBe(Math.floor(total / MiB) + 1);
+    const read = w.ls.snapshots('s/3').read(50);
+    expect(read.length).toBe(total);
+    expect(read.subarray(2.5 * MiB, 2.5 * MiB + 10)).toEqual((chunks[1] as Uint8Array).subarray(0, 10));
   });
 
   it('syncs small WAL batches on the event loop, and large ones, or any after a slow sync, in the thread pool', () => {
