@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => Promise<void> }>> = 
   latency: () => import('./latency.js'),
   groups: () => import('./groups.js'),
   recovery: () => import('./recovery.js'),
+  'latency-load': () => import('./latency_load.js'),
   telemetry: () => import('./telemetry.js'),
 };
 

@@ -58,3 +58,46 @@ export function sequential(caller: Caller, total: number, command: (i: number) =
     return caller.processCommand(cluster, body);
   });
 }
+
+/** What an open-loop run measured. */
+export interface PacedRun {
+  /** Each command's latency in ms, from its send to its reply. */
+  readonly samples: Float64Array;
+  /** Replies per second over the run. */
+  readonly opsPerSec: number;
+  /** How far the sender fell behind its schedule at worst, in ms (a large lag means the rate was not offered). */
+  readonly maxLagMs: number;
+}
+
+/**
+ * Offers `rate` commands a second for `total` commands, open loop: sends do
+ * not wait for replies, so a slow reply cannot hold back the next command
+ * (no coordinated omission). The sender wakes about every millisecond and
+ * sends what its schedule says is due; latency runs from each send.
+ */
+export function paced(caller: Caller, rate: number, total: number, command: (i: number) => { cluster: string; body: unknown }): Promise<PacedRun> {
+  const samples = new Float64Array(total);
+  const start = performance.now();
+  let sent = 0;
+  let done = 0;
+  let maxLagMs = 0;
+  return new Promise((resolve, reject) => {
+    const finish = (): void => resolve({ samples, opsPerSec: total / ((performance.now() - start) / 1000), maxLagMs });
+    const sendDue = (): void => {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor(((now - start) * rate) / 1000) + 1);
+      if (due > sent) maxLagMs = Math.max(maxLagMs, now - (start + (sent * 1000) / rate)); // the earliest of those due
+      for (; sent < due; sent++) {
+        const i = sent;
+        const { cluster, body } = command(i);
+        const t = performance.now();
+        caller.processCommand(cluster, body).then(() => {
+          samples[i] = performance.now() - t;
+          if (++done === total) finish();
+        }, reject);
+      }
+      if (sent < total) setTimeout(sendDue, Math.max(0, start + (sent * 1000) / rate - performance.now()));
+    };
+    sendDue();
+  });
+}
