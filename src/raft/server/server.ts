@@ -135,6 +135,17 @@ const timerEvents: Record<TimerName, RaftEvent> = {
   transfer: { type: 'transfer_timeout' },
 };
 
+/**
+ * The first of a member's snapshot points (`phase` past each multiple of
+ * `every`) at least every/2 after its last snapshot: the points are `every`
+ * apart, and a snapshot taken off them (one installed from the leader, one
+ * held back by the bytes rule) moves the next by at most half a period.
+ */
+export function nextSnapshotPoint(lastSnapshotIndex: number, every: number, phase: number): number {
+  const from = lastSnapshotIndex + Math.ceil(every / 2);
+  return Math.ceil((from - phase) / every) * every + phase;
+}
+
 /** The Raft server actor for one member of one cluster. */
 export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private host!: ServerHost;
@@ -651,10 +662,27 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     if (this.snapshotDue()) this.takeSnapshot();
   }
 
-  /** Whether enough has been applied since the last snapshot (entries, and bytes against its size). */
+  /**
+   * Whether enough has been applied since the last snapshot: this member's
+   * next snapshot point is passed (entries), and the log since holds enough
+   * bytes against the last snapshot's size.
+   */
   private snapshotDue(): boolean {
-    if (this.runner.appliedIndex - this.lastSnapshotIndex < this.snapshotEvery) return false;
+    if (this.runner.appliedIndex < nextSnapshotPoint(this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return false;
     return this.appliedBytes - this.appliedBytesAtSnapshot >= this.snapshotLogRatio * this.lastSnapshotBytes;
+  }
+
+  /**
+   * Where this member's snapshot points sit between multiples of
+   * snapshotEvery: its place among the members, spread evenly. Members that
+   * snapshot at the same index all encode and flush at once, and a commit
+   * needs a majority of them; spread, a snapshot slows one member at a time.
+   */
+  private snapshotPhase(): number {
+    const { voters, nonVoters } = this.core.config;
+    const members = voters.length + nonVoters.length;
+    const rank = Math.max(0, voters.indexOf(this.core.id) >= 0 ? voters.indexOf(this.core.id) : voters.length + nonVoters.indexOf(this.core.id));
+    return members <= 1 ? 0 : Math.floor(((rank % members) * this.snapshotEvery) / members);
   }
 
   private applied(index: number, term: number, result: Applied | undefined): void {
