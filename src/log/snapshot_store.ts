@@ -348,7 +348,7 @@ export class SnapshotWriter {
    * backgroundSyncEveryBytes have gone in since the last: a snapshot is tens
    * of megabytes, and left unsynced until the end they were all flushed by
    * the next WAL sync on the same device (ext4 commits them together), which
-   * every command waits for (p99 of commands at 1,000 a second: 34 ms).
+   * every command waits for (p99 of commands at 1,000 a second: 34-42 ms).
    */
   private writeSteps(h: FileHandle, data: Uint8Array, at: number): Step[] {
     const steps: Step[] = [];

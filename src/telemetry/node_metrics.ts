@@ -3,7 +3,7 @@
 // counters the System keeps anyway, once per collection, so that they cost
 // nothing between collections; only the WAL's per-batch histograms are
 // recorded as batches become durable.
-import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api';
+import type { Attributes, BatchObservableResult, Histogram, Meter, Observable, ObservableCounter, ObservableGauge, ObservableUpDownCounter } from '@opentelemetry/api';
 import type { System } from '../api/system.js';
 import type { WalProbe } from '../log/log_system.js';
 import type { CommitProbe } from '../raft/server/counters.js';
@@ -12,6 +12,21 @@ import { NatsTransport } from '../transport/nats.js';
 import type { Transport } from '../transport/transport.js';
 
 const roles: readonly Role[] = ['follower', 'pre_vote', 'candidate', 'leader', 'await_condition', 'receive_snapshot', 'stopped'];
+
+/** An observable counter (a total that only grows, read at collection). */
+function counter(meter: Meter, name: string, unit: string, description: string): ObservableCounter {
+  return meter.createObservableCounter(name, { unit, description });
+}
+
+/** An observable up-down counter (a count that goes both ways, such as members by role). */
+function upDownCounter(meter: Meter, name: string, unit: string, description: string): ObservableUpDownCounter {
+  return meter.createObservableUpDownCounter(name, { unit, description });
+}
+
+/** An observable gauge (a value that is not a count: an index, a term). */
+function gauge(meter: Meter, name: string, unit: string, description: string): ObservableGauge {
+  return meter.createObservableGauge(name, { unit, description });
+}
 
 /** Metrics read at collection time, all in one callback. */
 export interface Observation {
@@ -27,13 +42,13 @@ export interface Observation {
 export function transportObservation(meter: Meter, node: Attributes, transport: Transport, drops: () => Readonly<Record<string, number>>): Observation {
   const transmit = { ...node, 'network.io.direction': 'transmit' };
   const receive = { ...node, 'network.io.direction': 'receive' };
-  const messages = meter.createObservableCounter('concord.transport.messages', { unit: '{message}', description: 'Envelopes sent and received (Raft messages, requests and responses)' });
-  const batches = meter.createObservableCounter('concord.transport.batches', { unit: '{message}', description: 'NATS messages sent and received, each carrying a batch of envelopes' });
-  const bytes = meter.createObservableCounter('concord.transport.io', { unit: 'By', description: 'Bytes of NATS payload sent and received' });
-  const heartbeats = meter.createObservableCounter('concord.transport.heartbeats', { unit: '{message}', description: 'Node heartbeats sent and received' });
-  const dropped = meter.createObservableCounter('concord.transport.dropped', { unit: '{message}', description: 'Inbound or outbound messages dropped, by reason (malformed, misaddressed, disconnected, ...)' });
-  const disconnects = meter.createObservableCounter('concord.transport.disconnects', { unit: '{event}', description: 'Times the NATS connection was lost' });
-  const reconnects = meter.createObservableCounter('concord.transport.reconnects', { unit: '{event}', description: 'Times the NATS connection came back' });
+  const messages = counter(meter, 'concord.transport.messages', '{message}', 'Envelopes sent and received (Raft messages, requests and responses)');
+  const batches = counter(meter, 'concord.transport.batches', '{message}', 'NATS messages sent and received, each carrying a batch of envelopes');
+  const bytes = counter(meter, 'concord.transport.io', 'By', 'Bytes of NATS payload sent and received');
+  const heartbeats = counter(meter, 'concord.transport.heartbeats', '{message}', 'Node heartbeats sent and received');
+  const dropped = counter(meter, 'concord.transport.dropped', '{message}', 'Inbound or outbound messages dropped, by reason (malformed, misaddressed, disconnected, ...)');
+  const disconnects = counter(meter, 'concord.transport.disconnects', '{event}', 'Times the NATS connection was lost');
+  const reconnects = counter(meter, 'concord.transport.reconnects', '{event}', 'Times the NATS connection came back');
   const dropSets = new Map<string, Attributes>();
   const observeDrop = (result: BatchObservableResult, reason: string, count: number): void => {
     let set = dropSets.get(reason);
@@ -63,20 +78,20 @@ export function transportObservation(meter: Meter, node: Attributes, transport: 
 
 /** Observes the members a System hosts and the protocol events they counted; `perMember` adds gauges per member. */
 export function raftObservation(meter: Meter, node: Attributes, system: System, perMember: boolean): Observation {
-  const members = meter.createObservableUpDownCounter('concord.raft.members', { unit: '{member}', description: 'Members hosted by this node, by Raft role' });
-  const failed = meter.createObservableUpDownCounter('concord.raft.members.failed', { unit: '{member}', description: 'Members stopped after crashing too often (restartServer tries one again)' });
-  const leaderless = meter.createObservableUpDownCounter('concord.raft.members.leaderless', { unit: '{member}', description: 'Members that know of no leader (an election under way, or no quorum): commands to them wait or fail' });
-  const elections = meter.createObservableCounter('concord.raft.elections', { unit: '{election}', description: 'Pre-vote rounds and elections begun by members on this node (concord.election.phase)' });
-  const leaders = meter.createObservableCounter('concord.raft.leaders.elected', { unit: '{election}', description: 'Times a member on this node became leader' });
-  const applied = meter.createObservableCounter('concord.raft.entries.applied', { unit: '{entry}', description: 'Log entries applied to machines on this node' });
-  const snapshots = meter.createObservableCounter('concord.raft.snapshots', { unit: '{snapshot}', description: 'Snapshots taken, and received from leaders and installed (concord.snapshot.event)' });
-  const chunks = meter.createObservableCounter('concord.raft.snapshot.chunks.sent', { unit: '{chunk}', description: 'InstallSnapshot chunks sent to members that were behind' });
+  const members = upDownCounter(meter, 'concord.raft.members', '{member}', 'Members hosted by this node, by Raft role');
+  const failed = upDownCounter(meter, 'concord.raft.members.failed', '{member}', 'Members stopped after crashing too often (restartServer tries one again)');
+  const leaderless = upDownCounter(meter, 'concord.raft.members.leaderless', '{member}', 'Members that know of no leader (an election under way, or no quorum): commands to them wait or fail');
+  const elections = counter(meter, 'concord.raft.elections', '{election}', 'Pre-vote rounds and elections begun by members on this node (concord.election.phase)');
+  const leaders = counter(meter, 'concord.raft.leaders.elected', '{election}', 'Times a member on this node became leader');
+  const applied = counter(meter, 'concord.raft.entries.applied', '{entry}', 'Log entries applied to machines on this node');
+  const snapshots = counter(meter, 'concord.raft.snapshots', '{snapshot}', 'Snapshots taken, and received from leaders and installed (concord.snapshot.event)');
+  const chunks = counter(meter, 'concord.raft.snapshot.chunks.sent', '{chunk}', 'InstallSnapshot chunks sent to members that were behind');
   const gauges = {
-    term: meter.createObservableGauge('concord.raft.term', { unit: '{term}', description: "A member's current term" }),
-    commit: meter.createObservableGauge('concord.raft.commit_index', { unit: '{entry}', description: "A member's commit index" }),
-    applied: meter.createObservableGauge('concord.raft.applied_index', { unit: '{entry}', description: "The index a member's machine has applied" }),
-    last: meter.createObservableGauge('concord.raft.last_index', { unit: '{entry}', description: "The last index in a member's log" }),
-    snapshot: meter.createObservableGauge('concord.raft.snapshot_index', { unit: '{entry}', description: "The index of a member's latest snapshot" }),
+    term: gauge(meter, 'concord.raft.term', '{term}', "A member's current term"),
+    commit: gauge(meter, 'concord.raft.commit_index', '{entry}', "A member's commit index"),
+    applied: gauge(meter, 'concord.raft.applied_index', '{entry}', "The index a member's machine has applied"),
+    last: gauge(meter, 'concord.raft.last_index', '{entry}', "The last index in a member's log"),
+    snapshot: gauge(meter, 'concord.raft.snapshot_index', '{entry}', "The index of a member's latest snapshot"),
   };
   const roleSets = roles.map((role) => ({ ...node, 'concord.raft.role': role }));
   const phases = { preVote: { ...node, 'concord.election.phase': 'pre_vote' }, vote: { ...node, 'concord.election.phase': 'vote' } };
@@ -111,10 +126,10 @@ export function raftObservation(meter: Meter, node: Attributes, system: System, 
 
 /** Observes the node's actors: how many live, messages delivered, mailbox drops and crashes (a member crashing shows here first). */
 export function actorObservation(meter: Meter, node: Attributes, system: System): Observation {
-  const live = meter.createObservableUpDownCounter('concord.actors.count', { unit: '{actor}', description: 'Live actors: one Raft server and one supervisor per member, and the log and transport actors' });
-  const messages = meter.createObservableCounter('concord.actors.messages', { unit: '{message}', description: 'Messages delivered to actors' });
-  const dropped = meter.createObservableCounter('concord.actors.mailbox.dropped', { unit: '{message}', description: 'Messages dropped because a mailbox was full' });
-  const crashes = meter.createObservableCounter('concord.actors.crashes', { unit: '{crash}', description: 'Actors that crashed (their supervisor restarted them or gave up)' });
+  const live = upDownCounter(meter, 'concord.actors.count', '{actor}', 'Live actors: one Raft server and one supervisor per member, and the log and transport actors');
+  const messages = counter(meter, 'concord.actors.messages', '{message}', 'Messages delivered to actors');
+  const dropped = counter(meter, 'concord.actors.mailbox.dropped', '{message}', 'Messages dropped because a mailbox was full');
+  const crashes = counter(meter, 'concord.actors.crashes', '{crash}', 'Actors that crashed (their supervisor restarted them or gave up)');
   return {
     instruments: [live, messages, dropped, crashes],
     observe: (result) => {
@@ -129,27 +144,26 @@ export function actorObservation(meter: Meter, node: Attributes, system: System)
 
 /** Observes the shared WAL, the segment writer and the mem tables. */
 export function logObservation(meter: Meter, node: Attributes, system: System): Observation {
-  const counter = (name: string, unit: string, description: string) => meter.createObservableCounter(name, { unit, description });
   const wal = {
-    batches: counter('concord.wal.batches', '{batch}', 'Batches written and synced by the WAL (one write and one sync each)'),
-    entries: counter('concord.wal.entries', '{entry}', 'Entries made durable by the WAL, all groups together'),
-    bytes: counter('concord.wal.io', 'By', 'Bytes written to the WAL'),
-    syncs: counter('concord.wal.syncs', '{sync}', 'fdatasync or fsync calls made by the WAL'),
-    rollovers: counter('concord.wal.rollovers', '{file}', 'WAL files closed and handed to the segment writer'),
-    overloads: counter('concord.wal.overloads', '{event}', 'Times writers were told to wait because too many bytes were queued'),
-    failures: counter('concord.wal.failures', '{event}', 'Failed WAL writes or syncs (a full disk, EIO): nothing was acknowledged, the WAL retries'),
-    busy: counter('concord.wal.busy_time', 's', 'Time the WAL spent with a write and sync in flight'),
+    batches: counter(meter, 'concord.wal.batches', '{batch}', 'Batches written and synced by the WAL (one write and one sync each)'),
+    entries: counter(meter, 'concord.wal.entries', '{entry}', 'Entries made durable by the WAL, all groups together'),
+    bytes: counter(meter, 'concord.wal.io', 'By', 'Bytes written to the WAL'),
+    syncs: counter(meter, 'concord.wal.syncs', '{sync}', 'fdatasync or fsync calls made by the WAL'),
+    rollovers: counter(meter, 'concord.wal.rollovers', '{file}', 'WAL files closed and handed to the segment writer'),
+    overloads: counter(meter, 'concord.wal.overloads', '{event}', 'Times writers were told to wait because too many bytes were queued'),
+    failures: counter(meter, 'concord.wal.failures', '{event}', 'Failed WAL writes or syncs (a full disk, EIO): nothing was acknowledged, the WAL retries'),
+    busy: counter(meter, 'concord.wal.busy_time', 's', 'Time the WAL spent with a write and sync in flight'),
   };
   const segments = {
-    entries: counter('concord.segment.entries', '{entry}', 'Entries copied from WAL files into segment files'),
-    bytes: counter('concord.segment.io', 'By', 'Bytes written to segment files'),
-    flushed: counter('concord.segment.wal_files', '{file}', 'WAL files fully copied into segments'),
-    failures: counter('concord.segment.failures', '{event}', 'Failed segment writes (retried)'),
+    entries: counter(meter, 'concord.segment.entries', '{entry}', 'Entries copied from WAL files into segment files'),
+    bytes: counter(meter, 'concord.segment.io', 'By', 'Bytes written to segment files'),
+    flushed: counter(meter, 'concord.segment.wal_files', '{file}', 'WAL files fully copied into segments'),
+    failures: counter(meter, 'concord.segment.failures', '{event}', 'Failed segment writes (retried)'),
   };
-  const down = meter.createObservableGauge('concord.wal.down', { description: '1 while the WAL cannot write (a full disk, EIO), else 0' });
-  const pending = meter.createObservableUpDownCounter('concord.wal.files.pending', { unit: '{file}', description: 'Rolled-over WAL files not yet copied into segments' });
-  const memory = meter.createObservableUpDownCounter('concord.log.memory.usage', { unit: 'By', description: 'Bytes held by the mem tables of all logs (entries not yet in segments)' });
-  const logs = meter.createObservableUpDownCounter('concord.log.count', { unit: '{log}', description: 'Logs open on this node (one per member)' });
+  const down = gauge(meter, 'concord.wal.down', '1', '1 while the WAL cannot write (a full disk, EIO), else 0');
+  const pending = upDownCounter(meter, 'concord.wal.files.pending', '{file}', 'Rolled-over WAL files not yet copied into segments');
+  const memory = upDownCounter(meter, 'concord.log.memory.usage', 'By', 'Bytes held by the mem tables of all logs (entries not yet in segments)');
+  const logs = upDownCounter(meter, 'concord.log.count', '{log}', 'Logs open on this node (one per member)');
   return {
     instruments: [...Object.values(wal), ...Object.values(segments), down, pending, memory, logs],
     observe: (result) => {

@@ -668,7 +668,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
    * bytes against the last snapshot's size.
    */
   private snapshotDue(): boolean {
-    if (this.runner.appliedIndex < nextSnapshotPoint(this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return false;
+    const applied = this.runner.appliedIndex;
+    if (applied - this.lastSnapshotIndex < this.snapshotEvery / 2) return false; // no point is nearer
+    if (applied < nextSnapshotPoint(this.lastSnapshotIndex, this.snapshotEvery, this.snapshotPhase())) return false;
     return this.appliedBytes - this.appliedBytesAtSnapshot >= this.snapshotLogRatio * this.lastSnapshotBytes;
   }
 
@@ -681,8 +683,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private snapshotPhase(): number {
     const { voters, nonVoters } = this.core.config;
     const members = voters.length + nonVoters.length;
-    const rank = Math.max(0, voters.indexOf(this.core.id) >= 0 ? voters.indexOf(this.core.id) : voters.length + nonVoters.indexOf(this.core.id));
-    return members <= 1 ? 0 : Math.floor(((rank % members) * this.snapshotEvery) / members);
+    let rank = voters.indexOf(this.core.id);
+    if (rank < 0) rank = voters.length + nonVoters.indexOf(this.core.id); // a non-voter; past the end when removed
+    return members <= 1 || rank >= members ? 0 : Math.floor((rank * this.snapshotEvery) / members);
   }
 
   private applied(index: number, term: number, result: Applied | undefined): void {
