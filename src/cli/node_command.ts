@@ -62,6 +62,7 @@ export async function runNode(argv: string[]): Promise<number> {
   const dataDir = idFlag === '_' ? join(dataFlag, id) : dataFlag;
   const metricsPort = values['metrics-port'] === undefined ? undefined : positiveInt(values['metrics-port'], '--metrics-port', 0);
   if (metricsPort !== undefined && metricsPort > 65_535) throw new UsageError(`--metrics-port must be at most 65535, got ${metricsPort}`);
+  if (metricsPort === undefined && values['metrics-host'] !== undefined) throw new UsageError('--metrics-host needs --metrics-port');
   const walSync = values['wal-sync'] ?? 'datasync';
   if (walSync !== 'datasync' && walSync !== 'fsync' && walSync !== 'none') throw new UsageError(`--wal-sync must be datasync, fsync or none, got '${walSync}'`);
   const metrics = metricsPort === undefined ? undefined : await serveMetrics({ port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1' });

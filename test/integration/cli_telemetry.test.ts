@@ -101,6 +101,9 @@ describe('concord node with an OpenTelemetry SDK', () => {
     expect(await node.stop()).toBe(0);
     node = undefined;
 
+    const hostAlone = await runCli(['node', '--id', 'p3', '--data', join(dir, 'p3'), '--nats', nats.url, '--metrics-host', '0.0.0.0']);
+    expect(hostAlone.code).toBe(2);
+    expect(hostAlone.stderr).toContain('--metrics-host needs --metrics-port');
     const busy = await holdPort();
     try {
       const r = await runCli(['node', '--id', 'p2', '--data', join(dir, 'p2'), '--nats', nats.url, '--metrics-port', String(busy.port)]);
