@@ -9,6 +9,7 @@ import { World } from '../../../src/sim/world.js';
 import { instrument, type Telemetry, type TelemetryOptions } from '../../../src/telemetry/index.js';
 import { KvMachine } from '../../../machines/kv.js';
 import { ConcordError } from '../../../src/lib/errors.js';
+import { commandRequest } from '../../../src/api/session.js';
 
 const nodes = ['n1', 'n2', 'n3'];
 const running: Telemetry[] = [];
@@ -163,6 +164,49 @@ describe('telemetry', () => {
     await puts(world, 'n1', 2, 6);
     expect(await again.count('concord.request.duration', { 'concord.operation': 'command' })).toBe(2);
     expect(again.spans.getFinishedSpans()).toEqual([]);
+  });
+
+  it('collects cleanly through node crashes, restarts, member crashes and partitions, every incarnation instrumented', async () => {
+    const world = new World({ seed: 11, nodes, machines: { kv: () => new KvMachine() }, snapshotEveryEntries: 16 });
+    const p = pipeline();
+    // A node's new System replaces its crashed one, whose instrumentation goes with it.
+    const current = new Map<string, Telemetry>();
+    world.startHooks.push((node, system) => {
+      current.get(node)?.stop();
+      current.set(node, instrumented(world, system.nodeId, p));
+    });
+    for (const n of nodes) await world.startNode(n);
+    await world.settle(world.system('n1').startCluster('kv', 'kv', nodes));
+    let acked = 0;
+    const put = (via: string, i: number): void =>
+      world.system(via).submit('kv', commandRequest({ type: 'put', key: `k${i}`, value: i }), { timeoutMs: 1000 }, (err) => {
+        if (err === null) acked++;
+      });
+    for (let round = 0; round < 6; round++) {
+      const up = nodes.filter((n) => !world.isDown(n));
+      for (let i = 0; i < 20; i++) put(up[i % up.length] as string, round * 20 + i);
+      world.run(100);
+      if (round === 1) world.crash('n3', true);
+      if (round === 2) await world.restart('n3');
+      if (round === 3) world.network.partition([['n1'], ['n2', 'n3']]);
+      if (round === 4) {
+        world.network.heal();
+        const n2 = world.system('n2');
+        await world.settle(n2.actors.stop(n2.actors.whereis('server:kv') as never, new Error('test: member crash')));
+      }
+      world.run(400);
+      // Every collection succeeds (the helper fails on any callback error), whatever state the members are in.
+      expect(await p.value('concord.raft.members.failed')).toBe(0);
+    }
+    world.run(2000);
+    expect(acked).toBeGreaterThan(0);
+    // The restarted n3 reports as itself, from its new System, and caught up (by snapshot or log).
+    const n3 = world.system('n3').localOverview().servers[0];
+    expect(await p.value('concord.raft.applied_index', { 'concord.node': 'n3' })).toBe(0); // perMember off: no gauge
+    expect(await p.value('concord.raft.members', { 'concord.node': 'n3' })).toBe(1);
+    expect(n3?.appliedIndex).toBeGreaterThan(0);
+    expect(await p.value('concord.raft.members.leaderless')).toBe(0);
+    expect(await p.value('concord.actors.crashes', { 'concord.node': 'n2' })).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses a second instrumentation of the same System, and anything but a System or Client, with invalid_argument', async () => {
