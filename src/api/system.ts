@@ -48,7 +48,7 @@ export interface SystemOptions {
   readonly requestTimeoutMs?: number;
   /** Idle time after which client sessions of clusters started here expire (default 60 s). */
   readonly sessionTimeoutMs?: number;
-  /** Each member snapshots its machine every this many applied entries (default 65,536)... */
+  /** Each member snapshots its machine every this many applied entries (default 65,536; the members' points are spread over the period)... */
   readonly snapshotEveryEntries?: number;
   /** ...once the entries applied since its last snapshot hold this many times that snapshot's size in bytes (default 2). */
   readonly snapshotLogRatio?: number;
