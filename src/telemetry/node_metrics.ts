@@ -203,6 +203,7 @@ export class CommitTelemetry implements CommitProbe {
     });
   }
 
+  /** Records one command's time from entering the leader's log to being applied. */
   commandApplied(durationMs: number): void {
     this.duration.record(durationMs / 1000, this.node);
   }
@@ -235,6 +236,7 @@ export class WalTelemetry implements WalProbe {
     });
   }
 
+  /** Records one durable batch: its write-and-sync time, entries and bytes. */
   batchDurable(durationMs: number, bytes: number, entries: number): void {
     this.duration.record(durationMs / 1000, this.node);
     this.entries.record(entries, this.node);
