@@ -196,10 +196,12 @@ function snapshotInstalled(ctx: Ctx, e: Extract<RaftEvent, { type: 'snapshot_ins
   const s = ctx.s;
   if (s.snapshot !== undefined && e.index <= s.snapshot.index) return;
   s.snapshot = { index: e.index, term: e.term, size: e.size };
-  // The transfer the core waits for, or one it gave up whose file completed anyway: either way
-  // a committed prefix, durable now.
-  const expected = s.incoming?.index === e.index;
-  if (expected) {
+  // The transfer the core waits for, or one it gave up whose file completed anyway, or a newer
+  // one than the transfer under way (the store's latest): each a committed prefix, durable now.
+  // A transfer it covers is over: the leader hears that it is done.
+  const incoming = s.incoming;
+  const covered = incoming !== undefined && incoming.index <= e.index;
+  if (covered) {
     s.incoming = undefined;
     if (s.role === 'receive_snapshot') s.role = 'follower';
   }
@@ -209,7 +211,7 @@ function snapshotInstalled(ctx: Ctx, e: Extract<RaftEvent, { type: 'snapshot_ins
   if (e.index > s.appliedIndex) s.appliedIndex = e.index;
   s.writtenIndex = Math.max(Math.min(s.writtenIndex, ctx.log.lastIndex), e.index);
   if (e.index > s.verifiedIndex) s.verifiedIndex = e.index;
-  if (expected && s.leaderId !== undefined) replyChunk(ctx, s.leaderId, e.index, e.size, true);
+  if (covered && s.leaderId !== undefined) replyChunk(ctx, s.leaderId, incoming.index, e.size, true);
 }
 
 function snapshotFailed(ctx: Ctx, index: number): void {

@@ -770,25 +770,31 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   }
 
   /** A received snapshot is durable: restore the machine from it, move the log past it, tell the core. */
-  private snapshotReceived(index: number, error: DiskError | null): void {
+  private snapshotReceived(received: number, error: DiskError | null): void {
     // A transfer given up on purpose (the core's decision, or a new one in its place) says nothing new.
     if (error?.errno === 'ECANCELED') return;
-    if (error !== null) return this.receiveFailed(index, error);
-    this.snapshots.received(index);
+    if (error !== null) return this.receiveFailed(received, error);
+    this.snapshots.received(received);
     // The core may have given this transfer up meanwhile (an election timeout, a new term) and
     // applied from its log: the snapshot is still a committed prefix, durable now, and the store's
     // latest (left uninstalled, it blocked every later, older transfer: simulator, seed 2116). It
     // is installed all the same, without rolling back the machine or dropping matching entries.
     const store = this.host.logSystem.snapshots(this.cluster);
     const latest = store.latest();
-    if (latest === undefined || latest.index !== index) return this.receiveFailed(index, null);
+    if (latest === undefined || latest.index < received) return this.receiveFailed(received, null);
+    // The store may hold a newer complete snapshot than this one: a transfer from an earlier
+    // leader that finished writing after this member gave it up (it restarted meanwhile). That
+    // one is a committed prefix too, and the store's latest: it is the one to install. Refusing
+    // this transfer instead failed it for ever, as every new leader with an older snapshot sent
+    // it again (simulator, seed 7288909).
+    const index = latest.index;
     const inLog = this.log.term(index) === latest.term && index <= this.log.lastIndex;
     if (index <= this.runner.appliedIndex) {
       // Entries that arrived while the snapshot was being written took the machine past it
       // already: restoring would roll the machine back while the log stays ahead (simulator,
       // seed 4919: an increment lost on one member). Keep the machine; the snapshot only
       // compacts the log.
-      if (!inLog) return this.receiveFailed(index, new Error(`snapshot ${index} does not match the applied log`));
+      if (!inLog) return this.receiveFailed(received, new Error(`snapshot ${index} does not match the applied log`));
     } else {
       const job = this.runner.beginRestore(store.readSteps(index), index);
       if (!job.step(this.restoreStepsPerTurn)) {

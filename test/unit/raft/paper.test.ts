@@ -40,6 +40,24 @@ function solo(terms: number[], term: number, votedFor?: string) {
 
 const types = (effects: Effect[]) => effects.map((e) => (e.type === 'send' ? `send:${e.msg.type}` : e.type));
 
+describe('a follower receiving a snapshot', () => {
+  it('ends the transfer under way when it installs a newer snapshot (the store held one), and tells the leader it is done', () => {
+    const { state, run } = solo([1, 1, 1], 2);
+    const config = { voters: ['a', 'b', 'c'], nonVoters: [] };
+    const chunk = { type: 'install_snapshot', term: 2, leaderId: 'b', lastIncludedIndex: 10, lastIncludedTerm: 2, config, configIndex: 0, machineVersion: 0, size: 100 } as const;
+    run({ type: 'message', from: 'b', msg: { ...chunk, offset: 0, data: new Uint8Array(40), done: false } });
+    expect(state.role).toBe('receive_snapshot');
+    expect(state.incoming?.index).toBe(10);
+    const effects = run({ type: 'snapshot_installed', index: 20, term: 2, size: 200, configs: [{ index: 0, config }] });
+    expect(state.incoming).toBeUndefined();
+    expect(state.role).toBe('follower');
+    expect(state.snapshot?.index).toBe(20);
+    expect(state.commitIndex).toBe(20);
+    const replies = effects.flatMap((e) => (e.type === 'send' && e.msg.type === 'install_snapshot_reply' ? [{ to: e.to, ...e.msg }] : []));
+    expect(replies).toEqual([expect.objectContaining({ to: 'b', lastIncludedIndex: 10, done: true })]);
+  });
+});
+
 describe('Raft paper rules', () => {
   it('adopts a higher term, persists it before replying, and steps down (§5.1)', () => {
     const { state, run } = solo([1], 1);
