@@ -194,24 +194,30 @@ function onMessage(ctx: Ctx, from: ServerId, msg: RaftMessage): void {
 /** The shell installed a received snapshot: continue from it as a follower. */
 function snapshotInstalled(ctx: Ctx, e: Extract<RaftEvent, { type: 'snapshot_installed' }>): void {
   const s = ctx.s;
-  if (s.snapshot !== undefined && e.index <= s.snapshot.index) return;
-  s.snapshot = { index: e.index, term: e.term, size: e.size };
   // The transfer the core waits for, or one it gave up whose file completed anyway, or a newer
   // one than the transfer under way (the store's latest): each a committed prefix, durable now.
-  // A transfer it covers is over: the leader hears that it is done.
+  // A transfer it covers is over (even when the core knows of a newer snapshot still): the
+  // leader hears that it is done.
   const incoming = s.incoming;
   const covered = incoming !== undefined && incoming.index <= e.index;
   if (covered) {
     s.incoming = undefined;
     if (s.role === 'receive_snapshot') s.role = 'follower';
   }
+  if (s.snapshot === undefined || e.index > s.snapshot.index) adoptSnapshot(ctx, e);
+  if (covered && s.leaderId !== undefined) replyChunk(ctx, s.leaderId, incoming.index, e.size, true);
+}
+
+/** Continues from an installed snapshot newer than the one the core knew. */
+function adoptSnapshot(ctx: Ctx, e: Extract<RaftEvent, { type: 'snapshot_installed' }>): void {
+  const s = ctx.s;
+  s.snapshot = { index: e.index, term: e.term, size: e.size };
   s.configs = e.configs.map((c) => ({ index: c.index, config: c.config }));
   s.config = (s.configs[s.configs.length - 1] as { config: RaftState['config'] }).config;
   if (e.index > s.commitIndex) s.commitIndex = e.index;
   if (e.index > s.appliedIndex) s.appliedIndex = e.index;
   s.writtenIndex = Math.max(Math.min(s.writtenIndex, ctx.log.lastIndex), e.index);
   if (e.index > s.verifiedIndex) s.verifiedIndex = e.index;
-  if (covered && s.leaderId !== undefined) replyChunk(ctx, s.leaderId, incoming.index, e.size, true);
 }
 
 function snapshotFailed(ctx: Ctx, index: number): void {
