@@ -11,14 +11,18 @@ const durationBuckets = [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05
 
 /** What a request does, as its metrics and spans name it: `command`, `query.consistent`, `add_member`, ... */
 export function operationOf(body: Request): string {
-  return body.type === 'query' ? `query.${body.mode}` : body.type;
+  return body.type === 'query' ? queryOperations[body.mode] : body.type;
 }
+
+/** A query's operation names, made once (not one string per query). */
+const queryOperations = { consistent: 'query.consistent', leader: 'query.leader', local: 'query.local' } as const;
 
 /** Records every request: its duration (with `error.type` when it failed), its retries and a span. */
 export class RequestTelemetry implements RequestProbe {
   private readonly duration: Histogram;
   private readonly retries: Counter;
-  /** Attribute sets by operation and outcome, made once: a request should not allocate them. */
+  /** Attribute sets made once, a request should not allocate them: of successes by operation (the common case, no key to build), and of the rest by a key. */
+  private readonly okSets = new Map<string, Attributes>();
   private readonly attributeSets = new Map<string, Attributes>();
 
   constructor(
@@ -62,6 +66,11 @@ export class RequestTelemetry implements RequestProbe {
   }
 
   private attributes(operation: string, cluster: string, error: ConcordError | null): Attributes {
+    if (error === null && !this.byCluster) {
+      let ok = this.okSets.get(operation);
+      if (ok === undefined) this.okSets.set(operation, (ok = { 'concord.node': this.node, 'concord.operation': operation }));
+      return ok;
+    }
     const code = error?.code;
     const key = this.byCluster ? `${operation}\u0000${code ?? ''}\u0000${cluster}` : `${operation}\u0000${code ?? ''}`;
     let set = this.attributeSets.get(key);
