@@ -20,6 +20,8 @@ export interface Applied {
   /** What the caller of this entry's command gets (undefined for entries nobody waits for). */
   readonly outcome: RecordedReply | undefined;
   readonly effects: readonly MachineEffect[];
+  /** The node whose `down` this entry delivered, if it did. */
+  readonly down?: string;
 }
 
 /** What a snapshot holds besides the machine's own bytes. */
@@ -115,6 +117,7 @@ export class MachineRunner {
     this.state = result.state;
     const effects = result.effects ?? [];
     this.track(effects, body.timestamp);
+    if (body.type === 'down') return { index: meta.index, term: meta.term, outcome: undefined, effects, down: body.node };
     return { index: meta.index, term: meta.term, outcome: body.type === 'user' ? { ok: true, value: result.reply } : undefined, effects };
   }
 

@@ -708,6 +708,8 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     // Every member compacts its own log where the machine allows; other effects run on the leader.
     for (const e of result.effects) if (e.type === 'release_cursor' && e.index > this.lastSnapshotIndex) this.takeSnapshot();
     if (this.core.role === 'leader') this.runEffects(result.effects);
+    // Delivered: a later monitor of the node, while it is still down, is answered with another down.
+    if (result.down !== undefined) this.proposedDown.delete(result.down);
   }
 
   // ---- snapshots ----
