@@ -10,6 +10,7 @@ import { ConcordError } from '../../src/lib/errors.js';
 import type { ApplyMeta, ApplyResult, Machine } from '../../src/raft/machine.js';
 import { decodeValue } from '../../src/raft/server/entry_codec.js';
 import { CounterMachine } from '../../machines/counter.js';
+import type { KvState } from '../../machines/kv.js';
 
 let cluster: LocalCluster | undefined;
 afterEach(async () => {
@@ -59,7 +60,7 @@ describe('snapshots', () => {
     await until('the restarted member to catch up', async () => (await back.members('kv', { member: down })).appliedIndex >= status.commitIndex);
     const mine = await back.members('kv', { member: down });
     expect(mine.snapshotIndex).toBeGreaterThan(50); // it got there by InstallSnapshot
-    expect(await back.localQuery('kv', (s: Map<string, unknown>) => s.size)).toBe(120);
+    expect(await back.localQuery('kv', (s: KvState) => s.size)).toBe(120);
   });
 
   it('waits, past the entry count, until the log since the last snapshot holds snapshotLogRatio times its size', async () => {
@@ -86,7 +87,7 @@ describe('snapshots', () => {
     for (const n of ['a', 'b', 'c']) await c.stopNode(n);
     for (const n of ['a', 'b', 'c']) await (await c.startNode(n)).restartServer('kv');
     expect((await c.system('a').members('kv', { member: 'a' })).snapshotIndex).toBeGreaterThan(0);
-    expect(await c.system('b').consistentQuery('kv', (s: Map<string, unknown>) => s.size, { timeoutMs: 10_000 })).toBe(60);
+    expect(await c.system('b').consistentQuery('kv', (s: KvState) => s.size, { timeoutMs: 10_000 })).toBe(60);
   });
 
   it('keeps the index of the configuration a snapshot holds, on restart and when sent to a follower', async () => {
@@ -330,7 +331,7 @@ describe('a node whose log tree gives up', () => {
     c.systems.delete('a');
     const back = await c.startNode('a');
     expect(await back.restartAll()).toEqual(['kv']);
-    expect(await back.leaderQuery('kv', (s: Map<string, unknown>) => s.get('k'), { timeoutMs: 10_000 })).toBe(2);
+    expect(await back.leaderQuery('kv', (s: KvState) => s.get('k'), { timeoutMs: 10_000 })).toBe(2);
   });
 });
 

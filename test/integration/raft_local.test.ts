@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCluster } from '../helpers/local_cluster.js';
 import { NotLeaderError } from '../../src/api/errors.js';
 import { ConcordError } from '../../src/lib/errors.js';
+import type { KvState } from '../../machines/kv.js';
 
 let cluster: LocalCluster | undefined;
 afterEach(async () => {
@@ -53,7 +54,7 @@ describe('in-process clusters', () => {
       expect(reply.ok).toBe(true);
     }
     expect(await sys.consistentQuery('kv1', { name: 'get', args: 'k7' })).toBe(7);
-    expect(await sys.consistentQuery('kv1', (s: Map<string, unknown>) => s.size)).toBe(20);
+    expect(await sys.consistentQuery('kv1', (s: KvState) => s.size)).toBe(20);
     const cas = await sys.processCommand<{ ok: boolean; previous: unknown }>('kv1', { type: 'cas', key: 'k1', expected: 1, value: 'one' });
     expect(cas).toEqual({ ok: true, previous: 1 });
     // A node's overview, whole or brief (counts per role only, for nodes with thousands of members).
@@ -137,7 +138,7 @@ describe('in-process clusters', () => {
     }
     for (const n of ['a', 'b', 'c']) await c.stopNode(n);
     for (const n of ['a', 'b', 'c']) await (await c.startNode(n)).restartServer('kv1');
-    const size = await c.system('b').consistentQuery('kv1', (s: Map<string, unknown>) => s.size, { timeoutMs: 10_000 });
+    const size = await c.system('b').consistentQuery('kv1', (s: KvState) => s.size, { timeoutMs: 10_000 });
     expect(size).toBe(acked.length);
     for (const i of [0, 17, 49]) expect(await c.system('c').consistentQuery('kv1', { name: 'get', args: `k${i}` })).toBe(i);
   });

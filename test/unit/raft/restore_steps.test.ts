@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { MachineRunner } from '../../../src/raft/server/machine_runner.js';
 import { memoryLogger } from '../../../src/lib/logger.js';
-import { KvMachine } from '../../../machines/kv.js';
+import { KvMachine, KvState } from '../../../machines/kv.js';
 import { CounterMachine } from '../../../machines/counter.js';
 import type { AnyMachine } from '../../../src/raft/machine.js';
 import { concat } from '../../helpers/core_cluster.js';
@@ -21,7 +21,8 @@ function snapshotOf(machine: AnyMachine, state: unknown, index: number): Uint8Ar
 
 describe('restoring a snapshot in steps', () => {
   const keys = 1000; // four chunks of 256 entries: four steps and the last one
-  const big = new Map(Array.from({ length: keys }, (_, i) => [`k${i}`, i] as [string, unknown]));
+  const big = new KvState();
+  big.buckets.set('', new Map(Array.from({ length: keys }, (_, i) => [`k${i}`, i] as [string, unknown])));
 
   it('changes nothing until the last step, then holds the snapshot', () => {
     const bytes = snapshotOf(new KvMachine(), big, 1234);

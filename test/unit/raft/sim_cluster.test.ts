@@ -3,7 +3,7 @@
 // after every step for Raft's safety properties. A failing seed says how to replay it.
 import { describe, expect, it } from 'vitest';
 import { World } from '../../../src/sim/world.js';
-import { KvMachine } from '../../../machines/kv.js';
+import { KvMachine, type KvState } from '../../../machines/kv.js';
 import { commandRequest } from '../../../src/api/session.js';
 import type { ConcordError } from '../../../src/lib/errors.js';
 
@@ -83,7 +83,7 @@ async function runSeed(seed: number): Promise<Outcome> {
   let state: Map<string, number> | undefined;
   // Only writes acknowledged before the read is invoked must show in it (later ones are concurrent with it).
   const ackedBeforeRead = new Map(acked);
-  world.system('n2').submit('kv', { type: 'query', mode: 'consistent', query: { type: 'fn', fn: (s) => new Map(s as Map<string, number>) } }, { timeoutMs: 5000 }, (err, v) => {
+  world.system('n2').submit('kv', { type: 'query', mode: 'consistent', query: { type: 'fn', fn: (s) => new Map((s as KvState).buckets.get('') as Map<string, number>) } }, { timeoutMs: 5000 }, (err, v) => {
     state = err === null ? (v as Map<string, number>) : undefined;
     if (err !== null) lost.push(`final read failed: ${(err as ConcordError).code}`);
   });
