@@ -5,15 +5,25 @@ import { connectionHelp, connectionOptions, parse, positiveInt, UsageError } fro
 import { connectClient } from './connect.js';
 import { print, show } from './output.js';
 import { ownValue } from '../lib/names.js';
+import type { KvEvent } from '../../machines/kv.js';
 
 /** Usage of each client command. */
 export const clientUsage: Record<'kv' | 'counter' | 'cluster', string> = {
-  kv: `Usage: concord kv <put|get|del|cas> ...
+  kv: `Usage: concord kv <command> ...
   concord kv put <key> <value>          set a key (prints the value it replaced)
   concord kv get <key>                  read a key (linearizable; --local reads one member)
-  concord kv del <key>                  delete a key
+  concord kv del <key>                  delete a key (and the keys bound to it)
   concord kv cas <key> <expected> <new> set only if the key holds <expected> (--absent: only if missing)
-Options: --json-value (values are JSON, not strings), --local, --absent
+  concord kv keys [prefix]              the keys and values starting with prefix
+  concord kv touch <key> --ttl <time>   give a key <time> more to live, from now
+  concord kv watch [prefix]             print every change to keys starting with prefix, until
+                                        interrupted (or --count N changes)
+  concord kv buckets                    the buckets that hold keys
+  concord kv drop-bucket <bucket>       delete every key of a bucket
+Options: --json-value (values are JSON, not strings), --local, --absent,
+  --bucket <name> (default: the default bucket), and for put and cas:
+  --ttl <time> (e.g. 500ms, 30s, 5m, 1h; deleted then), --node <id> (deleted when
+  that node goes down), --parent <key> (deleted with that key)
 ${connectionHelp}`,
   counter: `Usage: concord counter <incr|get> [name] [--by N]
   concord counter incr [name] [--by N]   add N (default 1); prints the new value
@@ -33,7 +43,23 @@ const extra = {
   local: { type: 'boolean' },
   absent: { type: 'boolean' },
   by: { type: 'string' },
+  bucket: { type: 'string' },
+  ttl: { type: 'string' },
+  node: { type: 'string' },
+  parent: { type: 'string' },
+  count: { type: 'string' },
 } as const;
+
+/** The kv flags of one call. */
+interface KvFlags {
+  readonly local: boolean;
+  readonly absent: boolean;
+  readonly bucket?: string;
+  readonly ttlMs?: number;
+  readonly node?: string;
+  readonly parent?: string;
+  readonly count?: number;
+}
 
 /** Runs a client command; resolves with the exit code. */
 export async function runClientCommand(group: 'kv' | 'counter' | 'cluster', argv: string[]): Promise<number> {
@@ -45,10 +71,20 @@ export async function runClientCommand(group: 'kv' | 'counter' | 'cluster', argv
   const [sub, ...args] = positionals as [string, ...string[]];
   const json = values.json === true;
   validate(group, sub, args, values.absent === true);
+  const flags: KvFlags = {
+    local: values.local === true,
+    absent: values.absent === true,
+    ...(values.bucket === undefined ? {} : { bucket: values.bucket }),
+    ...(values.ttl === undefined ? {} : { ttlMs: duration(values.ttl, '--ttl') }),
+    ...(values.node === undefined ? {} : { node: values.node }),
+    ...(values.parent === undefined ? {} : { parent: values.parent }),
+    ...(values.count === undefined ? {} : { count: positiveInt(values.count, '--count', 1) }),
+  };
+  if (group === 'kv' && sub === 'touch' && flags.ttlMs === undefined) throw new UsageError('concord kv touch: --ttl is required');
   const { client, cluster, timeoutMs } = await connectClient(values);
   try {
     const call = { client, cluster, timeoutMs, json, args, jsonValue: values['json-value'] === true };
-    if (group === 'kv') await kv(sub, call, values.local === true, values.absent === true);
+    if (group === 'kv') await kv(sub, call, flags);
     else if (group === 'counter') await counter(sub, call, positiveIntOrNegative(values.by));
     else await clusterCommand(sub, call);
     return 0;
@@ -67,7 +103,7 @@ interface Call {
 }
 
 const arity: Record<string, Record<string, [number, number]>> = {
-  kv: { put: [2, 2], get: [1, 1], del: [1, 1], cas: [2, 3] },
+  kv: { put: [2, 2], get: [1, 1], del: [1, 1], cas: [2, 3], keys: [0, 1], touch: [1, 1], watch: [0, 1], buckets: [0, 0], 'drop-bucket': [1, 1] },
   counter: { incr: [0, 1], get: [0, 1] },
   cluster: { status: [0, 0], members: [0, 0], add: [1, 1], remove: [1, 1], transfer: [1, 1] },
 };
@@ -95,23 +131,97 @@ function value(text: string, asJson: boolean): unknown {
   }
 }
 
-async function kv(sub: string, c: Call, local: boolean, absent: boolean): Promise<void> {
+/** A time such as 1500, 500ms, 30s, 5m or 1h, in milliseconds. */
+export function duration(text: string, what: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  const unit = m?.[2] ?? 'ms';
+  const ms = m === null ? Number.NaN : Number(m[1]) * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1);
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new UsageError(`${what} must be a time such as 500ms, 30s, 5m or 1h, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+type KvCallReply = { ok: boolean; previous?: unknown; deleted?: number } | { error: string };
+
+async function kv(sub: string, c: Call, f: KvFlags): Promise<void> {
   const opts = { timeoutMs: c.timeoutMs };
   const key = c.args[0] as string;
-  if (sub === 'get') {
-    const v = local ? await c.client.localQuery(c.cluster, { name: 'get', args: key }, opts) : await c.client.consistentQuery(c.cluster, { name: 'get', args: key }, opts);
-    return print(c.json, { key, value: v }, () => show(v));
+  const bucket = f.bucket === undefined ? {} : { bucket: f.bucket };
+  const read = <T>(name: string, args: unknown): Promise<T> =>
+    f.local ? c.client.localQuery<T>(c.cluster, { name, args }, opts) : c.client.consistentQuery<T>(c.cluster, { name, args }, opts);
+  const write = async (command: object): Promise<{ ok: boolean; previous?: unknown; deleted?: number }> => {
+    const reply = (await c.client.processCommand(c.cluster, command, opts)) as KvCallReply;
+    if ('error' in reply) throw new UsageError(reply.error);
+    return reply;
+  };
+  const life = { ...bucket, ...(f.ttlMs === undefined ? {} : { ttlMs: f.ttlMs }), ...(f.node === undefined ? {} : { node: f.node }), ...(f.parent === undefined ? {} : { parent: f.parent }) };
+  switch (sub) {
+    case 'get': {
+      const v = await read<unknown>('get', { ...bucket, key });
+      return print(c.json, { key, value: v }, () => show(v));
+    }
+    case 'keys': {
+      const pairs = await read<[string, unknown][]>('range', { ...bucket, prefix: c.args[0] ?? '' });
+      return print(c.json, pairs.map(([k, value]) => ({ key: k, value })), () => pairs.map(([k, v]) => `${k} = ${show(v)}`).join('\n') || '(none)');
+    }
+    case 'buckets': {
+      const names = await read<string[]>('buckets', null);
+      return print(c.json, names, () => names.map((n) => (n === '' ? '(default)' : n)).join('\n') || '(none)');
+    }
+    case 'watch':
+      return watch(c, f, c.args[0] ?? '');
+    case 'touch': {
+      const reply = await write({ type: 'touch', key, ...bucket, ttlMs: f.ttlMs });
+      print(c.json, { key, ...reply }, () => (reply.ok ? 'ok' : `not found: ${key}`));
+      if (!reply.ok) process.exitCode = 1;
+      return;
+    }
+    case 'drop-bucket': {
+      const reply = await write({ type: 'delete_bucket', bucket: key });
+      return print(c.json, { bucket: key, ...reply }, () => `deleted ${reply.deleted ?? 0} keys`);
+    }
   }
   const command =
     sub === 'put'
-      ? { type: 'put', key, value: value(c.args[1] as string, c.jsonValue), returnPrevious: true }
+      ? { type: 'put', key, value: value(c.args[1] as string, c.jsonValue), returnPrevious: true, ...life }
       : sub === 'del'
-        ? { type: 'delete', key, returnPrevious: true }
-        : { type: 'cas', key, expected: absent ? null : value(c.args[1] as string, c.jsonValue), value: value(c.args[absent ? 1 : 2] as string, c.jsonValue) };
-  const reply = (await c.client.processCommand(c.cluster, command, opts)) as { ok: boolean; previous: unknown } | { error: string };
-  if ('error' in reply) throw new UsageError(reply.error);
+        ? { type: 'delete', key, returnPrevious: true, ...bucket }
+        : { type: 'cas', key, expected: f.absent ? null : value(c.args[1] as string, c.jsonValue), value: value(c.args[f.absent ? 1 : 2] as string, c.jsonValue), ...life };
+  const reply = await write(command);
   print(c.json, { key, ...reply }, () => (sub === 'cas' && !reply.ok ? `not set: ${key} holds ${show(reply.previous)}` : `ok (previous: ${show(reply.previous)})`));
   if (sub === 'cas' && !reply.ok) process.exitCode = 1;
+}
+
+/**
+ * Prints each change to keys starting with `prefix`, one line (or JSON
+ * document) each, until SIGINT/SIGTERM or `--count` changes. The watch is
+ * bound to this process: the cluster drops it when the process is gone, and
+ * it is removed on the way out.
+ */
+async function watch(c: Call, f: KvFlags, prefix: string): Promise<void> {
+  let seen = 0;
+  let lastSeq = 0;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const to = c.client.subscribe((msg) => {
+    const e = msg as KvEvent;
+    if (e.seq !== lastSeq + 1) process.stderr.write(`concord: ${e.seq - lastSeq - 1} change(s) missed (a leader change): read the keys again\n`);
+    lastSeq = e.seq;
+    print(c.json, e, () => (e.op === 'put' ? `put ${e.key} = ${show(e.value)}` : `delete ${e.key} (${e.reason})`));
+    if (f.count !== undefined && ++seen >= f.count) finish();
+  });
+  const stop = (): void => finish();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const reply = (await c.client.processCommand(c.cluster, { type: 'watch', to, prefix, ...(f.bucket === undefined ? {} : { bucket: f.bucket }) }, { timeoutMs: c.timeoutMs })) as KvCallReply & { watch?: number };
+    if ('error' in reply) throw new UsageError(reply.error);
+    process.stderr.write(`watching ${prefix === '' ? 'every key' : `keys starting with ${JSON.stringify(prefix)}`}${f.bucket === undefined ? '' : ` in bucket ${f.bucket}`}\n`);
+    await finished;
+    await c.client.processCommand(c.cluster, { type: 'unwatch', watch: reply.watch }, { timeoutMs: c.timeoutMs }).catch(() => undefined); // it ends with this process anyway
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
 }
 
 async function counter(sub: string, c: Call, by: number): Promise<void> {

@@ -86,3 +86,39 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
 export function dataDirOf(base: string, id: string): string {
   return join(base, id);
 }
+
+/** A `concord` command left running: its output so far, a wait for a line, and its end. */
+export interface RunningCli {
+  readonly output: { stdout: string; stderr: string };
+  /** Resolves once stderr or stdout holds `text` (rejects after `timeoutMs`). */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  readonly done: Promise<CliResult>;
+}
+
+/** Starts `concord <args>` without waiting for it to end (runCli waits). */
+export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, CONCORD_LOG: 'error', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  const listeners = new Set<() => void>();
+  const changed = (): void => listeners.forEach((l) => l());
+  child.stdout.on('data', (c: Buffer) => ((output.stdout += c.toString()), changed()));
+  child.stderr.on('data', (c: Buffer) => ((output.stderr += c.toString()), changed()));
+  const done = new Promise<CliResult>((r) => child.once('exit', (code) => (changed(), r({ code, ...output }))));
+  const waitFor = (text: string, timeoutMs = 15_000): Promise<void> =>
+    new Promise((resolveWait, reject) => {
+      const check = (): void => {
+        if (output.stdout.includes(text) || output.stderr.includes(text)) finish(null);
+        else if (child.exitCode !== null) finish(new Error(`exited before printing ${JSON.stringify(text)}: ${output.stderr}`));
+      };
+      const timer = setTimeout(() => finish(new Error(`no ${JSON.stringify(text)} within ${timeoutMs} ms: ${output.stderr}`)), timeoutMs);
+      const finish = (err: Error | null): void => {
+        clearTimeout(timer);
+        listeners.delete(check);
+        if (err === null) resolveWait();
+        else reject(err);
+      };
+      listeners.add(check);
+      check();
+    });
+  return { output, waitFor, done };
+}

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { NatsServer } from '../helpers/nats_server.js';
-import { NodeProcess, runCli } from '../helpers/processes.js';
+import { NodeProcess, runCli, startCli } from '../helpers/processes.js';
 import { Client } from '../../src/api/client.js';
 import { NatsTransport } from '../../src/transport/nats.js';
 import { silentLogger } from '../../src/lib/logger.js';
@@ -107,6 +107,50 @@ describe('three node processes over NATS', () => {
     expect((await runCli(['node', '--id', 'nx', '--data', join(dir, 'nx'), '--wal-sync', 'sometimes'], env())).code).toBe(2);
     expect((await runCli(['kv', 'get', 'x', '--cluster', 'nope', '--timeout', '500'], env())).code).toBe(1); // operation error
     expect((await runCli(['kv', '--help'])).code).toBe(0);
+  });
+
+  it('keeps keys while their time to live and their node last, and prints watched changes (CLI)', async () => {
+    const watching = startCli(['kv', 'watch', 'cfg.', '--bucket', 'app', '--count', '3', '--json'], env());
+    await watching.waitFor('watching keys starting with "cfg." in bucket app');
+    const cli = async (...args: string[]) => {
+      const r = await runCli(args, env());
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      return r.stdout.trim();
+    };
+    await cli('kv', 'put', 'cfg.a', '1', '--bucket', 'app');
+    await cli('kv', 'put', 'cfg.b', '2', '--bucket', 'app', '--ttl', '300ms');
+    await cli('kv', 'put', 'other', '3', '--bucket', 'app');
+    const watched = await watching.done; // the third change is cfg.b's expiry
+    expect(watched.code).toBe(0);
+    expect(watched.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).map(({ seq, key, op, value, reason }) => [seq, key, op, value ?? reason])).toEqual([
+      [1, 'cfg.a', 'put', '1'],
+      [2, 'cfg.b', 'put', '2'],
+      [3, 'cfg.b', 'delete', 'expired'],
+    ]);
+    expect(await cli('kv', 'keys', '--bucket', 'app')).toBe('cfg.a = 1\nother = 3');
+    expect(await cli('kv', 'buckets')).toContain('app');
+    expect(await cli('kv', 'touch', 'cfg.a', '--bucket', 'app', '--ttl', '1h')).toBe('ok');
+    expect(await cli('kv', 'drop-bucket', 'app')).toBe('deleted 2 keys');
+
+    // A key bound to a node goes when the node does (SIGKILL: no goodbye), and only then.
+    const victim = nodes.get('n3') as NodeProcess;
+    await cli('kv', 'put', 'svc/n3', 'up', '--node', 'n3');
+    await cli('kv', 'put', 'svc/n3/port', '7000', '--parent', 'svc/n3');
+    expect(await cli('kv', 'get', 'svc/n3/port')).toBe('7000');
+    await victim.stop('SIGKILL');
+    const deadline = Date.now() + 15_000;
+    let left = await cli('kv', 'keys', 'svc/');
+    while (left !== '(none)' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await cli('kv', 'keys', 'svc/');
+    }
+    expect(left).toBe('(none)');
+    await victim.start();
+
+    for (const bad of [['kv', 'put', 'x', '1', '--ttl', '5parsecs'], ['kv', 'touch', 'x'], ['kv', 'put', 'x', '1', '--parent', 'absent']]) {
+      const r = await runCli(bad, env());
+      expect(r.code, bad.join(' ')).toBe(2);
+    }
   });
 
   it('survives SIGKILL of the leader: a new leader takes over, the old one restarts, every acknowledged write is there', async () => {
