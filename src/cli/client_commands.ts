@@ -177,7 +177,8 @@ async function kv(sub: string, c: Call, f: KvFlags): Promise<void> {
     }
     case 'drop-bucket': {
       const reply = await write({ type: 'delete_bucket', bucket: key });
-      return print(c.json, { bucket: key, ...reply }, () => `deleted ${reply.deleted ?? 0} keys`);
+      const n = reply.deleted ?? 0;
+      return print(c.json, { bucket: key, ...reply }, () => `deleted ${n} key${n === 1 ? '' : 's'}`);
     }
   }
   const command =
