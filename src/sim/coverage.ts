@@ -52,6 +52,7 @@ export const requiredPaths: readonly string[] = [
   'fault.transfer_leadership',
   'fault.add_member',
   'fault.remove_member',
+  'fault.bound_keys',
   'scenario.pause_kill',
   'scenario.solo_crash',
   'scenario.late_written',
@@ -95,4 +96,6 @@ export const requiredPaths: readonly string[] = [
   'path.quiesce_follower',
   'path.wake_leader',
   'path.wake_follower',
+  'path.machine_timer_fired',
+  'path.machine_node_down',
 ];

@@ -9,6 +9,7 @@ import { assertNever } from '../lib/assert.js';
 import type { Random } from '../io/random.js';
 import type { NetworkFaults } from '../transport/local.js';
 import type { Request } from '../transport/transport.js';
+import { commandRequest } from '../api/session.js';
 import type { RaftServer } from '../raft/server/server.js';
 import type { Coverage } from './coverage.js';
 import type { Trace } from './trace.js';
@@ -35,14 +36,21 @@ export type FaultKind =
   | 'clock_jump'
   | 'transfer_leadership'
   | 'add_member'
-  | 'remove_member';
+  | 'remove_member'
+  | 'bound_keys';
 
 /** Every FaultKind, in a fixed order. */
 export const faultKinds: readonly FaultKind[] = [
   'drop', 'duplicate', 'delay', 'partition', 'isolate_leader', 'one_way', 'bridge', 'crash', 'crash_leader',
   'crash_mid_batch', 'member_crash', 'log_crash', 'power_loss', 'slow_disk', 'disk_full', 'disk_error', 'clock_jump', 'transfer_leadership',
-  'add_member', 'remove_member',
+  'add_member', 'remove_member', 'bound_keys',
 ];
+
+/** The kv bucket the nemesis writes bound keys to; clients never touch it. */
+export const boundKeysBucket = 'fx';
+
+/** A node that never runs: a key bound to it must go as soon as its monitor is set. */
+export const neverNode = 'gone';
 
 /** What the nemesis knows of the run. */
 export interface NemesisPlan {
@@ -91,6 +99,8 @@ export class Nemesis {
   private readonly logCrashes = new Map<string, number[]>();
   /** `cluster/member` whose add is under way: not added again meanwhile. */
   private readonly adding = new Set<string>();
+  /** Watches the nemesis set (for unwatch). */
+  private readonly watches: number[] = [];
   private nextAt: number;
   private seq = 0;
   /** Set by healAll: scripts must inject nothing more. */
@@ -253,6 +263,8 @@ export class Nemesis {
       case 'add_member':
       case 'remove_member':
         return this.membership(kind);
+      case 'bound_keys':
+        return this.boundKeys();
       default:
         return assertNever(kind, 'fault kind');
     }
@@ -537,6 +549,46 @@ export class Nemesis {
     this.world.clock.jump(ms);
     this.coverage.add('fault.clock_jump');
     this.trace.add('nemesis', `clock jumps ${ms} ms (every timer due meanwhile fires late)`);
+  }
+
+  // ---- machine effects ----
+
+  /**
+   * A kv write whose key lives only as long as a time to live, a node (one of
+   * the run's, or one that never runs) or another key, a touch, a delete, or a
+   * watch, in a bucket of its own. Expiry and node failure come back through
+   * the log (the machine's timer and monitor effects), and must do so across
+   * crashes, leader changes and snapshots: checked once every fault is healed.
+   */
+  private boundKeys(): void {
+    const kv = this.plan.clusters.filter((c) => c.machine === 'kv');
+    const via = this.pickUp();
+    if (kv.length === 0 || via === undefined) return;
+    const r = this.random;
+    const cluster = r.pick(kv).name;
+    const key = `fx${r.int(6)}`;
+    const bucket = boundKeysBucket;
+    const roll = r.next();
+    let command: Record<string, unknown>;
+    if (roll < 0.55) {
+      command = { type: 'put', bucket, key, value: this.seq };
+      if (r.chance(0.7)) command['ttlMs'] = r.between(20, 1500);
+      if (r.chance(0.35)) command['node'] = r.pick([...this.plan.nodes, neverNode]);
+      if (r.chance(0.3)) command['parent'] = `fx${r.int(6)}`;
+    } else if (roll < 0.7) {
+      command = { type: 'touch', bucket, key, ttlMs: r.between(20, 1500) };
+    } else if (roll < 0.8) {
+      command = { type: 'watch', bucket, to: { node: r.pick(this.plan.nodes), id: 'nemesis' } };
+    } else if (roll < 0.87) {
+      command = { type: 'unwatch', watch: this.watches.length === 0 ? 0 : r.pick(this.watches) };
+    } else {
+      command = { type: 'delete', bucket, key };
+    }
+    this.coverage.add('fault.bound_keys');
+    this.request(via, cluster, `${cluster}: ${JSON.stringify(command)}`, commandRequest(command), (reply) => {
+      const watch = (reply as { watch?: unknown } | null)?.watch;
+      if (typeof watch === 'number') this.watches.push(watch);
+    });
   }
 
   // ---- membership ----

@@ -9,7 +9,9 @@ import { SimClient } from './clients.js';
 import { CommittedLog, entryTags } from './committed_log.js';
 import { Coverage } from './coverage.js';
 import { History, type SimOp } from './history.js';
-import { Nemesis } from './nemesis.js';
+import { boundKeysBucket, Nemesis, neverNode } from './nemesis.js';
+import { EntryKind } from '../raft/core/entry_kind.js';
+import { decodeCommand } from '../raft/server/entry_codec.js';
 import { Observation } from './observation.js';
 import { scenarioFor, type Scenario, type ScenarioBase } from './scenario.js';
 import { scheduleScript } from './scripts.js';
@@ -180,6 +182,49 @@ async function liveness(run: Run, nemesis: Nemesis, livenessMs: number): Promise
   const idle = await world.advanceUntil(() => run.history.pending() === 0 && !run.clients.some((c) => c.busy), 10_000);
   if (!idle) run.findings.push({ kind: 'liveness', message: `${run.history.pending()} client operations never completed` });
   for (const c of run.scenario.clusters) await converge(run, c.name, deadline + 5000);
+  for (const c of run.scenario.clusters) {
+    if (c.workload.machine === 'kv') await boundKeysGone(run, c.name);
+    countMachineEffects(run, c.name);
+  }
+}
+
+/**
+ * Keys of the nemesis's bucket that should be gone from the leader's state:
+ * expired more than `graceMs` ago, or bound to a node that never ran
+ * (undefined: no leader). Read through the kv machine's own queries.
+ */
+function overdueKeys(run: Run, cluster: string, graceMs: number): string[] | undefined {
+  const { world } = run;
+  const leader = [...world.systems.keys()].find((n) => world.inspect(n, cluster)?.core.role === 'leader');
+  const view = leader === undefined ? undefined : world.inspect(leader, cluster);
+  if (view === undefined) return undefined;
+  const { range, life } = view.runner.machine.queries ?? {};
+  if (range === undefined || life === undefined) return [];
+  const now = world.clock.now();
+  const out: string[] = [];
+  for (const [key] of range(view.runner.state, { bucket: boundKeysBucket }) as [string, unknown][]) {
+    const l = life(view.runner.state, { bucket: boundKeysBucket, key }) as { expiresAt: number | null; node: string | null } | null;
+    if (l?.node === neverNode) out.push(`${key} (bound to ${neverNode}, which never ran)`);
+    else if (l !== null && l.expiresAt !== null && l.expiresAt < now - graceMs) out.push(`${key} (expired at ${l.expiresAt}, now ${now})`);
+  }
+  return out;
+}
+
+/** With every fault healed, the keys whose time has come or whose node never ran go within `withinMs`. */
+async function boundKeysGone(run: Run, cluster: string, withinMs = 5000): Promise<void> {
+  let left: string[] | undefined;
+  const gone = await run.world.advanceUntil(() => (left = overdueKeys(run, cluster, 200))?.length === 0, withinMs);
+  if (!gone) run.findings.push({ kind: 'liveness', message: `${cluster}: bound keys still held ${withinMs} ms after every fault healed: ${left?.join(', ') ?? 'no leader'}` });
+}
+
+/** Counts the machine's timer firings and node downs that were committed (coverage of those effects). */
+function countMachineEffects(run: Run, cluster: string): void {
+  for (const e of run.committed.entries(cluster).values()) {
+    if (e.payload[0] !== EntryKind.command) continue;
+    const type = decodeCommand(e.payload).type;
+    if (type === 'timeout') run.coverage.add('path.machine_timer_fired');
+    else if (type === 'down') run.coverage.add('path.machine_node_down');
+  }
 }
 
 /** A replicated entry (a session registration: any machine) and a consistent read, retried until `deadline`. */

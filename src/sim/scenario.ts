@@ -71,7 +71,7 @@ export interface ScenarioBase {
 export const defaultWeights: Readonly<Record<FaultKind, number>> = {
   drop: 3, duplicate: 2, delay: 3, partition: 3, isolate_leader: 3, one_way: 2, bridge: 2,
   crash: 2, crash_leader: 2, crash_mid_batch: 1, member_crash: 1.5, log_crash: 1, power_loss: 0.5, slow_disk: 1.5, disk_full: 1, disk_error: 1,
-  clock_jump: 1, transfer_leadership: 1.5, add_member: 1, remove_member: 1,
+  clock_jump: 1, transfer_leadership: 1.5, add_member: 1, remove_member: 1, bound_keys: 1.5,
 };
 
 const nodeNames = ['n1', 'n2', 'n3', 'n4', 'n5'];
