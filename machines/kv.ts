@@ -430,6 +430,13 @@ class Change {
  */
 export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
   readonly version = boundKeysVersion;
+  /** Watches the machine keeps at most (every write looks at each); a watch past it is refused. */
+  readonly watchesMax: number;
+
+  /** Every member of a cluster must be given the same `watchesMax`. */
+  constructor(options: { watchesMax?: number } = {}) {
+    this.watchesMax = options.watchesMax ?? 1024;
+  }
 
   init(): KvState {
     return new KvState();
@@ -462,6 +469,7 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
         if (typeof to?.node !== 'string' || typeof to.id !== 'string') return { state, reply: { error: 'watch needs a destination { node, id }' } };
         if (cmd.bucket !== undefined && !isBucket(cmd.bucket)) return { state, reply: { error: 'bucket must be a string without NUL' } };
         if (cmd.prefix !== undefined && typeof cmd.prefix !== 'string') return { state, reply: { error: 'prefix must be a string' } };
+        if (state.watches.size >= this.watchesMax) return { state, reply: { error: `too many watches (watchesMax ${this.watchesMax})` } };
         const change = new Change(state, meta);
         change.watch({ id: meta.index, to: { node: to.node, id: to.id }, bucket: cmd.bucket ?? '', prefix: cmd.prefix ?? '', seq: 0 });
         return { state, reply: { ok: true, watch: meta.index }, effects: change.done() };

@@ -103,10 +103,13 @@ describe('kv machine', () => {
 
 /** A machine driven command by command, at leader times the test chooses. */
 class Driver {
-  readonly m = new KvMachine();
-  state: KvState = this.m.init();
+  state: KvState;
   index = 0;
   now = 10_000;
+
+  constructor(readonly m = new KvMachine()) {
+    this.state = m.init();
+  }
 
   apply(cmd: KvCommand, version = 2) {
     const r = this.m.apply({ index: ++this.index, term: 1, timestamp: this.now, machineVersion: version }, cmd, this.state);
@@ -265,6 +268,15 @@ describe('kv machine: watches', () => {
     expect(d.apply({ type: 'unwatch', watch }).reply).toEqual({ ok: false });
     expect(Driver.events(d.apply({ type: 'put', key: 'db.host', value: 'h3', bucket: 'cfg' }).effects)).toEqual([]);
     expect(d.apply({ type: 'watch', to: { node: 7 } as unknown as Destination }).reply).toEqual({ error: 'watch needs a destination { node, id }' });
+  });
+
+  it('keeps at most watchesMax watches', () => {
+    const d = new Driver(new KvMachine({ watchesMax: 2 }));
+    expect(d.apply({ type: 'watch', to }).reply).toMatchObject({ ok: true });
+    expect(d.apply({ type: 'watch', to }).reply).toMatchObject({ ok: true });
+    expect(d.apply({ type: 'watch', to }).reply).toEqual({ error: 'too many watches (watchesMax 2)' });
+    d.apply({ type: 'unwatch', watch: 1 });
+    expect(d.apply({ type: 'watch', to }).reply).toMatchObject({ ok: true, watch: 5 });
   });
 });
 
