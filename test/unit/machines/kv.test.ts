@@ -360,3 +360,22 @@ function concat(parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+describe('kv machine: hostile commands', () => {
+  it('answers any shape of command with a reply, never a throw, and keeps a state that snapshots and restores', () => {
+    const random = new SeededRandom(99);
+    const junk = (): unknown => random.pick([undefined, null, 0, -1, 1.5, 2 ** 60, '', 'a', '\u0000', 'k1', true, [], ['k1'], {}, { node: 'n', id: 's' }, { node: 1 }, new Uint8Array(2)]);
+    const types = ['put', 'delete', 'cas', 'put_if_absent', 'touch', 'delete_bucket', 'watch', 'unwatch', 'frob', 7, null];
+    const fields = ['key', 'value', 'bucket', 'ttlMs', 'node', 'parent', 'expected', 'returnPrevious', 'to', 'prefix', 'watch'];
+    const d = new Driver();
+    for (let i = 0; i < 3000; i++) {
+      const cmd: Record<string, unknown> = { type: random.pick(types) };
+      for (const f of fields) if (random.chance(0.5)) cmd[f] = random.chance(0.5) ? junk() : f === 'key' || f === 'parent' ? `k${random.int(3)}` : junk();
+      d.now += random.int(50);
+      if (random.int(20) === 0) d.fire();
+      const { reply } = d.apply(cmd as unknown as KvCommand);
+      expect(reply !== null && typeof reply === 'object' && ('ok' in reply || 'error' in reply), JSON.stringify(cmd)).toBe(true);
+    }
+    expect(d.m.snapshot(d.m.restore(d.m.snapshot(d.state)))).toEqual(d.m.snapshot(d.state));
+  });
+});
