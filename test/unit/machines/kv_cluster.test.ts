@@ -75,6 +75,27 @@ describe('kv machine in a cluster', () => {
     expect(await world.settle(world.system(leader).localQuery('kv', { name: 'life', args: 'svc' }))).toEqual({ expiresAt: null, node: other, parent: null });
   });
 
+  it('a new leader proposes the down of a monitored node it finds down, which its predecessor could not commit', async () => {
+    const world = new World({ seed: 5, nodes: [...nodes, 'n4'], machines: { kv: () => new KvMachine() } });
+    for (const n of [...nodes, 'n4']) await world.startNode(n);
+    await world.settle(world.system('n1').startCluster('kv', 'kv', nodes));
+    expect(await put(world, 'n1', { type: 'put', key: 'svc', value: 'n4:80', node: 'n4' })).toEqual({ ok: true });
+    const old = await leaderOf(world, 'n1');
+    const rest = nodes.filter((n) => n !== old);
+    await world.advance(200); // every member has applied the key, and monitors n4
+    // The old leader, cut off, sees n4 go and proposes its down, which cannot commit; the
+    // others see n4 go while they are followers, which leave downs to a leader.
+    world.network.partition([[old], [...rest, 'n4']]);
+    world.crash('n4');
+    await world.advance(3_000);
+    const next = await leaderOf(world, rest[0] as string);
+    expect(rest).toContain(next);
+    expect(await keysEverywhere(world, rest)).toEqual(Object.fromEntries(rest.map((n) => [n, []])));
+    world.network.heal();
+    await world.advance(1_000);
+    expect(await keysEverywhere(world, nodes)).toEqual(Object.fromEntries(nodes.map((n) => [n, []])));
+  });
+
   it('sends watch events to a subscriber on another node, numbered, while the watch lasts', async () => {
     const world = await kvWorld();
     const events: KvEvent[] = [];
