@@ -22,6 +22,8 @@ export interface Applied {
   readonly effects: readonly MachineEffect[];
   /** The node whose `down` this entry delivered, if it did. */
   readonly down?: string;
+  /** The machine timer whose firing this entry delivered, if it did. */
+  readonly timeout?: string;
 }
 
 /** What a snapshot holds besides the machine's own bytes. */
@@ -118,6 +120,7 @@ export class MachineRunner {
     const effects = result.effects ?? [];
     this.track(effects, body.timestamp);
     if (body.type === 'down') return { index: meta.index, term: meta.term, outcome: undefined, effects, down: body.node };
+    if (body.type === 'timeout') return { index: meta.index, term: meta.term, outcome: undefined, effects, timeout: body.name };
     return { index: meta.index, term: meta.term, outcome: body.type === 'user' ? { ok: true, value: result.reply } : undefined, effects };
   }
 

@@ -96,12 +96,25 @@ export type ServerMsg =
   | { readonly type: 'request'; readonly replyTo: ReplyTo; readonly body: Request }
   | { readonly type: 'timer'; readonly name: TimerName }
   | { readonly type: 'machine_timer'; readonly name: string; readonly due: number }
+  | { readonly type: 'retry_proposal'; readonly proposal: InternalProposal }
   | { readonly type: 'node_event'; readonly event: NodeEvent }
   | { readonly type: 'flush' }
   | { readonly type: 'restore_step' }
   | MetaStored
   | SnapshotIoMsg
   | LogEvent;
+
+/**
+ * An entry the leader proposes on its own behalf: a machine timer firing, a
+ * monitored node's down, an upgrade of the machine version. One the core
+ * refuses (the leader is handing over, or its log is blocked) is proposed
+ * again a little later while this member still leads; a new leader
+ * proposes what is due anyway.
+ */
+type InternalProposal = { readonly type: 'timeout'; readonly name: string; readonly due: number } | { readonly type: 'down'; readonly node: string } | { readonly type: 'machine_version' };
+
+/** How long the leader waits before proposing a refused internal entry again. */
+const internalRetryMs = 50;
 
 /** A summary of one server, for `members` and `overview`. */
 export interface ServerStatus {
@@ -176,6 +189,10 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private persistDone = 0;
   private held: { seq: number; to: ServerId; msg: RaftMessage }[] = [];
   private readonly proposedDown = new Set<string>();
+  /** Machine timers whose timeout this leader proposed, by name: the due time proposed. */
+  private readonly proposedTimeouts = new Map<string, number>();
+  /** Internal entries in the command batch or not yet accepted by the core, by ref. */
+  private readonly internalProposals = new Map<number, InternalProposal>();
   private knownConfig: RaftState['config'] | undefined;
   /** The role last counted in the node's counters. */
   private countedRole: Role | undefined;
@@ -368,9 +385,12 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         this.metaStored(msg.tag as number);
         break;
       case 'machine_timer':
-        if (this.core.role === 'leader' && this.runner.timers.get(msg.name) === msg.due) {
-          this.propose({ type: 'timeout', timestamp: this.now(), name: msg.name });
+        if (this.core.role === 'leader' && this.runner.timers.get(msg.name) === msg.due && this.proposedTimeouts.get(msg.name) !== msg.due) {
+          this.proposeInternal({ type: 'timeout', name: msg.name, due: msg.due });
         }
+        break;
+      case 'retry_proposal':
+        this.retryProposal(msg.proposal);
         break;
       case 'node_event':
         this.onNodeEvent(msg.event);
@@ -518,12 +538,11 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     const effects = this.runner.enter(role);
     if (role !== 'leader') return;
     this.proposedDown.clear();
+    this.proposedTimeouts.clear();
     const live = this.host.liveNodes();
     for (const node of this.runner.monitors) if (!live.has(node)) this.proposeDown(node);
     for (const [name, due] of this.runner.timers) this.armMachineTimer(name, due);
-    if (this.runner.codeVersion > this.runner.version) {
-      this.commandBatch.push({ ref: this.internalRef(), payload: encodeMachineVersion(this.runner.codeVersion) });
-    }
+    if (this.runner.codeVersion > this.runner.version) this.proposeInternal({ type: 'machine_version' });
     this.runEffects(effects);
   }
 
@@ -573,11 +592,13 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         this.cancelTimeout(e.name);
         return undefined;
       case 'accepted': {
+        this.internalProposals.delete(e.ref);
         const replyTo = this.takeRef(e.ref);
         if (replyTo !== undefined) this.awaitingApply.set(e.index, { term: e.term, replyTo, acceptedAt: this.host.commitProbe === undefined ? -1 : this.now() });
         return undefined;
       }
       case 'rejected':
+        this.internalRejected(e.ref);
         this.answerRef(e.ref, { ok: false, error: wireError(e.reason) });
         return undefined;
       case 'membership_done':
@@ -708,8 +729,10 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     // Every member compacts its own log where the machine allows; other effects run on the leader.
     for (const e of result.effects) if (e.type === 'release_cursor' && e.index > this.lastSnapshotIndex) this.takeSnapshot();
     if (this.core.role === 'leader') this.runEffects(result.effects);
-    // Delivered: a later monitor of the node, while it is still down, is answered with another down.
+    // Delivered: a later monitor of the node, while it is still down, is answered with another down,
+    // and the timer, set again, fires again.
     if (result.down !== undefined) this.proposedDown.delete(result.down);
+    if (result.timeout !== undefined) this.proposedTimeouts.delete(result.timeout);
   }
 
   // ---- snapshots ----
@@ -857,9 +880,47 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   }
 
   private proposeDown(node: string): void {
-    if (this.proposedDown.has(node)) return;
-    this.proposedDown.add(node);
-    this.propose({ type: 'down', timestamp: this.now(), node });
+    if (!this.proposedDown.has(node)) this.proposeInternal({ type: 'down', node });
+  }
+
+  /** Adds an internal entry to the next batch, remembered until the core accepts or refuses it. */
+  private proposeInternal(p: InternalProposal): void {
+    const ref = this.internalRef();
+    this.internalProposals.set(ref, p);
+    const timestamp = this.now();
+    let payload: Uint8Array;
+    if (p.type === 'timeout') {
+      this.proposedTimeouts.set(p.name, p.due);
+      payload = encodeCommand({ type: 'timeout', timestamp, name: p.name });
+    } else if (p.type === 'down') {
+      this.proposedDown.add(p.node);
+      payload = encodeCommand({ type: 'down', timestamp, node: p.node });
+    } else {
+      payload = encodeMachineVersion(this.runner.codeVersion);
+    }
+    this.commandBatch.push({ ref, payload });
+  }
+
+  /** The core refused an internal entry (a handover, a blocked log): try again soon, if still leading. */
+  private internalRejected(ref: number): void {
+    const p = this.internalProposals.get(ref);
+    if (p === undefined) return;
+    this.internalProposals.delete(ref);
+    if (p.type === 'timeout') this.proposedTimeouts.delete(p.name);
+    else if (p.type === 'down') this.proposedDown.delete(p.node);
+    this.sendAfter(internalRetryMs, { type: 'retry_proposal', proposal: p });
+  }
+
+  /** Proposes a refused internal entry again if it is still wanted (a new leader proposes what is due itself). */
+  private retryProposal(p: InternalProposal): void {
+    if (this.core.role !== 'leader') return;
+    if (p.type === 'timeout') {
+      if (this.runner.timers.get(p.name) === p.due && this.proposedTimeouts.get(p.name) !== p.due) this.proposeInternal(p);
+    } else if (p.type === 'down') {
+      if (this.runner.monitors.has(p.node) && !this.host.liveNodes().has(p.node)) this.proposeDown(p.node);
+    } else if (this.runner.codeVersion > this.runner.version) {
+      this.proposeInternal(p);
+    }
   }
 
   /** Adds a command to the next batch; `replyTo` gets its outcome once applied. */

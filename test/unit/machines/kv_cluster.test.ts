@@ -96,6 +96,21 @@ describe('kv machine in a cluster', () => {
     expect(await keysEverywhere(world, nodes)).toEqual(Object.fromEntries(nodes.map((n) => [n, []])));
   });
 
+  it('fires a machine timer that came due while the leader was handing over: the refused entry is proposed again', async () => {
+    const world = await kvWorld();
+    const leader = await leaderOf(world, 'n1');
+    const target = nodes.find((n) => n !== leader) as string;
+    world.network.block(leader, target); // the handover cannot finish, and fails after an election timeout
+    expect(await put(world, leader, { type: 'put', key: 'brief', value: 1, ttlMs: 20 })).toEqual({ ok: true });
+    const transfer = world.system(leader).transferLeadership('kv', target, { timeoutMs: 5_000 }).catch((e: unknown) => (e as { code?: string }).code);
+    await world.advance(1_000);
+    expect(await world.settle(transfer)).toBe('timeout');
+    expect(await leaderOf(world, leader)).toBe(leader); // no new leader: none set the timer again
+    world.network.heal();
+    await world.advance(500);
+    expect(await keysEverywhere(world, nodes)).toEqual(Object.fromEntries(nodes.map((n) => [n, []])));
+  });
+
   it('sends watch events to a subscriber on another node, numbered, while the watch lasts', async () => {
     const world = await kvWorld();
     const events: KvEvent[] = [];
