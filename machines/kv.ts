@@ -4,7 +4,7 @@
 // or client) or another key, and a watch tells a subscriber of every change.
 // Expiry and node failure arrive as replicated commands (the `timer` and
 // `monitor` effects), so every member removes such a key at the same index.
-import { encodeValue, decodeValues, completeSteps, type ApplyMeta, type ApplyResult, type Destination, type Machine, type MachineEffect } from '../src/index.js';
+import { encodeValue, decodeValues, completeSteps, concatBytes, type ApplyMeta, type ApplyResult, type Destination, type Machine, type MachineEffect } from '../src/index.js';
 
 /** Entries per snapshot chunk: small enough that encoding one never holds the server up for long. */
 const snapshotChunkEntries = 256;
@@ -600,14 +600,7 @@ export class KvMachine implements Machine<KvState, KvCommand, KvReply> {
 
   /** The whole state's encoding: what members' states are compared by. */
   snapshot(state: KvState): Uint8Array {
-    const parts = [...this.snapshotChunks(state)];
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes([...this.snapshotChunks(state)]);
   }
 
   restore(bytes: Uint8Array): KvState {

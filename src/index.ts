@@ -58,6 +58,7 @@ export type {
 } from './raft/machine.js';
 export { encodeValue, decodeValue, decodeValues } from './raft/server/entry_codec.js';
 export { completeSteps } from './lib/steps.js';
+export { concatBytes } from './lib/bytes.js';
 export type { Role, ServerId, CoreOptions, ClusterConfig } from './raft/core/types.js';
 export { System, type SystemOptions, type StartClusterResult } from './api/system.js';
 export { Caller, validName, type CallOptions, type NodeOverview, type PipelineResult, type Query } from './api/caller.js';

@@ -35,6 +35,17 @@ export function copyBytes(src: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The bytes of `parts`, one after the other, in a new array (a snapshot's chunks, say). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /**
  * A byte buffer that grows as it is written (doubling), reused from one
  * message or batch to the next: `length` bytes of `bytes` are written.

@@ -3,6 +3,7 @@
 // writes that complete later, and invariant checks after every step.
 import { SimClock } from '../../src/io/sim_clock.js';
 import { SeededRandom } from '../../src/io/random.js';
+import { concatBytes } from '../../src/lib/bytes.js';
 import { initState, type RaftState } from '../../src/raft/core/state.js';
 import { start, step } from '../../src/raft/core/step.js';
 import type { LogReader } from '../../src/raft/core/log_cursor.js';
@@ -323,7 +324,7 @@ export class CoreCluster {
           m.incoming.push(e.msg.data);
           if (e.msg.done) {
             const msg = e.msg;
-            const data = concat(m.incoming);
+            const data = concatBytes(m.incoming);
             this.later(m, this.diskDelay(), () => this.install(m, msg.lastIncludedIndex, msg.lastIncludedTerm, msg.config, data));
           }
           break;
@@ -496,16 +497,6 @@ function decodeApplied(data: Uint8Array, _log: MemLog): Entry[] {
   return raw.map(([index, term, payload]) => ({ index, term, payload: new Uint8Array(payload) }));
 }
 
-/** The bytes of `parts`, one after the other. */
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function sameEntry(a: Entry, b: Entry): boolean {
   if (a.index !== b.index || a.term !== b.term || a.payload.length !== b.payload.length) return false;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KvMachine, sameValue, type KvCommand, type KvEvent, type KvState } from '../../../machines/kv.js';
-import { encodeValue, type Destination, type MachineEffect } from '../../../src/index.js';
+import { concatBytes, encodeValue, type Destination, type MachineEffect } from '../../../src/index.js';
 import { SeededRandom } from '../../../src/io/random.js';
 
 const meta = (index: number) => ({ index, term: 1, timestamp: 1_000 + index, machineVersion: 2 });
@@ -86,13 +86,7 @@ describe('kv machine', () => {
     m.apply(meta(10000), { type: 'put', key: 'a', value: 'changed' }, state);
     const parts = [...chunks];
     expect(parts.length).toBeGreaterThan(3);
-    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      bytes.set(p, at);
-      at += p.length;
-    }
-    const back = m.restore(bytes);
+    const back = m.restore(concatBytes(parts));
     expect(back.size).toBe(1002);
     expect(back.has('late')).toBe(false);
     expect(sameValue(back.get('a'), new Uint8Array([1, 2, 3]))).toBe(true);
@@ -294,7 +288,7 @@ describe('kv machine: versions and snapshots', () => {
 
   it('restores version 1 snapshots: chunks of [key, value] pairs', () => {
     const m = new KvMachine();
-    const state = m.restore(concat([encodeValue([['a', 1], ['b', [2]]]), encodeValue([['c', null]])]));
+    const state = m.restore(concatBytes([encodeValue([['a', 1], ['b', [2]]]), encodeValue([['c', null]])]));
     expect([...state.buckets]).toEqual([['', new Map<string, unknown>([['a', 1], ['b', [2]], ['c', null]])]]);
   });
 
@@ -349,16 +343,6 @@ function randomMove(random: SeededRandom, now: number): { now: number; apply: (d
   else cmd = { type: 'delete_bucket', bucket };
   const c = cmd;
   return { now: later, apply: (d) => d.apply(c) };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 describe('kv machine: hostile commands', () => {

@@ -6,7 +6,7 @@ import { memoryLogger } from '../../../src/lib/logger.js';
 import { KvMachine, KvState } from '../../../machines/kv.js';
 import { CounterMachine } from '../../../machines/counter.js';
 import type { AnyMachine } from '../../../src/raft/machine.js';
-import { concat } from '../../helpers/core_cluster.js';
+import { concatBytes } from '../../../src/lib/bytes.js';
 
 /** A runner whose state is `state`, and its snapshot bytes taken at `index`. */
 function snapshotOf(machine: AnyMachine, state: unknown, index: number): Uint8Array {
@@ -16,7 +16,7 @@ function snapshotOf(machine: AnyMachine, state: unknown, index: number): Uint8Ar
   const { header, chunks } = runner.snapshotStream();
   const parts = [header];
   for (let r = chunks.next(); r.done !== true; r = chunks.next()) parts.push(r.value);
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 describe('restoring a snapshot in steps', () => {
