@@ -110,29 +110,58 @@ function keyId(bucket: string, key: string): string {
   return `${bucket}\u0000${key}`;
 }
 
-/** Keys by expiry time, earliest first; an entry a later write or delete made stale is dropped when it reaches the top. */
+/**
+ * Keys by expiry time, earliest first. An entry a later write, touch or
+ * delete made stale is dropped when it reaches the top, and all of them when
+ * they outnumber the keys (keys touched again and again would pile them up).
+ */
 export class ExpiryQueue {
-  private readonly heap: { at: number; id: string }[] = [];
+  private heap: { at: number; id: string }[] = [];
+
+  constructor(private readonly lives: ReadonlyMap<string, Life>) {}
 
   /** Adds a key's expiry time. */
   push(at: number, id: string): void {
+    if (this.heap.length > 2 * this.lives.size + 1024) this.compact();
+    this.heap.push({ at, id });
+    this.up(this.heap.length - 1);
+  }
+
+  /** The earliest live expiry, stale entries dropped first; null when none. */
+  next(): { at: number; id: string } | null {
+    for (let top = this.heap[0]; top !== undefined; top = this.heap[0]) {
+      if (this.live(top)) return top;
+      this.pop();
+    }
+    return null;
+  }
+
+  /** Entries held, stale ones included. */
+  get size(): number {
+    return this.heap.length;
+  }
+
+  private live(e: { at: number; id: string }): boolean {
+    return this.lives.get(e.id)?.expiresAt === e.at;
+  }
+
+  private compact(): void {
+    const keep = this.heap.filter((e) => this.live(e));
+    this.heap = [];
+    for (const e of keep) {
+      this.heap.push(e);
+      this.up(this.heap.length - 1);
+    }
+  }
+
+  private up(from: number): void {
     const h = this.heap;
-    h.push({ at, id });
-    for (let i = h.length - 1; i > 0; ) {
+    for (let i = from; i > 0; ) {
       const p = (i - 1) >> 1;
       if (!before(h[i]!, h[p]!)) break;
       [h[i], h[p]] = [h[p]!, h[i]!];
       i = p;
     }
-  }
-
-  /** The earliest live expiry, stale entries dropped first; null when none. */
-  next(lives: ReadonlyMap<string, Life>): { at: number; id: string } | null {
-    for (let top = this.heap[0]; top !== undefined; top = this.heap[0]) {
-      if (lives.get(top.id)?.expiresAt === top.at) return top;
-      this.pop();
-    }
-    return null;
   }
 
   /** Drops the earliest entry. */
@@ -167,7 +196,7 @@ export class KvState {
   readonly nodes = new Map<string, NodeRefs>();
   /** Keys bound to a key, by the parent's id. */
   readonly children = new Map<string, Set<string>>();
-  readonly expiries = new ExpiryQueue();
+  readonly expiries = new ExpiryQueue(this.lives);
   readonly watches = new Map<number, Watch>();
   /** When the expiry timer is due (leader time); null when it is not set. */
   timerDue: number | null = null;
@@ -322,7 +351,7 @@ class Change {
   /** Removes every key whose time has come. */
   expire(): void {
     const s = this.state;
-    for (let top = s.expiries.next(s.lives); top !== null && top.at <= this.meta.timestamp; top = s.expiries.next(s.lives)) {
+    for (let top = s.expiries.next(); top !== null && top.at <= this.meta.timestamp; top = s.expiries.next()) {
       const life = s.lives.get(top.id) as Life;
       s.expiries.pop();
       this.remove(life.bucket, life.key, 'expired');
@@ -357,7 +386,7 @@ class Change {
   /** The effects to return: the changes' own, and the expiry timer set for the earliest key (or cancelled). */
   done(): MachineEffect[] {
     const s = this.state;
-    const next = s.expiries.next(s.lives);
+    const next = s.expiries.next();
     if (next === null) {
       if (s.timerDue !== null) this.effects.push({ type: 'cancel_timer', name: expiryTimer });
       s.timerDue = null;

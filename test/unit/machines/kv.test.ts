@@ -173,6 +173,20 @@ describe('kv machine: keys with a time to live', () => {
   });
 });
 
+describe('kv machine: expiry bookkeeping', () => {
+  it('keeps the expiry queue bounded when keys are touched again and again', () => {
+    const d = new Driver();
+    d.apply({ type: 'put', key: 'soon', value: 0, ttlMs: 1_000 }); // the earliest: later entries stay behind it
+    for (let k = 0; k < 10; k++) d.apply({ type: 'put', key: `k${k}`, value: k, ttlMs: 60_000 });
+    for (let i = 0; i < 5_000; i++) d.apply({ type: 'touch', key: `k${i % 10}`, ttlMs: 60_000 + i });
+    expect(d.state.expiries.size).toBeLessThanOrEqual(2 * d.state.lives.size + 1025);
+    d.now += 70_000;
+    d.fire();
+    expect(d.state.size).toBe(0);
+    expect(d.state.expiries.size).toBe(0);
+  });
+});
+
 describe('kv machine: keys bound to a node or to another key', () => {
   it('monitors a node while keys or watches are bound to it, and removes them, and what is bound to them, when it goes down', () => {
     const d = new Driver();
