@@ -28,12 +28,20 @@ export interface Destination {
 export type MachineEffect =
   /** At most once: lost if the leader fails before sending or the destination is gone. */
   | { readonly type: 'send'; readonly to: Destination; readonly msg: unknown }
-  /** Watch a node; when it goes down the machine's `down` hook runs as a replicated command. Re-armed on every new leader. */
+  /**
+   * Watch a node; when it goes down the machine's `down` hook runs as a
+   * replicated command (at least once: a node that is already down when
+   * monitored gets one too). Re-armed on every new leader, and a down the
+   * leader could not propose (a handover, a blocked log) is proposed again.
+   */
   | { readonly type: 'monitor'; readonly node: string }
   | { readonly type: 'demonitor'; readonly node: string }
   /**
    * Run the machine's `timeout` hook (as a replicated command) `ms` after the
-   * command that set it, by leader time. Setting a name again replaces it. Re-armed on a new leader.
+   * command that set it, by leader time. Setting a name again replaces it.
+   * Re-armed on a new leader, and proposed again when the leader could not
+   * (a handover, a blocked log). A timer set again while its firing is on
+   * its way through the log fires once, then: set it again in `timeout`.
    */
   | { readonly type: 'timer'; readonly name: string; readonly ms: number }
   | { readonly type: 'cancel_timer'; readonly name: string }

@@ -147,6 +147,15 @@ describe('three node processes over NATS', () => {
     expect(left).toBe('(none)');
     await victim.start();
 
+    // Bound to a Client: its lock goes when it closes (and would if its process died).
+    const holder = await newClient();
+    expect(await holder.processCommand('kv', { type: 'put_if_absent', key: 'lock', value: holder.nodeId, node: holder.nodeId })).toEqual({ ok: true, previous: null });
+    expect(await client.consistentQuery('kv', { name: 'get', args: 'lock' })).toBe(holder.nodeId);
+    await holder.close();
+    const freed = Date.now() + 15_000;
+    while ((await client.consistentQuery('kv', { name: 'get', args: 'lock' })) !== null && Date.now() < freed) await new Promise((r) => setTimeout(r, 50));
+    expect(await client.consistentQuery('kv', { name: 'get', args: 'lock' })).toBe(null);
+
     for (const bad of [['kv', 'put', 'x', '1', '--ttl', '5parsecs'], ['kv', 'touch', 'x'], ['kv', 'put', 'x', '1', '--parent', 'absent']]) {
       const r = await runCli(bad, env());
       expect(r.code, bad.join(' ')).toBe(2);
