@@ -596,9 +596,25 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
   private resendMemTables(): void {
     for (const g of this.ls.groups.values()) {
       if (!g.loaded || g.deleted) continue;
-      const base = g.mem.first - 1;
-      this.onCut('truncate', g, base, this.ls.termAt(g, base) ?? 0);
-      if (g.mem.count > 0) this.onAppend(g, g.mem.slice(g.mem.first, g.mem.last));
+      // Only what lies past the log's durable prefix is written again. A copy of durable
+      // entries (as this used to write, from the mem table's start) says, once replayed, that
+      // the log after its first entry is what follows in the file: torn by a crash, it cut away
+      // entries that were durable and acknowledged, which the older file (or the segments it
+      // was flushed into meanwhile) still held (simulator, seed 7341476).
+      const from = Math.max(g.mem.first - 1, Math.min(this.durablePrefix(g), g.mem.last));
+      this.onCut('truncate', g, from, this.ls.termAt(g, from) ?? 0);
+      if (from < g.mem.last) this.onAppend(g, g.mem.slice(from + 1, g.mem.last));
     }
+  }
+
+  /**
+   * How far the log, as it is now, is durable: up to the last index the WAL
+   * made durable when that entry is still in the log (same term: by log
+   * matching, the same prefix), else up to what the owner counts as written.
+   */
+  private durablePrefix(g: GroupState): number {
+    const i = g.walDurableIndex;
+    if (i <= g.mem.first - 1) return i;
+    return i <= g.lastIndex && this.ls.termAt(g, i) === g.walDurableTerm ? i : g.writtenIndex;
   }
 }
