@@ -107,6 +107,7 @@ export class GroupLog {
     g.lastIndex = index;
     g.lastTerm = term;
     if (g.writtenIndex > index) g.writtenIndex = index;
+    lowerDurable(g, index, term);
     this.ls.sendToWal({ type: 'truncate', group: g, index, term });
   }
 
@@ -140,6 +141,7 @@ export class GroupLog {
     g.lastIndex = index;
     g.lastTerm = term;
     g.writtenIndex = index;
+    lowerDurable(g, index, term);
     this.ls.sendToWal({ type: 'reset', group: g, index, term });
     this.ls.requestCompaction(g);
   }
@@ -246,4 +248,15 @@ export class GroupLog {
     this.written(g.walDurableIndex, g.walDurableTerm);
     if (g.flushedIndex >= g.mem.first && g.mem.termAt(g.flushedIndex) === g.flushedTerm) g.mem.dropThrough(g.flushedIndex);
   }
+}
+
+/**
+ * The log was cut after `index`: what the WAL made durable beyond it is no
+ * longer the log, so its durable prefix ends there (a restarted WAL writes
+ * the log again from that point).
+ */
+function lowerDurable(g: GroupState, index: number, term: number): void {
+  if (g.walDurableIndex <= index) return;
+  g.walDurableIndex = index;
+  g.walDurableTerm = term;
 }

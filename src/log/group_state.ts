@@ -44,7 +44,7 @@ export class GroupState {
   replayed = false;
   /** The last reset (snapshot install) record found by the WAL replay. */
   resetPoint: { index: number; term: number } | undefined;
-  /** Last (index, term) the WAL made durable for this log (written by the WAL actor). */
+  /** Last (index, term) the WAL made durable for this log (written by the WAL actor); a cut lowers it to the cut point. */
   walDurableIndex = 0;
   walDurableTerm = 0;
   /** Last (index, term) the segment writer made durable in segments. */

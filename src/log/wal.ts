@@ -530,8 +530,11 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
         g.walNotice = undefined;
       }
       if (n.to < 0 || g.deleted) continue;
-      g.walDurableIndex = n.to;
-      g.walDurableTerm = n.term;
+      // A batch written before a cut comes back after it: its entries are no longer the log.
+      if (n.to <= g.lastIndex && (g.mem.termAt(n.to) ?? n.term) === n.term) {
+        g.walDurableIndex = n.to;
+        g.walDurableTerm = n.term;
+      }
       if (g.owner !== undefined) this.send(g.owner, { type: 'written', logId: g.logId, from: n.from, to: n.to, term: n.term });
     }
     for (const d of b.deletes) this.ls.segmentWriterDelete(d.group, d.done);
@@ -609,8 +612,9 @@ export class Wal extends Actor<WalMsg, { ls: LogSystem }> {
 
   /**
    * How far the log, as it is now, is durable: up to the last index the WAL
-   * made durable when that entry is still in the log (same term: by log
-   * matching, the same prefix), else up to what the owner counts as written.
+   * made durable (cuts lower it) when that entry is still in the log (same
+   * term: by log matching, the same prefix), else up to what the owner
+   * counts as written.
    */
   private durablePrefix(g: GroupState): number {
     const i = g.walDurableIndex;

@@ -404,4 +404,26 @@ describe('a WAL restarted in a running node, then a power loss at any point', ()
     expect(log.writtenIndex).toBe(45);
     expect(crashes).toBeGreaterThan(10);
   });
+
+  it('after a cut below what was durable, writes the log again from the cut, and keeps what was acknowledged', async () => {
+    const w = logWorld({ log: { walFileBytesMax: 64 * 1024 } });
+    w.settle();
+    const log = w.open('r/2');
+    log.append(makeEntries('r/2', 1, 40, 1));
+    w.settle();
+    log.truncateAfter(30); // a Raft conflict: 31..40 go, 31..36 of term 2 come
+    log.append(makeEntries('r/2', 31, 36, 2));
+    const { child: wal } = await logTreeChild(w, 'wal');
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    const expected = (i: number): number => (i <= 30 ? 1 : 2);
+    let crashes = 0;
+    for (let more = true; more; crashes++) {
+      more = w.clock.step();
+      const acked = log.writtenIndex;
+      const got = crashAndRestart(w, { torn: true, seed: 100 + crashes }).open('r/2').entries(1, 100);
+      expect(got.slice(0, acked).map((e) => e.term), `power loss ${crashes}, ${acked} acknowledged`).toEqual(Array.from({ length: acked }, (_, i) => expected(i + 1)));
+      expect(got.every((e) => payloadMatches('r/2', e))).toBe(true);
+    }
+    expect(log.writtenIndex).toBe(36);
+  });
 });
