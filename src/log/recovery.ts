@@ -274,6 +274,10 @@ export function loadGroup(ls: LogSystem, g: GroupState): void {
   g.loaded = true;
   g.lastTerm = ls.termAt(g, last) ?? st;
   g.writtenIndex = last;
+  // All of it was read back from disk: durable, as a restarted WAL writer must know (it writes
+  // again only what lies past this).
+  g.walDurableIndex = last;
+  g.walDurableTerm = g.lastTerm;
   if (garbage || dropped) ls.requestCompaction(g);
 }
 

@@ -426,4 +426,24 @@ describe('a WAL restarted in a running node, then a power loss at any point', ()
     }
     expect(log.writtenIndex).toBe(36);
   });
+
+  it('counts a log read back at start-up as durable: restarted, it is not written again, so no tear can cut it', async () => {
+    const first = logWorld({ log: { walFileBytesMax: 64 * 1024 } });
+    first.settle();
+    first.open('r/3').append(makeEntries('r/3', 1, 40, 1));
+    first.settle();
+    const w = crashAndRestart(first, { log: { walFileBytesMax: 64 * 1024 } });
+    w.disk.failAlways('write', 'ENOSPC', '/data/groups'); // memory keeps the log: no segment flush
+    w.clock.runFor(100); // not settle: the segment writer retries for ever
+    const log = w.open('r/3');
+    expect(log.writtenIndex).toBe(40);
+    const { child: wal } = await logTreeChild(w, 'wal');
+    w.system.stop(wal, new Error('injected crash')).catch(() => {});
+    // The segment writer retries for ever: the steps of the restart and its rewrite come first.
+    for (let crashes = 0; crashes < 200 && w.clock.step(); crashes++) {
+      const after = crashAndRestart(w, { torn: true, seed: 200 + crashes });
+      after.disk.clearFaults();
+      expect(after.open('r/3').entries(1, 100).length, `power loss ${crashes}`).toBe(40);
+    }
+  });
 });
