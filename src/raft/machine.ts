@@ -40,8 +40,10 @@ export type MachineEffect =
    * Run the machine's `timeout` hook (as a replicated command) `ms` after the
    * command that set it, by leader time. Setting a name again replaces it.
    * Re-armed on a new leader, and proposed again when the leader could not
-   * (a handover, a blocked log). A timer set again while its firing is on
-   * its way through the log fires once, then: set it again in `timeout`.
+   * (a handover, a blocked log). A timer set again or cancelled while its
+   * firing is on its way through the log drops that firing, unless the new
+   * setting is due by then too: it fires once, for the setting it has when
+   * the firing applies.
    */
   | { readonly type: 'timer'; readonly name: string; readonly ms: number }
   | { readonly type: 'cancel_timer'; readonly name: string }

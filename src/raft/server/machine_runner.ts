@@ -22,7 +22,7 @@ export interface Applied {
   readonly effects: readonly MachineEffect[];
   /** The node whose `down` this entry delivered, if it did. */
   readonly down?: string;
-  /** The machine timer whose firing this entry delivered, if it did. */
+  /** The machine timer whose firing this entry carried, if it did (delivered, or dropped as stale). */
   readonly timeout?: string;
 }
 
@@ -100,7 +100,14 @@ export class MachineRunner {
   }
 
   private run(meta: ApplyMeta, body: CommandBody): Applied {
-    if (body.type === 'timeout') this.timers.delete(body.name); // fired; the machine may set it again
+    if (body.type === 'timeout') {
+      // A firing is stamped no earlier than the due time it was proposed for. If the
+      // timer was set again (or cancelled) after that, in the log before this entry,
+      // and is not due by this stamp, the firing belonged to the old setting: drop it.
+      const due = this.timers.get(body.name);
+      if (due === undefined || body.timestamp < due) return { index: meta.index, term: meta.term, outcome: undefined, effects: [], timeout: body.name };
+      this.timers.delete(body.name); // fired; the machine may set it again
+    }
     if (body.type === 'user' && body.invalid !== undefined) {
       return { index: meta.index, term: meta.term, outcome: { ok: false, code: 'invalid_argument', message: body.invalid }, effects: [] };
     }

@@ -891,7 +891,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     let payload: Uint8Array;
     if (p.type === 'timeout') {
       this.proposedTimeouts.set(p.name, p.due);
-      payload = encodeCommand({ type: 'timeout', timestamp, name: p.name });
+      // Never stamped before its due time (a timer may run a little early): the
+      // machine runner drops a firing stamped before the timer's due time as stale.
+      payload = encodeCommand({ type: 'timeout', timestamp: Math.max(timestamp, p.due), name: p.name });
     } else if (p.type === 'down') {
       this.proposedDown.add(p.node);
       payload = encodeCommand({ type: 'down', timestamp, node: p.node });
