@@ -18,6 +18,11 @@ export interface RequestEnvelope {
   readonly from: string;
   readonly cluster: string;
   readonly body: Request;
+  /**
+   * The caller's span as a W3C `traceparent` (00-<trace id>-<span id>-<flags>),
+   * only when that span is sampled: the serving node's span joins its trace.
+   */
+  readonly trace?: string | undefined;
 }
 
 /** The answer to a RequestEnvelope, sent back to its `from` node. */

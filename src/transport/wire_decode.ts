@@ -87,6 +87,14 @@ function bool(v: unknown, what: string): boolean {
   throw new Invalid('bad_field', `${what}: expected a boolean`);
 }
 
+/** A W3C traceparent of version 00 with a non-zero trace and span id. */
+const traceparentPattern = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** Whether `v` is a W3C traceparent Concord carries (version 00). */
+export function isTraceparent(v: unknown): v is string {
+  return typeof v === 'string' && v.length === 55 && traceparentPattern.test(v);
+}
+
 /** A node or cluster name. */
 export function name(v: unknown, what: string): string {
   if (isName(v)) return v;
@@ -164,8 +172,10 @@ export function envelopeFromWire(raw: unknown, from: string, to: string, lim: Co
     case envelopeTag.raft:
       return raftFromWire(raw, from, to, lim);
     case envelopeTag.request: {
-      const [, id, sender, cluster, body] = tuple(raw, 5, 'request');
-      return { type: 'request', id: uint(id, 'request.id'), from: name(sender, 'request.from'), cluster: name(cluster, 'request.cluster'), body: requestFromWire(body, lim) };
+      const [, id, sender, cluster, body, trace] = tuple(raw, 5, 'request');
+      const env = { type: 'request', id: uint(id, 'request.id'), from: name(sender, 'request.from'), cluster: name(cluster, 'request.cluster'), body: requestFromWire(body, lim) } as const;
+      // A trace that is not a well-formed traceparent is left out, not held against the request.
+      return isTraceparent(trace) ? { ...env, trace } : env;
     }
     case envelopeTag.response: {
       const [, id, ok, rest] = tuple(raw, 4, 'response');

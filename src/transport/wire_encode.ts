@@ -54,6 +54,8 @@ export function envelopeToWire(env: Envelope): unknown[] {
     case 'raft':
       return [envelopeTag.raft, env.cluster, env.from, env.to, messageToWire(env.msg)];
     case 'request':
+      // The trace goes last, and only when there is one: a node that does not know it ignores it.
+      if (env.trace !== undefined) return [envelopeTag.request, env.id, env.from, env.cluster, requestToWire(env.body), env.trace];
       return [envelopeTag.request, env.id, env.from, env.cluster, requestToWire(env.body)];
     case 'response':
       return [envelopeTag.response, env.id, ...responseToWire(env.body)];
@@ -168,7 +170,7 @@ type Covered<T extends never> = T;
 
 /** @internal */
 export type EnvelopeFieldsCovered = Covered<
-  Uncovered<Envelope, { raft: 'type' | 'cluster' | 'from' | 'to' | 'msg'; request: 'type' | 'id' | 'from' | 'cluster' | 'body'; response: 'type' | 'id' | 'body'; notify: 'type' | 'dest' | 'msg' }>
+  Uncovered<Envelope, { raft: 'type' | 'cluster' | 'from' | 'to' | 'msg'; request: 'type' | 'id' | 'from' | 'cluster' | 'body' | 'trace'; response: 'type' | 'id' | 'body'; notify: 'type' | 'dest' | 'msg' }>
 >;
 /** @internal */
 export type MessageFieldsCovered = Covered<

@@ -51,7 +51,9 @@ export class FastEncoder {
       case 'request': {
         const b = env.body;
         if (b.type !== 'command') return false;
-        this.arrayHead(5);
+        const trace = env.trace;
+        if (trace !== undefined && typeof trace !== 'string') throw notFast;
+        this.arrayHead(trace === undefined ? 5 : 6);
         this.uint(envelopeTag.request);
         this.uint(env.id);
         this.name(env.from);
@@ -67,6 +69,7 @@ export class FastEncoder {
           this.uint(s.seq);
           this.uint(s.acked);
         }
+        if (trace !== undefined) this.raw(this.generic.encode(trace));
         return true;
       }
       case 'response': {

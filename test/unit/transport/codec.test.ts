@@ -48,6 +48,9 @@ const raftMessages: RaftMessage[] = [
   { type: 'install_snapshot_reply', term: 5, lastIncludedIndex: 1000, nextOffset: 524288, done: false },
 ];
 
+/** A W3C traceparent of a sampled span. */
+const trace = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 const others: Envelope[] = [
   { type: 'request', id: 1, from: 'a', cluster: 'kv1', body: { type: 'command', command: encode({ type: 'put', key: 'k', value: bytesOf(300, 5), nested: [1, -2.5, null, 'x', { deep: true }] }) } },
   { type: 'request', id: 2, from: 'a', cluster: 'kv1', body: { type: 'command', command: encode('plain'), session: { id: 7, seq: 3, acked: 2 } } },
@@ -67,7 +70,8 @@ const others: Envelope[] = [
   { type: 'response', id: 2 ** 53 - 1, body: { ok: true, value: { ok: true, previous: 'blue', when: new Date(1_700_000_000_000) } } },
   { type: 'response', id: 13, body: { ok: false, error: { code: 'not_leader', message: 'ask b', leader: 'b' } } },
   { type: 'response', id: 14, body: { ok: false, error: { code: 'timeout', message: '' } } },
-  { type: 'notify', dest: 's12', msg: { event: 'changed', key: 'k', raw: new Uint8Array([1, 2, 3]) } },
+  { type: 'notify', dest: 's12', msg: { event: 'changed', key: 'k', raw: new Uint8Array([1, 2, 3]) } },  { type: 'request', id: 16, from: 'a', cluster: 'kv1', body: { type: 'command', command: encode('traced'), session: { id: 7, seq: 4, acked: 3 } }, trace },
+  { type: 'request', id: 17, from: 'a', cluster: 'kv1', body: { type: 'query', mode: 'consistent', query: { type: 'named', name: 'get', args: 'k' } }, trace },
 ];
 
 const all: Envelope[] = [...raftMessages.map((msg): Envelope => ({ type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg })), ...others];
@@ -153,6 +157,17 @@ describe('codec round trips', () => {
     ]);
     expect(out.messages.flatMap((m) => decodeOk(m).envelopes)).toEqual([fine, fine]);
     expect(() => encodedSize(fnQuery)).toThrow(EncodeFailure);
+  });
+
+  it('reads a request with a malformed trace without it, and one from a node that sends none (no sixth element)', () => {
+    const traced = others.find((e) => e.type === 'request' && e.id === 16) as Extract<Envelope, { type: 'request' }>;
+    const { trace: _, ...plain } = traced;
+    const wire = wireOf(traced);
+    expect(wire).toHaveLength(6);
+    expect(decodeOk(rawBatch('a', 'b', [wire.slice(0, 5)])).envelopes).toEqual([plain]);
+    for (const bad of ['00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7', trace.toUpperCase(), `01${trace.slice(2)}`, `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`, 42, null, { trace }]) {
+      expect(decodeOk(rawBatch('a', 'b', [[...wire.slice(0, 5), bad]])).envelopes).toEqual([plain]);
+    }
   });
 
   it('reads an install_snapshot without the configuration index (from an older node) as dated at the snapshot', () => {

@@ -18,11 +18,14 @@ const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)] as T;
 const names = ['a', 'n1', 'x'.repeat(31), 'y'.repeat(32), 'load-1a2b3c', 'z'.repeat(64)];
 const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => r.int(256));
 const sizes = [0, 1, 255, 256, 65_535, 65_536];
+const hex = (n: number): string => Array.from({ length: n }, () => '0123456789abcdef'[r.int(16)]).join('');
 
 function randomHot(): Envelope {
   switch (r.int(5)) {
-    case 0:
-      return { type: 'request', id: pick(numbers), from: pick(names), cluster: pick(names), body: { type: 'command', command: bytes(pick(sizes)) } };
+    case 0: {
+      const traced = r.int(3) === 0 ? { trace: `00-${hex(32)}-${hex(16)}-0${r.int(2)}` } : {};
+      return { type: 'request', id: pick(numbers), from: pick(names), cluster: pick(names), body: { type: 'command', command: bytes(pick(sizes)) }, ...traced };
+    }
     case 1:
       return { type: 'request', id: pick(numbers), from: pick(names), cluster: pick(names), body: { type: 'command', command: bytes(3), session: { id: pick(numbers), seq: pick(numbers), acked: pick(numbers) } } };
     case 2:
