@@ -66,6 +66,7 @@ export { Client, type ClientOptions, type ClientStats } from './api/client.js';
 export type { ServerStatus, ServerObserver } from './raft/server/server.js';
 export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, MemberFailedError, ShutdownError } from './api/errors.js';
 export type { RequestOptions, RequestProbe, RequestEnd } from './api/requester.js';
+export type { ServeProbe, ServeEnd } from './api/served.js';
 export type { RaftCounters, CommitProbe } from './raft/server/counters.js';
 export type { LogSystemStats, WalStats, SegmentStats, WalProbe } from './log/log_system.js';
 export { Session } from './api/session.js';

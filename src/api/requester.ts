@@ -26,8 +26,12 @@ export interface RequestProbe {
   begin(cluster: string, body: Request, startMs: number): RequestEnd;
 }
 
-/** A request ended at `endMs`, after `attempts` attempts (sends to a member, retries included). */
-export type RequestEnd = (error: ConcordError | null, attempts: number, endMs: number) => void;
+/** Hears that a request ended at `endMs`, after `attempts` attempts (sends to a member, retries included). */
+export interface RequestEnd {
+  (error: ConcordError | null, attempts: number, endMs: number): void;
+  /** The request's span as a W3C traceparent, sent with every attempt so that the serving node's span joins the trace. */
+  readonly traceparent?: string | undefined;
+}
 
 /** Deadlines are checked by one sweep, at most this often: a timeout may fire this much late. */
 const sweepGranularityMs = 20;
@@ -94,7 +98,9 @@ export class Requester {
     call.attemptMs = timeoutMs;
     this.pending.set(id, call);
     this.armSweep(call.attemptDeadline, now);
-    this.deliver(call.node, { type: 'request', id, from: this.nodeId, cluster: call.cluster, body: call.body });
+    const trace = call.end?.traceparent;
+    if (trace === undefined) this.deliver(call.node, { type: 'request', id, from: this.nodeId, cluster: call.cluster, body: call.body });
+    else this.deliver(call.node, { type: 'request', id, from: this.nodeId, cluster: call.cluster, body: call.body, trace });
   }
 
   /**

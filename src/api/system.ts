@@ -20,6 +20,7 @@ import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type Server
 import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
 import { ClusterNotFoundError } from './errors.js';
 import { firstRequestId, Requester } from './requester.js';
+import { ServedRequests } from './served.js';
 import { deleteServerRecord, listServerRecords, loadServerRecord, saveServerRecord, type ServerRecord } from './server_files.js';
 import { Caller, validName, type CallOptions, type NodeOverview, type StartClusterResult } from './caller.js';
 import type { Role } from '../raft/core/types.js';
@@ -97,6 +98,8 @@ export class System extends Caller implements ServerHost {
   readonly raftCounters: RaftCounters = newRaftCounters();
   /** Told of each command a leader on this node applies, when set (telemetry). */
   commitProbe: CommitProbe | undefined;
+  /** Traced requests this node serves; its probe is set by telemetry. */
+  readonly served: ServedRequests;
   /** Inbound envelopes dropped because they were malformed or addressed to nothing here. */
   readonly dropped = { unknownCluster: 0, misaddressed: 0, notMember: 0, failed: 0 };
   /** How this node reaches the others. */
@@ -153,6 +156,7 @@ export class System extends Caller implements ServerHost {
     this.transport = options.transport;
     this.actors = new ActorSystem({ ...options.actors, clock: this.clock, logger: this.logger });
     this.logSystem = new LogSystem({ ...options.log, dataDir: options.dataDir, disk: this.disk, clock: this.clock, logger: this.logger });
+    this.served = new ServedRequests(this.clock);
     this.requester = new Requester(
       this.clock,
       this.nodeId,
@@ -356,6 +360,7 @@ export class System extends Caller implements ServerHost {
     const error = new ConcordError('restart_intensity', `node ${this.nodeId} stopped: ${reasonText(reason)}`, { cause: reason });
     this.logger.error('the supervision tree gave up; the node has stopped', { node: this.nodeId, reason: reasonText(reason) });
     this.requester.close();
+    this.served.abandonAll();
     void this.transport.close();
     this.down.resolve(error);
   }
@@ -365,6 +370,7 @@ export class System extends Caller implements ServerHost {
     if (this.stopped) return;
     this.stopped = true;
     this.requester.close();
+    this.served.abandonAll();
     await this.actors.shutdown();
     await this.transport.close();
   }
@@ -378,6 +384,7 @@ export class System extends Caller implements ServerHost {
 
   /** @internal */
   respond(replyTo: ReplyTo, response: Response): void {
+    this.served.answered(replyTo.node, replyTo.id, response);
     if (replyTo.node === this.nodeId) this.requester.onResponse({ id: replyTo.id, body: response });
     else this.transport.send(replyTo.node, { type: 'response', id: replyTo.id, body: response });
   }
@@ -580,6 +587,7 @@ export class System extends Caller implements ServerHost {
   }
 
   private onRequest(env: RequestEnvelope): void {
+    this.served.arrived(env);
     const replyTo: ReplyTo = { node: env.from, id: env.id };
     if (env.body.type === 'start_server') {
       this.startServerRequest(env.cluster, env.body, replyTo);

@@ -6,7 +6,7 @@ import { metrics, trace, type Attributes, type Meter, type MeterProvider, type T
 import { ConcordError } from '../lib/errors.js';
 import { System } from '../api/system.js';
 import { Client } from '../api/client.js';
-import { RequestTelemetry } from './requests.js';
+import { RequestTelemetry, ServeTelemetry } from './requests.js';
 import { actorObservation, CommitTelemetry, logObservation, raftObservation, transportObservation, WalTelemetry, type Observation } from './node_metrics.js';
 
 /** The instrumentation scope's name: what a metric or span from Concord carries as its meter or tracer. */
@@ -18,7 +18,10 @@ export interface TelemetryOptions {
   readonly meterProvider?: MeterProvider;
   /** Where tracers come from (default: the global provider). */
   readonly tracerProvider?: TracerProvider;
-  /** A client span around each request (default true). */
+  /**
+   * Spans (default true): a client span around each request and, on a System,
+   * a server span for each request it serves whose caller's span is sampled.
+   */
   readonly traces?: boolean;
   /** Label request metrics with `concord.cluster` (default false: a series per cluster adds up with thousands of clusters). */
   readonly clusterAttribute?: boolean;
@@ -54,6 +57,7 @@ export function instrument(target: System | Client, options: TelemetryOptions = 
   if (isSystem) {
     target.logSystem.walProbe = new WalTelemetry(meter, node);
     target.commitProbe = new CommitTelemetry(meter, node);
+    if (tracer !== undefined) target.served.probe = new ServeTelemetry(tracer, target.nodeId);
   }
   const removals = observations.map((o) => register(meter, o));
   let stopped = false;
@@ -65,6 +69,8 @@ export function instrument(target: System | Client, options: TelemetryOptions = 
       if (isSystem) {
         target.logSystem.walProbe = undefined;
         target.commitProbe = undefined;
+        target.served.probe = undefined;
+        target.served.abandonAll();
       }
       for (const remove of removals) remove();
     },

@@ -16,6 +16,7 @@ import { KvMachine } from '../../machines/kv.js';
 import { Client } from '../../src/api/client.js';
 import { instrument } from '../../src/telemetry/index.js';
 import { pipeline } from '../helpers/telemetry.js';
+import { SpanStatusCode } from '@opentelemetry/api';
 
 const nodes = ['a', 'b', 'c'];
 let server: NatsServer;
@@ -87,12 +88,21 @@ describe('a kv cluster over NATS', () => {
     const transport = await NatsTransport.connect({ nodeId: 'client-otel', servers: server.url, logger: memoryLogger(), heartbeatMs: 50, nodeTimeoutMs: 500 });
     const client = await Client.connect({ transport, clusters: { kv1: nodes } });
     const onClient = instrument(client, { meterProvider: p.meterProvider, tracerProvider: p.tracerProvider });
+    const onOthers = nodes.filter((n) => n !== 'a').map((n) => instrument(sys(n), { tracerProvider: p.tracerProvider }));
     try {
       for (let i = 0; i < 5; i++) await client.processCommand('kv1', { type: 'put', key: `otel${i}`, value: i });
       await sys('a').consistentQuery('kv1', { name: 'get', args: 'otel4' });
       expect(await p.count('concord.request.duration', { 'concord.node': 'client-otel', 'concord.operation': 'command' })).toBe(5);
       expect(await p.count('concord.request.duration', { 'concord.node': 'a', 'concord.operation': 'query.consistent' })).toBe(1);
-      expect(p.spans.getFinishedSpans().filter((s) => s.name === 'concord command' && s.attributes['concord.node'] === 'client-otel')).toHaveLength(5);
+      const commandSpans = p.spans.getFinishedSpans().filter((s) => s.name === 'concord command');
+      const clientSpans = commandSpans.filter((s) => s.attributes['concord.node'] === 'client-otel');
+      expect(clientSpans).toHaveLength(5);
+      // Each command's trace went over NATS with it: the leader that answered it has a span in the trace.
+      const leader = (await sys('a').members('kv1')).leader;
+      for (const c of clientSpans) {
+        const answered = commandSpans.filter((s) => s.parentSpanContext?.spanId === c.spanContext().spanId && s.status.code !== SpanStatusCode.ERROR);
+        expect(answered.map((s) => [s.attributes['concord.node'], s.spanContext().traceId])).toEqual([[leader, c.spanContext().traceId]]);
+      }
       const a = transports.get('a') as NatsTransport;
       const sent = { 'concord.node': 'a', 'network.io.direction': 'transmit' };
       // Read after the collection: the counters only grow, and the heartbeats go on meanwhile.
@@ -111,6 +121,7 @@ describe('a kv cluster over NATS', () => {
     } finally {
       onClient.stop();
       onSystem.stop();
+      for (const t of onOthers) t.stop();
       await client.close();
     }
   });

@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Histogram } from '@opentelemetry/sdk-metrics';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { pipeline } from '../../helpers/telemetry.js';
 import { World } from '../../../src/sim/world.js';
 import { instrument, type Telemetry, type TelemetryOptions } from '../../../src/telemetry/index.js';
@@ -31,6 +32,14 @@ function instrumented(world: World, node: string, p: ReturnType<typeof pipeline>
   return t;
 }
 
+/** The cluster's leader, once there is one (a command goes through it). */
+async function leaderOf(world: World): Promise<string> {
+  await world.settle(world.system('n1').processCommand('kv', { type: 'delete', key: 'none' }));
+  const { leader } = await world.settle(world.system('n1').members('kv'));
+  if (leader === undefined) throw new Error('no leader');
+  return leader;
+}
+
 async function puts(world: World, node: string, count: number, from = 0): Promise<void> {
   for (let i = from; i < from + count; i++) await world.settle(world.system(node).processCommand('kv', { type: 'put', key: `k${i}`, value: i }));
 }
@@ -55,9 +64,8 @@ describe('telemetry', () => {
     expect(await p.value('concord.request.retries', { 'error.type': 'cluster_not_found' })).toBeGreaterThan(0);
 
     const spans = p.spans.getFinishedSpans();
-    const commandSpans = spans.filter((s) => s.name === 'concord command');
+    const commandSpans = spans.filter((s) => s.name === 'concord command' && s.kind === SpanKind.CLIENT);
     expect(commandSpans).toHaveLength(21);
-    expect(commandSpans.every((s) => s.kind === SpanKind.CLIENT)).toBe(true);
     const failed = commandSpans.filter((s) => s.status.code === SpanStatusCode.ERROR);
     expect(failed.map((s) => [s.attributes['concord.cluster'], s.attributes['error.type']])).toEqual([['nope', 'cluster_not_found']]);
     expect(spans.filter((s) => s.name === 'concord query.consistent')).toHaveLength(1);
@@ -215,5 +223,60 @@ describe('telemetry', () => {
     instrumented(world, 'n1', p);
     expect(() => instrument(world.system('n1'), { meterProvider: p.meterProvider })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     expect(() => instrument({} as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+  });
+
+  it("puts the serving node's span in the caller's trace: a server span for each attempt, the leader's answering it", async () => {
+    const world = await kvWorld();
+    const leader = await leaderOf(world);
+    const p = pipeline();
+    for (const n of nodes) instrumented(world, n, p);
+    const caller = nodes.find((n) => n !== leader) as string;
+    await puts(world, caller, 5);
+    const spans = p.spans.getFinishedSpans().filter((s) => s.name === 'concord command');
+    const clients = spans.filter((s) => s.kind === SpanKind.CLIENT);
+    expect(clients.map((s) => s.attributes['concord.node'])).toEqual(Array(5).fill(caller));
+    for (const c of clients) {
+      const served = spans.filter((s) => s.kind === SpanKind.SERVER && s.spanContext().traceId === c.spanContext().traceId);
+      // Every attempt of this request (a first one may meet a follower, which points at the leader).
+      expect(served.length).toBe(c.attributes['concord.attempts']);
+      expect(served.every((s) => s.parentSpanContext?.spanId === c.spanContext().spanId && s.parentSpanContext.isRemote === true)).toBe(true);
+      const answered = served.filter((s) => s.status.code !== SpanStatusCode.ERROR);
+      expect(answered.map((s) => [s.attributes['concord.node'], s.attributes['concord.cluster']])).toEqual([[leader, 'kv']]);
+      expect(served.filter((s) => s.status.code === SpanStatusCode.ERROR).every((s) => s.attributes['error.type'] === 'not_leader')).toBe(true);
+      // The server span lies within the client's.
+      const [server, client] = [answered[0], c].map((s) => s?.startTime[0] as number * 1e9 + (s?.startTime[1] as number));
+      expect(server).toBeGreaterThanOrEqual(client as number);
+    }
+    expect(world.system(leader).served.size).toBe(0);
+  });
+
+  it('sends no trace when the caller does not sample its span, and ends a traced request unanswered when the node stops', async () => {
+    const world = await kvWorld();
+    const leader = await leaderOf(world);
+    const caller = nodes.find((n) => n !== leader) as string;
+    const p = pipeline();
+    instrumented(world, leader, p);
+    const serving = world.system(leader).served;
+    const inner = serving.probe;
+    let begun = 0;
+    serving.probe = { begin: (...args) => (begun++, (inner as NonNullable<typeof inner>).begin(...args)) };
+    const unsampled = new BasicTracerProvider({ sampler: new AlwaysOffSampler(), spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] });
+    const t = instrument(world.system(caller), { meterProvider: p.meterProvider, tracerProvider: unsampled });
+    running.push(t);
+    await puts(world, caller, 3);
+    expect(begun).toBe(0);
+    t.stop();
+    instrumented(world, caller, p);
+    await puts(world, caller, 1, 3);
+    expect(begun).toBeGreaterThanOrEqual(1);
+    // The followers' disks so slow that the command cannot commit yet: the node stops with it open.
+    for (const n of nodes) if (n !== leader) world.disks.get(n)?.setSlowSyncFactor(1_000);
+    void world.system(caller).processCommand('kv', { type: 'put', key: 'cut', value: 1 }, { timeoutMs: 100_000 }).catch(() => {});
+    await world.advance(20);
+    expect(serving.size).toBe(1);
+    await world.settle(world.system(leader).stop());
+    expect(serving.size).toBe(0);
+    const cut = p.spans.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER && s.attributes['error.type'] === 'unanswered');
+    expect(cut).toHaveLength(1);
   });
 });
