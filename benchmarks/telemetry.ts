@@ -5,10 +5,11 @@
 // 256-byte commands, in blocks that alternate the modes
 // on one warm cluster: not instrumented; instrumented with no SDK (the API's
 // no-ops, what `concord node` runs without one); an SDK's metrics; an SDK's
-// metrics and spans (always sampled). The exporters drop what they get, so
-// what is measured is recording, not exporting.
+// metrics and spans, one request in a hundred sampled; and always sampled (a
+// client span on the caller and a server span on the leader per command). The
+// exporters drop what they get, so what is measured is recording, not exporting.
 import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { System } from '../src/api/system.js';
 import { instrument, type Telemetry } from '../src/telemetry/index.js';
 import { Progress, median, printTable, writeResult } from './lib/report.js';
@@ -16,7 +17,7 @@ import { localCluster, put256 } from './lib/cluster.js';
 import { pipelined } from './lib/drive.js';
 import NoopMachine from './lib/noop_machine.js';
 
-const modes = ['none', 'noop', 'metrics', 'traces'] as const;
+const modes = ['none', 'noop', 'metrics', 'sampled', 'traces'] as const;
 type Mode = (typeof modes)[number];
 const config = { members: 3, commandBytes: 256, inFlightPerSystem: 700, warmupOps: 60_000, opsPerBlock: 40_000, rounds: 10, sync: 'datasync', modes };
 
@@ -32,7 +33,8 @@ const dropSpans: SpanExporter = { export: (_spans, done) => done({ code: 0 }), s
 function instrumentAll(systems: readonly System[], mode: Mode): () => void {
   if (mode === 'none') return () => {};
   const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 10_000 })] });
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropSpans)] });
+  const sampler = mode === 'sampled' ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.01) }) : undefined;
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropSpans)], ...(sampler === undefined ? {} : { sampler }) });
   const options = mode === 'noop' ? {} : mode === 'metrics' ? { meterProvider, traces: false } : { meterProvider, tracerProvider };
   const all: Telemetry[] = systems.map((s) => instrument(s, options));
   return () => {
@@ -86,7 +88,8 @@ export async function run(): Promise<void> {
     none: 'not instrumented',
     noop: 'instrumented, no SDK (the API no-ops)',
     metrics: 'an SDK, metrics',
-    traces: 'an SDK, metrics and a span per request (always sampled)',
+    sampled: 'an SDK, metrics and spans, 1% sampled',
+    traces: 'an SDK, metrics and spans, always sampled',
   };
   printTable(`telemetry: 3 members in one process, every System sending 256-byte commands to a machine that keeps nothing (median of ${config.rounds} alternated blocks)`, [
     ...modes.map((m) => ({ measure: `${label[m]}: CPU us per command`, value: cpu(m), 'over none': m === 'none' ? '-' : (cpu(m) - cpu('none')).toFixed(1) })),
