@@ -687,10 +687,10 @@ export class System extends Caller implements ServerHost {
       this.notePeers(record.cluster, record.members);
     }
     this.localClusters.add(record.cluster);
-    const args: ServerArgs = {
+    // Each incarnation of the member gets a machine of its own (made at its start, below).
+    const args: Omit<ServerArgs, 'machine'> = {
       cluster: record.cluster,
       machineName: record.machine,
-      machine: factory(),
       machineConfig: record.config,
       initialMembers: record.members,
       host: this,
