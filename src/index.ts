@@ -53,6 +53,7 @@ export type {
   ApplyMeta,
   ApplyResult,
   MachineEffect,
+  TickEffect,
   MachineConfig,
   Destination,
 } from './raft/machine.js';

@@ -50,6 +50,13 @@ export type MachineEffect =
   /** The state as of this index may be snapshotted and the log before it dropped. */
   | { readonly type: 'release_cursor'; readonly index: number };
 
+/**
+ * What `tick` may return: sends only. Monitors, timers and release cursors
+ * are replicated bookkeeping, which every member records as it applies, so
+ * they come from `apply` (and `down`, `timeout`), never from a tick.
+ */
+export type TickEffect = Extract<MachineEffect, { type: 'send' }>;
+
 /** The result of applying one command. */
 export interface ApplyResult<S, R = unknown> {
   readonly state: S;
@@ -97,6 +104,15 @@ export interface Machine<S = unknown, C = unknown, R = unknown> {
   down?(meta: ApplyMeta, node: string, state: S): ApplyResult<S, never>;
   /** A timer set with the `timer` effect fired (through the log). */
   timeout?(meta: ApplyMeta, name: string, state: S): ApplyResult<S, never>;
+  /**
+   * Called every `machineTickMs` (a System option, default 1000) on every
+   * member, with that member's own clock: for periodic side effects, such as
+   * reporting figures of the state (ra's `tick`). It reads the state and must
+   * not change it (it is not replicated: members tick at different times).
+   * Its sends are carried out by the leader only, so that a tick's message
+   * goes out once per cluster.
+   */
+  tick?(time: number, state: S): readonly TickEffect[];
   /** Named read-only queries, usable from any process (function queries only work in process). */
   readonly queries?: Readonly<Record<string, (state: S, args: unknown) => unknown>>;
   /** Encodes the state for a snapshot in one go (default: msgpack). Large states should use snapshotChunks. */

@@ -30,6 +30,8 @@ export interface WorldOptions {
   readonly requestTimeoutMs?: number;
   /** Snapshot cadence of every member (System option; default 65,536). */
   readonly snapshotEveryEntries?: number;
+  /** How often machines with a `tick` hook are ticked (System option; default 1000 ms). */
+  readonly machineTickMs?: number;
   /** Check that every entry is durable on a majority when first applied (default true). */
   readonly checkDurability?: boolean;
   /** One-way latency of every envelope between nodes (default 0.1 ms). */
@@ -151,6 +153,7 @@ export class World {
       // A small preallocation keeps the path exercised without filling simulated memory with zeros.
       log: { walPreallocateBytes: 64 * 1024, ...o.log },
       ...(o.snapshotEveryEntries === undefined ? {} : { snapshotEveryEntries: o.snapshotEveryEntries }),
+      ...(o.machineTickMs === undefined ? {} : { machineTickMs: o.machineTickMs }),
       // Snapshots by entry count alone: the rare paths they lead to (InstallSnapshot) must run often.
       snapshotLogRatio: 0,
       // One restore step per turn: every kv snapshot is restored in steps, with the member's other events waiting.

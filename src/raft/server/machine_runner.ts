@@ -148,6 +148,21 @@ export class MachineRunner {
     return undefined;
   }
 
+  /** The machine's tick at `time` (its sends are only carried out by a leader); a tick that throws is logged and sends nothing. */
+  tick(time: number): readonly MachineEffect[] {
+    try {
+      return this.machine.tick?.(time, this.state) ?? [];
+    } catch (e) {
+      this.logger.error('machine tick threw', { cluster: this.cluster, error: e });
+      return [];
+    }
+  }
+
+  /** Whether the machine has a `tick` hook. */
+  get ticks(): boolean {
+    return typeof this.machine.tick === 'function';
+  }
+
   /** The machine's effects on entering a role (effects are only carried out by a leader). */
   enter(role: Role): readonly MachineEffect[] {
     try {

@@ -88,6 +88,8 @@ export interface ServerArgs {
   readonly joinedAfter?: number | undefined;
   /** Restore steps (reading the snapshot, then the machine's restoreSteps) run per turn while a snapshot is restored (default 16). */
   readonly restoreStepsPerTurn?: number;
+  /** How often a machine with a `tick` hook is ticked, in ms (default 1000; 0: never). */
+  readonly machineTickMs?: number;
 }
 
 /** The server's mailbox. */
@@ -96,6 +98,7 @@ export type ServerMsg =
   | { readonly type: 'request'; readonly replyTo: ReplyTo; readonly body: Request }
   | { readonly type: 'timer'; readonly name: TimerName }
   | { readonly type: 'machine_timer'; readonly name: string; readonly due: number }
+  | { readonly type: 'machine_tick' }
   | { readonly type: 'retry_proposal'; readonly proposal: InternalProposal }
   | { readonly type: 'node_event'; readonly event: NodeEvent }
   | { readonly type: 'flush' }
@@ -171,6 +174,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private snapshotEvery = 65_536;
   private snapshotLogRatio = 2;
   private restoreStepsPerTurn = 16;
+  private machineTickMs = 1000;
+  /** Whether this member has said that a tick returned effects it may not (said once). */
+  private tickWarned = false;
   private lastSnapshotIndex = 0;
   /** The size of the last snapshot, and payload bytes applied in all (at its index, and when the one being saved was taken). */
   private lastSnapshotBytes = 0;
@@ -218,9 +224,11 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     this.snapshotEvery = args.snapshotEveryEntries ?? 65_536;
     this.snapshotLogRatio = args.snapshotLogRatio ?? 2;
     this.restoreStepsPerTurn = args.restoreStepsPerTurn ?? 16;
+    this.machineTickMs = args.machineTickMs ?? 1000;
     const logSystem = args.host.logSystem;
     this.log = logSystem.openLog(args.cluster, this.self);
     this.runner = new MachineRunner(args.machine, args.host.logger, args.cluster, args.machineConfig, args.sessionTimeoutMs ?? 60_000);
+    if (this.runner.ticks && this.machineTickMs > 0) this.genericTimeout('machine_tick', this.machineTickMs, { type: 'machine_tick' });
     this.snapshots = new SnapshotIo(logSystem.snapshots(args.cluster), (msg) => this.send(this.self, msg));
     const meta = logSystem.metaStore().fetch(args.cluster);
     const { configs, snapshot, restore } = this.recover(args.initialMembers);
@@ -388,6 +396,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         if (this.core.role === 'leader' && this.runner.timers.get(msg.name) === msg.due && this.proposedTimeouts.get(msg.name) !== msg.due) {
           this.proposeInternal({ type: 'timeout', name: msg.name, due: msg.due });
         }
+        break;
+      case 'machine_tick':
+        this.machineTick();
         break;
       case 'retry_proposal':
         this.retryProposal(msg.proposal);
@@ -873,6 +884,20 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
           assertNever(e, 'machine effect');
       }
     }
+  }
+
+  /** The machine's periodic tick, on every member (its sends on the leader only); a halted or removed member does not tick. */
+  private machineTick(): void {
+    if (this.state === 'stopped' || this.runner.halted !== undefined) return;
+    this.genericTimeout('machine_tick', this.machineTickMs, { type: 'machine_tick' });
+    const effects = this.runner.tick(this.now());
+    if (this.core.role !== 'leader') return;
+    const sends = effects.filter((e) => e.type === 'send');
+    if (sends.length < effects.length && !this.tickWarned) {
+      this.tickWarned = true;
+      this.host.logger.warn('a machine tick returned effects other than send; they are ignored (monitors, timers and release cursors come from apply)', { cluster: this.cluster });
+    }
+    this.runEffects(sends);
   }
 
   private armMachineTimer(name: string, due: number): void {
