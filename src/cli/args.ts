@@ -73,8 +73,17 @@ export function list(value: string): string[] {
 
 /** A positive integer option. */
 export function positiveInt(value: string | undefined, what: string, fallback: number): number {
+  return integerFlag(value, what, fallback, 1, 'a positive integer');
+}
+
+/** An integer option that may be 0. */
+export function nonNegativeInt(value: string | undefined, what: string, fallback: number): number {
+  return integerFlag(value, what, fallback, 0, 'an integer >= 0');
+}
+
+function integerFlag(value: string | undefined, what: string, fallback: number, min: number, expected: string): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${what} must be a positive integer, got ${JSON.stringify(value)}`);
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${what} must be ${expected}, got ${JSON.stringify(value)}`);
   return n;
 }

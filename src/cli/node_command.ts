@@ -10,7 +10,7 @@ import { RealClock, sleep } from '../io/clock.js';
 import { stderrLogger } from '../lib/logger.js';
 import { KvMachine } from '../../machines/kv.js';
 import { CounterMachine } from '../../machines/counter.js';
-import { connectionHelp, connectionOptions, flagOrEnv, list, parse, positiveInt, UsageError } from './args.js';
+import { connectionHelp, connectionOptions, flagOrEnv, list, parse, nonNegativeInt, positiveInt, UsageError } from './args.js';
 import { transportOptions, type ConnectionFlags } from './connect.js';
 import { loadMachineModules } from './machine_module.js';
 import { instrument } from '../telemetry/instrument.js';
@@ -29,6 +29,7 @@ for NATS when no server answers yet.
                      an ES module whose default export is a Machine class or a function
                      returning a Machine; every member's node needs it under the same name
   --snapshot-every <n>  snapshot every n applied entries (default 65536)
+  --machine-tick <ms>  call a machine's tick hook this often (default 1000; 0: never)
   --election-timeout <ms>  minimum election timeout (default 1000; heartbeats every tenth of it)
   --wal-sync <method>  datasync (default), fsync, or none (writes are acknowledged before
                      they reach the disk: a power loss can lose acknowledged commands)
@@ -45,7 +46,7 @@ const builtInMachines = { kv: () => new KvMachine(), counter: () => new CounterM
 
 /** Runs `concord node`; resolves when the node has stopped. */
 export async function runNode(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'machine-module': { type: 'string', multiple: true }, 'snapshot-every': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' }, 'otel-per-member': { type: 'boolean' }, 'metrics-port': { type: 'string' }, 'metrics-host': { type: 'string' } });
+  const { values } = parse(argv, { ...connectionOptions, id: { type: 'string' }, data: { type: 'string' }, machine: { type: 'string' }, 'machine-module': { type: 'string', multiple: true }, 'snapshot-every': { type: 'string' }, 'machine-tick': { type: 'string' }, 'election-timeout': { type: 'string' }, 'wal-sync': { type: 'string' }, 'otel-per-member': { type: 'boolean' }, 'metrics-port': { type: 'string' }, 'metrics-host': { type: 'string' } });
   if (values.help === true) {
     process.stdout.write(`${nodeUsage}\n`);
     return 0;
@@ -73,6 +74,7 @@ export async function runNode(argv: string[]): Promise<number> {
     walSync,
     connection: values,
     snapshotEvery: positiveInt(values['snapshot-every'], '--snapshot-every', 65_536),
+    machineTickMs: nonNegativeInt(values['machine-tick'], '--machine-tick', 1000),
     electionMs: positiveInt(values['election-timeout'], '--election-timeout', 1000),
     member: cluster !== undefined && members.length > 0 ? { cluster, machine, members } : undefined,
     perMember: values['otel-per-member'] === true,
@@ -92,6 +94,7 @@ interface NodeConfig {
   readonly walSync: 'datasync' | 'fsync' | 'none';
   readonly connection: ConnectionFlags;
   readonly snapshotEvery: number;
+  readonly machineTickMs: number;
   readonly electionMs: number;
   /** A member this node must host. */
   readonly member: { readonly cluster: string; readonly machine: string; readonly members: readonly string[] } | undefined;
@@ -112,6 +115,7 @@ async function serveNode(node: NodeConfig, metrics: MetricsEndpoint | undefined)
     clock,
     logger,
     snapshotEveryEntries: node.snapshotEvery,
+    machineTickMs: node.machineTickMs,
     raft: raftTiming(node.electionMs),
     log: { walSyncMethod: node.walSync },
   });

@@ -23,6 +23,19 @@ const registerModule = `export default class Register {
 }
 `;
 
+/** A register that, once told where with `reportTo`, sends its value there at every tick. */
+const tickingRegisterModule = `export default class TickingRegister {
+  version = 1;
+  init() { return { value: '', to: null }; }
+  apply(_meta, cmd, s) {
+    if (cmd.reportTo !== undefined) return { state: { ...s, to: cmd.reportTo }, reply: s.value };
+    return { state: { ...s, value: cmd.value }, reply: s.value };
+  }
+  tick(_time, s) { return s.to === null ? [] : [{ type: 'send', to: s.to, msg: s.value }]; }
+  queries = { get: (s) => s.value };
+}
+`;
+
 const ids = ['m1', 'm2', 'm3'];
 let dir: string;
 let nats: NatsServer;
@@ -86,9 +99,9 @@ describe('machine modules', () => {
     expect(await usageError([`reg=${moduleFile('throws.mjs', 'export default () => { throw new Error("no config"); };\n')}`])).toMatch(/making its machine failed: no config/);
   });
 
-  it('serves a cluster of three node processes with the machine, and refuses bad flags with exit code 2', async () => {
-    const file = moduleFile('register.mjs', registerModule);
-    const flags = ['--machine-module', `reg=${file}`, '--machine', 'reg', '--cluster', 'reg', '--members', ids.join(','), '--election-timeout', '300'];
+  it('serves a cluster of three node processes with the machine, ticking it, and refuses bad flags with exit code 2', async () => {
+    const file = moduleFile('register.mjs', tickingRegisterModule);
+    const flags = ['--machine-module', `reg=${file}`, '--machine', 'reg', '--cluster', 'reg', '--members', ids.join(','), '--election-timeout', '300', '--machine-tick', '50'];
     nodes = ids.map((id) => new NodeProcess(id, join(dir, id), nats.url, flags));
     await Promise.all(nodes.map((n) => n.start()));
     const transport = await NatsTransport.connect({ nodeId: `t-${randomBytes(3).toString('hex')}`, servers: nats.url, logger: silentLogger });
@@ -97,6 +110,17 @@ describe('machine modules', () => {
       expect(await client.processCommand('reg', { value: 'blue' })).toBe('');
       expect(await client.processCommand('reg', { value: 'green' })).toBe('blue');
       expect(await client.consistentQuery('reg', { name: 'get' })).toBe('green');
+      // The leader's ticks send the value to a subscriber of this client, one message per tick.
+      const heard: unknown[] = [];
+      let enough: () => void = () => {};
+      const threeHeard = new Promise<void>((resolve) => (enough = resolve));
+      const to = client.subscribe((msg) => {
+        heard.push(msg);
+        if (heard.length === 3) enough();
+      });
+      expect(await client.processCommand('reg', { reportTo: to })).toBe('green');
+      await threeHeard;
+      expect(heard.slice(0, 3)).toEqual(['green', 'green', 'green']);
     } finally {
       await client.close();
     }
@@ -107,5 +131,8 @@ describe('machine modules', () => {
     const unknown = await node(['--machine-module', `reg=${file}`, '--machine', 'nope', '--cluster', 'x', '--members', 'mx']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown machine 'nope' \(kv, counter, reg\)/);
+    const badTick = await node(['--machine-tick', 'often']);
+    expect(badTick.code).toBe(2);
+    expect(badTick.stderr).toMatch(/--machine-tick must be an integer >= 0, got "often"/);
   });
 });
