@@ -56,6 +56,11 @@ export class ObservedTransport implements Transport {
     return this.inner.liveNodes();
   }
 
+  /** The runtime version the inner transport knows `node` runs. */
+  runtimeOf(node: string): number {
+    return this.inner.runtimeOf?.(node) ?? 0;
+  }
+
   /** Closes the inner transport. */
   close(): Promise<void> {
     return this.inner.close();

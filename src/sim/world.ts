@@ -32,6 +32,8 @@ export interface WorldOptions {
   readonly snapshotEveryEntries?: number;
   /** How often machines with a `tick` hook are ticked (System option; default 1000 ms). */
   readonly machineTickMs?: number;
+  /** Nodes that pass for an earlier build: the runtime version each announces (default: this build's). */
+  readonly announce?: Readonly<Record<string, number>>;
   /** Check that every entry is durable on a majority when first applied (default true). */
   readonly checkDurability?: boolean;
   /** One-way latency of every envelope between nodes (default 0.1 ms). */
@@ -138,7 +140,7 @@ export class World {
     const system = await System.start({
       nodeId: node,
       dataDir: `/${node}`,
-      transport: new ObservedTransport(this.network.connect(node), {
+      transport: new ObservedTransport(this.network.connect(node, o.announce?.[node] === undefined ? {} : { announce: o.announce[node] }), {
         sent: (from, to, env) => this.watchSend(from, to, env),
         duplicate: () => this.duplicateNow(),
         latencyMs: () => this.latencyMs,

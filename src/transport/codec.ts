@@ -2,7 +2,7 @@
 // msgpack behind a version byte. Decoding validates every field and never throws.
 //
 // A batch:     [version] msgpack array32 [from, to, envelope, envelope, ...]
-// A heartbeat: [version] msgpack [node, incarnation, leaving]
+// A heartbeat: [version] msgpack [node, incarnation, leaving, runtime version]
 // Each envelope is a positional array (wire_encode.ts); envelopes are encoded
 // one by one and concatenated, so a batch is split at an exact byte size.
 // Decoded binaries never alias the socket buffer: the entries of one
@@ -51,6 +51,8 @@ export interface Heartbeat {
   /** Distinguishes runs of one node id: a new value means the node restarted. */
   readonly incarnation: number;
   readonly leaving: boolean;
+  /** The runtime version the node runs (0 from a node of an earlier build, which sends none). */
+  readonly runtime: number;
 }
 
 /** An envelope that could not be put on the wire. */
@@ -162,15 +164,16 @@ export class Codec {
 
   /** Encodes a heartbeat. */
   encodeHeartbeat(hb: Heartbeat): Uint8Array {
-    return this.withVersion(this.encoder.encodeSharedRef([hb.node, hb.incarnation, hb.leaving]));
+    return this.withVersion(this.encoder.encodeSharedRef([hb.node, hb.incarnation, hb.leaving, hb.runtime]));
   }
 
   /** Decodes and validates a heartbeat. Never throws. */
   decodeHeartbeat(bytes: Uint8Array): Heartbeat | CodecDrop {
     try {
-      const [node, incarnation, leaving] = tuple(this.unpack(bytes), 3, 'heartbeat');
+      const [node, incarnation, leaving, runtime] = tuple(this.unpack(bytes), 3, 'heartbeat');
       if (typeof leaving !== 'boolean') return drop('bad_field', 'heartbeat.leaving: expected a boolean');
-      return { type: 'heartbeat', node: name(node, 'heartbeat.node'), incarnation: uint(incarnation, 'heartbeat.incarnation'), leaving };
+      const announced = runtime === undefined ? 0 : uint(runtime, 'heartbeat.runtime');
+      return { type: 'heartbeat', node: name(node, 'heartbeat.node'), incarnation: uint(incarnation, 'heartbeat.incarnation'), leaving, runtime: announced };
     } catch (e) {
       return dropOf(e);
     }

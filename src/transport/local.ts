@@ -6,6 +6,7 @@ import { assert } from '../lib/assert.js';
 import type { Clock } from '../io/clock.js';
 import type { Random } from '../io/random.js';
 import type { Envelope, NodeEvent, Transport } from './transport.js';
+import { runtimeVersion } from '../raft/core/entry_kind.js';
 
 /** Fault rates of the network (all off by default). */
 export interface NetworkFaults {
@@ -32,6 +33,8 @@ export interface NetworkStats {
 export class LocalNetwork {
   readonly stats: NetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 };
   private readonly nodes = new Map<string, LocalTransport>();
+  /** The runtime version each node that ever connected announced (kept after it leaves, as a NATS node's is). */
+  private readonly runtimes = new Map<string, number>();
   private readonly blocked = new Set<string>();
   private faults: NetworkFaults;
 
@@ -44,11 +47,16 @@ export class LocalNetwork {
     this.checkFaults();
   }
 
-  /** A transport for `nodeId` on this network. */
-  connect(nodeId: string): LocalTransport {
+  /**
+   * A transport for `nodeId` on this network. In one process every node runs
+   * this build; `announce` makes one pass for an earlier build (tests of
+   * clusters during an upgrade).
+   */
+  connect(nodeId: string, options: { readonly announce?: number } = {}): LocalTransport {
     assert(!this.nodes.has(nodeId), () => `node ${nodeId} is already connected`);
     const t = new LocalTransport(nodeId, this);
     this.nodes.set(nodeId, t);
+    this.runtimes.set(nodeId, options.announce ?? runtimeVersion);
     this.topologyChanged();
     return t;
   }
@@ -73,6 +81,11 @@ export class LocalNetwork {
     const all = [...new Set([...this.nodes.keys(), ...groupOf.keys()])];
     for (const a of all) for (const b of all) if (a !== b && groupOf.get(a) !== groupOf.get(b)) this.blocked.add(`${a}>${b}`);
     this.topologyChanged();
+  }
+
+  /** The runtime version `node` announced when it last connected; 0 if it never did. */
+  runtimeOf(node: string): number {
+    return this.runtimes.get(node) ?? 0;
   }
 
   /** Removes every partition and block. */
@@ -186,6 +199,10 @@ export class LocalTransport implements Transport {
 
   liveNodes(): ReadonlySet<string> {
     return this.live;
+  }
+
+  runtimeOf(node: string): number {
+    return this.network.runtimeOf(node);
   }
 
   close(): Promise<void> {

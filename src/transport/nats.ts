@@ -9,6 +9,10 @@ import { Codec, codecDropReasons, type CodecDropReason, type EncodeFailed, type 
 import { NodeLiveness } from './node_liveness.js';
 import { defaultNatsOptions, resolveNatsOptions, type NatsTransportOptions, type ResolvedNatsOptions } from './nats_options.js';
 import type { Envelope, NodeEvent, Transport } from './transport.js';
+import { runtimeVersion } from '../raft/core/entry_kind.js';
+
+/** How many nodes' runtime versions a transport remembers (most recently heard first): members and the clients passing by. */
+const runtimesMax = 4096;
 
 export { defaultNatsOptions, type NatsTransportOptions } from './nats_options.js';
 
@@ -81,6 +85,8 @@ export class NatsTransport implements Transport {
   private readonly logger: Logger;
   private readonly codec: Codec;
   private readonly liveness: NodeLiveness;
+  /** The runtime version each node last announced, most recently heard last; kept after it goes down. */
+  private readonly runtimes = new Map<string, number>();
   private readonly batchBytesMax: number;
   private onEnvelope: ((env: Envelope) => void) | undefined;
   private onNodeEvent: ((event: NodeEvent) => void) | undefined;
@@ -172,6 +178,16 @@ export class NatsTransport implements Transport {
     }
   }
 
+  runtimeOf(node: string): number {
+    return node === this.nodeId ? runtimeVersion : (this.runtimes.get(node) ?? 0);
+  }
+
+  private noteRuntime(node: string, runtime: number): void {
+    this.runtimes.delete(node);
+    this.runtimes.set(node, runtime);
+    if (this.runtimes.size > runtimesMax) this.runtimes.delete(this.runtimes.keys().next().value as string);
+  }
+
   liveNodes(): ReadonlySet<string> {
     return this.liveness.live;
   }
@@ -241,7 +257,7 @@ export class NatsTransport implements Transport {
 
   private publishHeartbeat(leaving: boolean): void {
     if (!this.connected) return;
-    const data = this.codec.encodeHeartbeat({ type: 'heartbeat', node: this.nodeId, incarnation: this.incarnation, leaving });
+    const data = this.codec.encodeHeartbeat({ type: 'heartbeat', node: this.nodeId, incarnation: this.incarnation, leaving, runtime: runtimeVersion });
     try {
       this.nc.publish(this.subjects.heartbeat, data);
       this.stats.heartbeatsSent++;
@@ -286,6 +302,7 @@ export class NatsTransport implements Transport {
       const hb = this.codec.decodeHeartbeat(msg.data);
       if (hb.type === 'drop') return this.dropped(hb.reason, 1, hb.detail);
       if (hb.node === this.nodeId) return this.sameNodeId(hb.incarnation);
+      if (!hb.leaving) this.noteRuntime(hb.node, hb.runtime);
       const events = hb.leaving ? this.liveness.left(hb.node, hb.incarnation) : this.liveness.heard(hb.node, this.clock.now(), hb.incarnation);
       this.emit(events);
       // A newcomer learns of this node within a round trip instead of a heartbeat period.

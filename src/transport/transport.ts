@@ -119,6 +119,12 @@ export interface Transport {
   send(to: string, env: Envelope): void;
   /** Nodes currently believed up (this one included). */
   liveNodes(): ReadonlySet<string>;
+  /**
+   * The runtime version `node` announced (raft/core/entry_kind.ts's
+   * runtimeVersion), kept after it goes down; 0 if it never did (a node of an
+   * earlier build, or one not heard from yet). Absent: every node counts as 0.
+   */
+  runtimeOf?(node: string): number;
   /** Stops sending and receiving. */
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { NatsServer } from '../helpers/nats_server.js';
 import { NatsTransport, type NatsTransportOptions } from '../../src/transport/nats.js';
 import { Codec, wireVersion } from '../../src/transport/codec.js';
 import type { Envelope, NodeEvent } from '../../src/transport/transport.js';
+import { runtimeVersion } from '../../src/raft/core/entry_kind.js';
 import type { Entry } from '../../src/raft/core/types.js';
 import { RealClock } from '../../src/io/clock.js';
 import { memoryLogger } from '../../src/lib/logger.js';
@@ -73,8 +74,9 @@ function ae(from: string, to: string, prev: number, n = 1, size = 16): Envelope 
   return { type: 'raft', cluster: 'c1', from, to, msg: { type: 'append_entries', term: 1, leaderId: from, prevLogIndex: prev, prevLogTerm: 1, entries: entries(prev, n, size), leaderCommit: 0, readSeq: 0 } };
 }
 
-function hbBytes(node: string, incarnation: number, leaving = false): Uint8Array {
-  return new Uint8Array([wireVersion, ...encode([node, incarnation, leaving])]);
+/** A heartbeat as a node of an earlier build sends it (no runtime version), or with `runtime`. */
+function hbBytes(node: string, incarnation: number, leaving = false, runtime?: number): Uint8Array {
+  return new Uint8Array([wireVersion, ...encode(runtime === undefined ? [node, incarnation, leaving] : [node, incarnation, leaving, runtime])]);
 }
 
 describe('NatsTransport over a real nats-server', () => {
@@ -120,10 +122,12 @@ describe('NatsTransport over a real nats-server', () => {
     expect(a.events).toContainEqual({ type: 'node_up', node: 'b' });
     expect(a.events).toContainEqual({ type: 'node_up', node: 'a' });
     const closedAt = Date.now();
+    expect([a.t.runtimeOf('a'), a.t.runtimeOf('b'), a.t.runtimeOf('nobody')]).toEqual([runtimeVersion, runtimeVersion, 0]);
     await b.t.close();
     await waitFor('a sees b down', () => !a.t.liveNodes().has('b'));
     expect(Date.now() - closedAt).toBeLessThan(2500); // the goodbye, not the 5 s timeout
     expect(a.events.at(-1)).toEqual({ type: 'node_down', node: 'b' });
+    expect(a.t.runtimeOf('b')).toBe(runtimeVersion); // remembered while it is down
     const b2 = await node('b');
     await waitFor('a sees b again', () => a.t.liveNodes().has('b'));
     expect(a.events.at(-1)).toEqual({ type: 'node_up', node: 'b' });
@@ -136,8 +140,10 @@ describe('NatsTransport over a real nats-server', () => {
     const nc = await raw();
     nc.publish(`${prefix}.hb`, hbBytes('ghost', 1));
     await waitFor('ghost up', () => a.t.liveNodes().has('ghost'));
-    nc.publish(`${prefix}.hb`, hbBytes('ghost', 2)); // the same id, a new run: it restarted
+    expect(a.t.runtimeOf('ghost')).toBe(0); // an earlier build's heartbeat
+    nc.publish(`${prefix}.hb`, hbBytes('ghost', 2, false, 7)); // the same id, a new run: it restarted, on a later build
     await waitFor('restart seen', () => a.events.filter((e) => e.node === 'ghost').length === 3);
+    expect(a.t.runtimeOf('ghost')).toBe(7);
     expect(a.events.filter((e) => e.node === 'ghost').map((e) => e.type)).toEqual(['node_up', 'node_down', 'node_up']);
     const silentFrom = Date.now();
     await waitFor('ghost down', () => !a.t.liveNodes().has('ghost'));

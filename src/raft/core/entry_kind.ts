@@ -14,7 +14,22 @@ export const EntryKind = {
   config: 2,
   /** Switches the machine version at this index on every member. */
   machineVersion: 3,
+  /**
+   * A machine timer firing for one setting of the timer (its due time): a
+   * member whose timer has been set again or cancelled since drops it. Only
+   * written when every member runs runtime version 1 or later (a member of an
+   * earlier build would skip it); otherwise a firing is a command entry.
+   */
+  timerFiring: 4,
 } as const;
+
+/**
+ * The version of the rules this build applies entries by. Nodes announce it
+ * (NATS heartbeats); a leader uses an entry kind only once every member
+ * announces the version that brought it, so that all apply it alike.
+ * 1: timer firings carry their due time (EntryKind.timerFiring).
+ */
+export const runtimeVersion = 1;
 
 /** One of the EntryKind values. */
 export type EntryKindValue = (typeof EntryKind)[keyof typeof EntryKind];

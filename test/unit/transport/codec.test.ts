@@ -200,7 +200,7 @@ describe('codec round trips', () => {
   });
 
   it('round-trips heartbeats', () => {
-    const hb = { type: 'heartbeat', node: 'n1', incarnation: 1_700_000_000_123, leaving: true } as const;
+    const hb = { type: 'heartbeat', node: 'n1', incarnation: 1_700_000_000_123, leaving: true, runtime: 1 } as const;
     expect(codec.decodeHeartbeat(codec.encodeHeartbeat(hb))).toEqual(hb);
   });
 });
@@ -247,8 +247,11 @@ describe('a newer sender may append fields (a rolling upgrade)', () => {
     const notLeader = wireOf(others[16] as Envelope);
     const errorExtended = [...notLeader.slice(0, 3), extend(notLeader[3] as unknown[])];
     expect(decodeOk(rawBatch('a', 'b', [sessionExtended, errorExtended])).envelopes).toEqual([others[1], others[16]]);
-    const hb = new Uint8Array([wireVersion, ...encode(['n1', 5, false, future])]);
-    expect(codec.decodeHeartbeat(hb)).toEqual({ type: 'heartbeat', node: 'n1', incarnation: 5, leaving: false });
+    const hb = new Uint8Array([wireVersion, ...encode(['n1', 5, false, 1, future])]);
+    expect(codec.decodeHeartbeat(hb)).toEqual({ type: 'heartbeat', node: 'n1', incarnation: 5, leaving: false, runtime: 1 });
+    // A node of an earlier build announces no runtime version: it counts as 0.
+    const older = new Uint8Array([wireVersion, ...encode(['n1', 5, false])]);
+    expect(codec.decodeHeartbeat(older)).toEqual({ type: 'heartbeat', node: 'n1', incarnation: 5, leaving: false, runtime: 0 });
   });
 });
 
@@ -331,6 +334,7 @@ describe('the decoder refuses what a valid sender never sends', () => {
     expect(codec.decodeHeartbeat(hb(['n*', 1, false]))).toMatchObject({ reason: 'bad_name' });
     expect(codec.decodeHeartbeat(hb(['n1', 1, 'no']))).toMatchObject({ reason: 'bad_field' });
     expect(codec.decodeHeartbeat(hb(['n1', 1]))).toMatchObject({ reason: 'shape' });
+    expect(codec.decodeHeartbeat(hb(['n1', 1, false, 'one']))).toMatchObject({ reason: 'bad_field' });
     expect(codec.decodeHeartbeat(new Uint8Array([7, 1, 2]))).toMatchObject({ reason: 'version' });
   });
 });
@@ -421,7 +425,7 @@ describe('decoder fuzzing (seeded)', () => {
       const d = decodeChecked(codec, msg.subarray(0, n));
       expect(d.type).toBe('drop');
     }
-    const hb = codec.encodeHeartbeat({ type: 'heartbeat', node: 'n1', incarnation: 5, leaving: false });
+    const hb = codec.encodeHeartbeat({ type: 'heartbeat', node: 'n1', incarnation: 5, leaving: false, runtime: 1 });
     for (let n = 0; n < hb.length; n++) expect(codec.decodeHeartbeat(hb.subarray(0, n)).type).toBe('drop');
   });
 
