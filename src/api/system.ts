@@ -15,6 +15,7 @@ import { systemRandom, type Random } from '../io/random.js';
 import { LogSystem, type LogSystemStats } from '../log/log_system.js';
 import type { LogSystemOptions } from '../log/log_options.js';
 import type { CoreOptions, RaftMessage } from '../raft/core/types.js';
+import { runtimeVersion } from '../raft/core/entry_kind.js';
 import type { AnyMachine, Destination } from '../raft/machine.js';
 import { RaftServer, type ReplyTo, type ServerArgs, type ServerHost, type ServerMsg, type ServerObserver, type ServerStatus } from '../raft/server/server.js';
 import type { Envelope, NodeEvent, QuerySpec, Request, RequestEnvelope, Response, Transport } from '../transport/transport.js';
@@ -402,6 +403,11 @@ export class System extends Caller implements ServerHost {
   /** @internal */
   liveNodes(): ReadonlySet<string> {
     return this.transport.liveNodes();
+  }
+
+  /** @internal */
+  runtimeOf(node: string): number {
+    return node === this.nodeId ? runtimeVersion : (this.transport.runtimeOf?.(node) ?? 0);
   }
 
   /** @internal */

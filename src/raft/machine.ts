@@ -40,10 +40,11 @@ export type MachineEffect =
    * Run the machine's `timeout` hook (as a replicated command) `ms` after the
    * command that set it, by leader time. Setting a name again replaces it.
    * Re-armed on a new leader, and proposed again when the leader could not
-   * (a handover, a blocked log). A timer set again or cancelled while its
-   * firing is on its way through the log drops that firing, unless the new
-   * setting is due by then too: it fires once, for the setting it has when
-   * the firing applies.
+   * (a handover, a blocked log). A firing names the setting it is for: one
+   * that reaches the log after the timer was set again or cancelled is
+   * dropped, and a new setting fires by a firing of its own, once. (While a
+   * member of a build before runtime version 1 is in the cluster, firings
+   * apply as that build applies them: any firing runs the hook.)
    */
   | { readonly type: 'timer'; readonly name: string; readonly ms: number }
   | { readonly type: 'cancel_timer'; readonly name: string }

@@ -220,6 +220,7 @@ async function boundKeysGone(run: Run, cluster: string, withinMs = 5000): Promis
 /** Counts the machine's timer firings and node downs that were committed (coverage of those effects). */
 function countMachineEffects(run: Run, cluster: string): void {
   for (const e of run.committed.entries(cluster).values()) {
+    if (e.payload[0] === EntryKind.timerFiring) run.coverage.add('path.machine_timer_fired');
     if (e.payload[0] !== EntryKind.command) continue;
     const type = decodeCommand(e.payload).type;
     if (type === 'timeout') run.coverage.add('path.machine_timer_fired');

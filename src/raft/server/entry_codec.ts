@@ -147,6 +147,33 @@ export function decodeCommand(payload: Uint8Array): CommandBody {
   throw new ConcordError('corrupt', 'malformed command entry');
 }
 
+/** A timer firing (EntryKind.timerFiring): stamped by the leader, for the setting due at `due`. */
+export interface TimerFiring {
+  readonly timestamp: number;
+  readonly name: string;
+  readonly due: number;
+}
+
+/** Encodes a timer-firing entry payload. */
+export function encodeTimerFiring(f: TimerFiring): Uint8Array {
+  return withKind(EntryKind.timerFiring, [f.timestamp, f.name, f.due]);
+}
+
+/** Decodes a timer-firing entry payload; a malformed one is a `corrupt` error. */
+export function decodeTimerFiring(payload: Uint8Array): TimerFiring {
+  let raw: unknown;
+  try {
+    raw = decoder.decode(payload.subarray(1));
+  } catch (e) {
+    throw new ConcordError('corrupt', 'malformed timer firing entry', { cause: e });
+  }
+  if (Array.isArray(raw) && raw.length >= 3) {
+    const [timestamp, name, due] = raw as unknown[];
+    if (typeof timestamp === 'number' && typeof name === 'string' && typeof due === 'number') return { timestamp, name, due };
+  }
+  throw new ConcordError('corrupt', 'malformed timer firing entry');
+}
+
 /** Encodes a machine-version entry payload. */
 export function encodeMachineVersion(version: number): Uint8Array {
   return withKind(EntryKind.machineVersion, version);

@@ -9,7 +9,7 @@ import { completeSteps, stepsOf } from '../../lib/steps.js';
 import { EntryKind, kindOf } from '../core/entry_kind.js';
 import type { Entry, Role } from '../core/types.js';
 import type { AnyMachine, ApplyMeta, ApplyResult, MachineEffect } from '../machine.js';
-import { decodeCommand, decodeMachineVersion, decodeValue, encodeValue, type CommandBody } from './entry_codec.js';
+import { decodeCommand, decodeMachineVersion, decodeTimerFiring, decodeValue, encodeValue, type CommandBody } from './entry_codec.js';
 import { Sessions, type RecordedReply, type SessionsData } from './sessions.js';
 import type { QuerySpec } from '../../transport/transport.js';
 
@@ -80,6 +80,7 @@ export class MachineRunner {
     const kind = kindOf(entry);
     if (kind === EntryKind.machineVersion) return this.applyVersion(entry);
     this.appliedIndex = entry.index;
+    if (kind === EntryKind.timerFiring) return this.applyFiring(entry);
     if (kind !== EntryKind.command) return undefined;
     const body = decodeCommand(entry.payload);
     const meta: ApplyMeta = { index: entry.index, term: entry.term, timestamp: body.timestamp, machineVersion: this.version };
@@ -100,14 +101,9 @@ export class MachineRunner {
   }
 
   private run(meta: ApplyMeta, body: CommandBody): Applied {
-    if (body.type === 'timeout') {
-      // A firing is stamped no earlier than the due time it was proposed for. If the
-      // timer was set again (or cancelled) after that, in the log before this entry,
-      // and is not due by this stamp, the firing belonged to the old setting: drop it.
-      const due = this.timers.get(body.name);
-      if (due === undefined || body.timestamp < due) return { index: meta.index, term: meta.term, outcome: undefined, effects: [], timeout: body.name };
-      this.timers.delete(body.name); // fired; the machine may set it again
-    }
+    // A firing as a command entry (a member of an earlier build may be in the cluster) runs the
+    // hook whatever the timer's setting now, as earlier builds do (see EntryKind.timerFiring).
+    if (body.type === 'timeout') this.timers.delete(body.name); // fired; the machine may set it again
     if (body.type === 'user' && body.invalid !== undefined) {
       return { index: meta.index, term: meta.term, outcome: { ok: false, code: 'invalid_argument', message: body.invalid }, effects: [] };
     }
@@ -129,6 +125,19 @@ export class MachineRunner {
     if (body.type === 'down') return { index: meta.index, term: meta.term, outcome: undefined, effects, down: body.node };
     if (body.type === 'timeout') return { index: meta.index, term: meta.term, outcome: undefined, effects, timeout: body.name };
     return { index: meta.index, term: meta.term, outcome: body.type === 'user' ? { ok: true, value: result.reply } : undefined, effects };
+  }
+
+  /**
+   * A timer firing for the setting due at `due`: it runs the hook only if the
+   * timer still has that setting. One set again or cancelled since (by an entry
+   * before this one that its proposer had not applied yet), or already fired
+   * (a new leader proposed it again), drops the firing; the new setting fires
+   * by its own entry.
+   */
+  private applyFiring(entry: Entry): Applied {
+    const f = decodeTimerFiring(entry.payload);
+    if (this.timers.get(f.name) !== f.due) return { index: entry.index, term: entry.term, outcome: undefined, effects: [], timeout: f.name };
+    return this.run({ index: entry.index, term: entry.term, timestamp: f.timestamp, machineVersion: this.version }, { type: 'timeout', timestamp: f.timestamp, name: f.name });
   }
 
   private applyVersion(entry: Entry): undefined {

@@ -19,7 +19,7 @@ import { start as startCore, step } from '../core/step.js';
 import type { CommandItem, CoreOptions, Effect, RaftEvent, RaftMessage, Rejection, Role, ServerId, TimerName } from '../core/types.js';
 import type { AnyMachine, Destination, MachineEffect } from '../machine.js';
 import type { NodeEvent, QuerySpec, Request, Response, SessionTag, WireError } from '../../transport/transport.js';
-import { encodeCommand, encodeMachineVersion, type ProposedCommand } from './entry_codec.js';
+import { encodeCommand, encodeMachineVersion, encodeTimerFiring, type ProposedCommand } from './entry_codec.js';
 import { MachineRunner, type Applied, type RestoreJob } from './machine_runner.js';
 import { SnapshotIo, snapshotConfig, type SnapshotIoMsg } from './snapshot_io.js';
 import type { CommitProbe, RaftCounters } from './counters.js';
@@ -55,6 +55,8 @@ export interface ServerHost {
   respond(replyTo: ReplyTo, response: Response): void;
   notify(dest: Destination, msg: unknown): void;
   liveNodes(): ReadonlySet<string>;
+  /** The runtime version `node` runs (see runtimeVersion), as last announced; 0 if unknown. */
+  runtimeOf(node: string): number;
   forkRandom(): Random;
   /** This member was removed from its cluster (the removal committed): the host may delete it. */
   memberRemoved(cluster: string, removedAt: number): void;
@@ -886,6 +888,14 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     }
   }
 
+  /** Whether every member of the configuration (this one too) announced runtime version `v` or later. */
+  private everyMemberRuns(v: number): boolean {
+    const c = this.core.config;
+    for (const id of c.voters) if (this.host.runtimeOf(id) < v) return false;
+    for (const id of c.nonVoters) if (this.host.runtimeOf(id) < v) return false;
+    return true;
+  }
+
   /** The machine's periodic tick, on every member (its sends on the leader only); a halted or removed member does not tick. */
   private machineTick(): void {
     if (this.state === 'stopped' || this.runner.halted !== undefined) return;
@@ -916,9 +926,12 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     let payload: Uint8Array;
     if (p.type === 'timeout') {
       this.proposedTimeouts.set(p.name, p.due);
-      // Never stamped before its due time (a timer may run a little early): the
-      // machine runner drops a firing stamped before the timer's due time as stale.
-      payload = encodeCommand({ type: 'timeout', timestamp: Math.max(timestamp, p.due), name: p.name });
+      // Never stamped before its due time (a timer may run a little early). A firing that
+      // names the setting it is for needs every member to know that entry kind.
+      const stamp = Math.max(timestamp, p.due);
+      payload = this.everyMemberRuns(1)
+        ? encodeTimerFiring({ timestamp: stamp, name: p.name, due: p.due })
+        : encodeCommand({ type: 'timeout', timestamp: stamp, name: p.name });
     } else if (p.type === 'down') {
       this.proposedDown.add(p.node);
       payload = encodeCommand({ type: 'down', timestamp, node: p.node });

@@ -1,9 +1,12 @@
 // Machine timers whose firing is already in the log when the machine sets the
 // timer again or cancels it: the firing that was for the old setting must not
 // run the `timeout` hook, and the new setting must still fire, once, when due.
+// A cluster with a member of an earlier build keeps that build's firings.
 import { describe, expect, it } from 'vitest';
 import { World } from '../../../src/sim/world.js';
 import type { ApplyMeta, ApplyResult, Machine, MachineEffect } from '../../../src/index.js';
+import { EntryKind } from '../../../src/raft/core/entry_kind.js';
+import { decodeCommand } from '../../../src/raft/server/entry_codec.js';
 
 type AlarmCommand = { readonly type: 'set'; readonly name: string; readonly ms: number } | { readonly type: 'cancel'; readonly name: string };
 /** Each firing the machine saw: the timer's name and the leader time it came with. */
@@ -48,8 +51,21 @@ class AlarmMachine implements Machine<AlarmState, AlarmCommand, number | null> {
 
 const nodes = ['n1', 'n2', 'n3'];
 
-async function alarmWorld(): Promise<{ world: World; leader: string; followers: string[] }> {
-  const world = new World({ seed: 3, nodes, machines: { alarm: () => new AlarmMachine() } });
+/** How the firings applied on n1 were written: as timer firings (runtime version 1) or as command entries (earlier builds). */
+function firingKinds(world: World): string[] {
+  const kinds: string[] = [];
+  world.observers.push({
+    applied: (cluster, node, _index, _term, payload) => {
+      if (cluster !== 'al' || node !== 'n1') return;
+      if (payload[0] === EntryKind.timerFiring) kinds.push('timer_firing');
+      else if (payload[0] === EntryKind.command && decodeCommand(payload).type === 'timeout') kinds.push('command');
+    },
+  });
+  return kinds;
+}
+
+async function alarmWorld(announce: Record<string, number> = {}): Promise<{ world: World; leader: string; followers: string[] }> {
+  const world = new World({ seed: 3, nodes, announce, machines: { alarm: () => new AlarmMachine() } });
   for (const n of nodes) await world.startNode(n);
   await world.settle(world.system('n1').startCluster('al', 'alarm', nodes));
   await world.settle(world.system('n1').processCommand('al', { type: 'cancel', name: 'none' }, { timeoutMs: 10_000 }));
@@ -70,8 +86,9 @@ async function firingsEverywhere(world: World): Promise<Record<string, unknown>>
  * timer comes due: the leader, which has not applied `change`, puts the
  * firing in the log after it. Both commit in that order under the same leader.
  */
-async function changeWhileFiringInFlight(change: AlarmCommand): Promise<{ world: World; setAt: number }> {
-  const { world, leader, followers } = await alarmWorld();
+async function changeWhileFiringInFlight(change: AlarmCommand, announce: Record<string, number> = {}): Promise<{ world: World; setAt: number; kinds: string[] }> {
+  const { world, leader, followers } = await alarmWorld(announce);
+  const kinds = firingKinds(world);
   const firstDue = (await world.settle(world.system(leader).processCommand('al', { type: 'set', name: 't', ms: 60 }))) as number;
   for (const f of followers) world.disks.get(f)?.setSlowSyncFactor(1_000);
   const setAt = world.clock.now();
@@ -81,7 +98,7 @@ async function changeWhileFiringInFlight(change: AlarmCommand): Promise<{ world:
   for (const f of followers) world.disks.get(f)?.setSlowSyncFactor(1);
   await world.settle(changed);
   expect((await world.settle(world.system(leader).members('al'))).leader).toBe(leader);
-  return { world, setAt };
+  return { world, setAt, kinds };
 }
 
 describe('machine timers', () => {
@@ -100,12 +117,23 @@ describe('machine timers', () => {
   });
 
   it('a timer cancelled while its firing is in the log does not fire', async () => {
-    const { world } = await changeWhileFiringInFlight({ type: 'cancel', name: 't' });
+    const { world, kinds } = await changeWhileFiringInFlight({ type: 'cancel', name: 't' });
     await world.advance(2_000);
     expect(await firingsEverywhere(world)).toEqual({ n1: [], n2: [], n3: [] });
+    expect(kinds).toEqual(['timer_firing']); // the stale one, dropped
   });
 
-  it('a timer set again to a time already passed when its old firing applies fires at that firing, once', async () => {
+  it('with a member of an earlier build, firings stay command entries, applied as that build does', async () => {
+    // That build runs the hook for any firing: the cancelled timer's firing still runs it, on every member alike.
+    const { world, kinds } = await changeWhileFiringInFlight({ type: 'cancel', name: 't' }, { n3: 0 });
+    await world.advance(2_000);
+    const all = await firingsEverywhere(world);
+    expect(all['n1']).toHaveLength(1);
+    expect(all).toEqual({ n1: all['n1'], n2: all['n1'], n3: all['n1'] });
+    expect(kinds).toEqual(['command']);
+  });
+
+  it('a timer set again to a time already passed when its old firing applies fires once, by a firing of its own', async () => {
     const { world, setAt } = await changeWhileFiringInFlight({ type: 'set', name: 't', ms: 5 });
     await world.advance(1_000);
     const all = await firingsEverywhere(world);
