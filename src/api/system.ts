@@ -56,7 +56,7 @@ export interface SystemOptions {
   readonly snapshotLogRatio?: number;
   /** Steps run per turn of the event loop while a member restores a snapshot: 64 KiB pieces read, then steps of the machine's `restoreSteps` (default 16). */
   readonly restoreStepsPerTurn?: number;
-  /** How often members whose machine has a `tick` hook call it, in ms (default 1000; 0: never). Machines without one cost nothing. */
+  /** How often members whose machine has a `tick` hook call it, in ms (default 1000; 0: never): a timer per member per period (mind it with thousands of groups); machines without one cost nothing. */
   readonly machineTickMs?: number;
   /**
    * A member that crashes more than this many times within
