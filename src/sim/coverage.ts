@@ -69,6 +69,7 @@ export const requiredPaths: readonly string[] = [
   'path.snapshot_installed',
   'path.restore_in_steps',
   'path.member_crash_while_restoring',
+  'path.member_crash_mid_step',
   'path.receive_snapshot',
   'path.timeout_now',
   'path.transfer_done',

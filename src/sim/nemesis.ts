@@ -94,6 +94,8 @@ export class Nemesis {
   private crashWatch: { node: string; until: number } | undefined;
   /** Until then, a member seen restoring a snapshot is crashed at once; at that time, a random one. */
   private memberCrashWatch: number | undefined;
+  /** A member to crash in the middle of a step: once `after` more of its effects have been carried out, before the next. */
+  private midStepCrash: { readonly node: string; readonly cluster: string; after: number; readonly until: number } | undefined;
   /** Recent member crashes by `node/cluster`, and log tree crashes by node (virtual times). */
   private readonly memberCrashes = new Map<string, number[]>();
   private readonly logCrashes = new Map<string, number[]>();
@@ -116,6 +118,7 @@ export class Nemesis {
     this.nextAt = this.now() + this.gap();
     world.afterStepHooks.push(() => this.watchCrash());
     world.afterStepHooks.push(() => this.watchMemberCrash());
+    world.observers.push({ effect: (cluster, node) => this.effectSeen(cluster, node) });
     this.applyRates();
   }
 
@@ -199,6 +202,7 @@ export class Nemesis {
       for (const d of list.filter((x) => x.until <= now)) d.undo();
       this.diskUndo.set(node, list.filter((x) => x.until > now));
     }
+    if (this.midStepCrash !== undefined && this.midStepCrash.until <= now) this.midStepCrash = undefined; // the member had nothing to do
     if (this.memberCrashWatch !== undefined && this.memberCrashWatch <= now) {
       this.memberCrashWatch = undefined;
       const up = this.plan.nodes.filter((n) => !this.world.isDown(n));
@@ -246,6 +250,7 @@ export class Nemesis {
       case 'crash_mid_batch':
         return this.armCrashMidBatch(r.between(100, 400));
       case 'member_crash':
+        if (r.chance(0.5)) return this.armMidStepCrash(1 + r.int(8));
         this.memberCrashWatch ??= this.now() + r.between(0, 300);
         return;
       case 'log_crash':
@@ -451,6 +456,42 @@ export class Nemesis {
     }
   }
 
+  /** Arms a crash of a random running member in the middle of a step, after `after` of its effects. */
+  private armMidStepCrash(after: number): void {
+    if (this.midStepCrash !== undefined) return;
+    const up = this.plan.nodes.filter((n) => !this.world.isDown(n));
+    const members = up.flatMap((node) => this.plan.clusters.filter((c) => this.world.inspect(node, c.name) !== undefined).map((c) => ({ node, cluster: c.name })));
+    if (members.length === 0) return;
+    const m = this.random.pick(members);
+    this.midStepCrash = { ...m, after, until: this.now() + 2000 };
+  }
+
+  /**
+   * A member is about to carry out an effect of its core: when it is the one
+   * armed, and its count is up, it crashes here, as a throw in the middle of
+   * the step would crash it. The effects before this one are out (messages
+   * sent, writes asked for), the rest never happen; its supervisor restarts it.
+   */
+  private effectSeen(cluster: string, node: string): void {
+    const m = this.midStepCrash;
+    if (m === undefined || m.node !== node || m.cluster !== cluster || --m.after > 0) return;
+    this.midStepCrash = undefined;
+    if (!this.mayCrashMember(node, cluster)) return;
+    this.coverage.add('fault.member_crash');
+    this.coverage.add('path.member_crash_mid_step');
+    this.trace.add('crash', `member ${node}/${cluster} in the middle of a step (its supervisor restarts it)`);
+    throw new Error('nemesis: member crash in the middle of a step');
+  }
+
+  /** At most two crashes of a member within its restart period (10 s): more is a crash loop, which its supervisor gives up on. Counts this one. */
+  private mayCrashMember(node: string, cluster: string): boolean {
+    const key = `${node}/${cluster}`;
+    const recent = (this.memberCrashes.get(key) ?? []).filter((t) => t > this.now() - 10_000);
+    if (recent.length >= 2) return false;
+    this.memberCrashes.set(key, [...recent, this.now()]);
+    return true;
+  }
+
   /**
    * Crashes the server of `cluster` on `node` as a thrown error would: the
    * process goes on, and the member's supervisor restarts it from what the
@@ -461,11 +502,8 @@ export class Nemesis {
   private crashMember(node: string, cluster: string): boolean {
     const system = this.world.systems.get(node);
     const ref = system?.actors.whereis(`server:${cluster}`);
-    if (system === undefined || ref === undefined) return false;
+    if (system === undefined || ref === undefined || !this.mayCrashMember(node, cluster)) return false;
     const key = `${node}/${cluster}`;
-    const recent = (this.memberCrashes.get(key) ?? []).filter((t) => t > this.now() - 10_000);
-    if (recent.length >= 2) return false;
-    this.memberCrashes.set(key, [...recent, this.now()]);
     const restoring = system.actors.instanceOf<RaftServer>(ref)?.state === 'restoring';
     system.actors.stop(ref, new Error('nemesis: member crash')).catch(() => {});
     this.coverage.add('fault.member_crash');

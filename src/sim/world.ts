@@ -118,6 +118,9 @@ export class World {
       restoredInSteps: (cluster, node, index) => {
         for (const o of this.observers) o.restoredInSteps?.(cluster, node, index);
       },
+      effect: (cluster, node, type) => {
+        for (const o of this.observers) o.effect?.(cluster, node, type);
+      },
     };
   }
 

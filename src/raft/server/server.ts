@@ -38,6 +38,12 @@ export interface ServerObserver {
   removed?(cluster: string, node: string): void;
   /** The member on `node` restored the snapshot at `index` over several turns (other work ran between them). */
   restoredInSteps?(cluster: string, node: string, index: number): void;
+  /**
+   * The member on `node` is about to carry out one of its core's effects. The
+   * simulator throws from here to crash a member in the middle of a step, with
+   * some of the step's effects carried out and the rest not.
+   */
+  effect?(cluster: string, node: string, type: Effect['type']): void;
 }
 
 /** What the System provides to its servers. */
@@ -177,6 +183,8 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private snapshotLogRatio = 2;
   private restoreStepsPerTurn = 16;
   private machineTickMs = 1000;
+  /** Set once `start` has run: the observer hears of effects only after. */
+  private started = false;
   /** Whether this member has said that a tick returned effects it may not (said once). */
   private tickWarned = false;
   private lastSnapshotIndex = 0;
@@ -249,8 +257,12 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       writtenIndex: this.log.writtenIndex,
       joinedAfter: args.joinedAfter,
     });
-    if (restore !== undefined && !restore.step(this.restoreStepsPerTurn)) return this.restoreInSteps(restore, snapshot?.index ?? 0, () => this.startCore());
+    if (restore !== undefined && !restore.step(this.restoreStepsPerTurn)) {
+      this.started = true;
+      return this.restoreInSteps(restore, snapshot?.index ?? 0, () => this.startCore());
+    }
     this.startCore();
+    this.started = true;
     return this.core.role;
   }
 
@@ -573,7 +585,9 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   /** Carries out the core's effects in order; log back-pressure becomes a follow-up event. */
   private carryOut(effects: Effect[]): void {
     let blocked: 'overloaded' | 'down' | undefined;
+    const observer = this.started ? this.host.observer : undefined; // (not while it starts: a crash there is a failed start)
     for (const e of effects) {
+      observer?.effect?.(this.cluster, this.host.nodeId, e.type);
       const r = this.carryOutOne(e);
       if (r !== undefined) blocked = r;
     }
