@@ -80,6 +80,16 @@ async function firingsEverywhere(world: World): Promise<Record<string, unknown>>
   return out;
 }
 
+/** Checks that every member saw the same single firing, stamped no earlier than `notBefore`; returns the firings by node. */
+async function oneFiringEverywhere(world: World, notBefore: number): Promise<Record<string, unknown>> {
+  const all = await firingsEverywhere(world);
+  const firings = all['n1'] as Firing[];
+  expect(firings).toHaveLength(1);
+  expect(firings[0]?.[1]).toBeGreaterThanOrEqual(notBefore);
+  expect(all).toEqual({ n1: firings, n2: firings, n3: firings });
+  return all;
+}
+
 /**
  * Sets timer `t` for 60 ms, then makes the followers' disks slow (syncs of
  * 100-400 ms) so that `change`, proposed at once, cannot commit before the
@@ -107,11 +117,7 @@ describe('machine timers', () => {
     await world.advance(setAt + 900 - world.clock.now());
     expect(await firingsEverywhere(world)).toEqual({ n1: [], n2: [], n3: [] });
     await world.advance(600);
-    const all = await firingsEverywhere(world);
-    const firings = all['n1'] as Firing[];
-    expect(firings).toHaveLength(1);
-    expect(firings[0]?.[1]).toBeGreaterThanOrEqual(setAt + 1_000);
-    expect(all).toEqual({ n1: firings, n2: firings, n3: firings });
+    const all = await oneFiringEverywhere(world, setAt + 1_000);
     await world.advance(2_000);
     expect(await firingsEverywhere(world)).toEqual(all); // and not again
   });
@@ -136,10 +142,6 @@ describe('machine timers', () => {
   it('a timer set again to a time already passed when its old firing applies fires once, by a firing of its own', async () => {
     const { world, setAt } = await changeWhileFiringInFlight({ type: 'set', name: 't', ms: 5 });
     await world.advance(1_000);
-    const all = await firingsEverywhere(world);
-    const firings = all['n1'] as Firing[];
-    expect(firings).toHaveLength(1);
-    expect(firings[0]?.[1]).toBeGreaterThanOrEqual(setAt + 5);
-    expect(all).toEqual({ n1: firings, n2: firings, n3: firings });
+    await oneFiringEverywhere(world, setAt + 5);
   });
 });
