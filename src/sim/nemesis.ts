@@ -205,8 +205,7 @@ export class Nemesis {
     if (this.midStepCrash !== undefined && this.midStepCrash.until <= now) this.midStepCrash = undefined; // the member had nothing to do
     if (this.memberCrashWatch !== undefined && this.memberCrashWatch <= now) {
       this.memberCrashWatch = undefined;
-      const up = this.plan.nodes.filter((n) => !this.world.isDown(n));
-      const members = up.flatMap((node) => this.plan.clusters.filter((c) => this.world.inspect(node, c.name) !== undefined).map((c) => ({ node, cluster: c.name })));
+      const members = this.runningMembers();
       if (members.length > 0) {
         const m = this.random.pick(members);
         this.crashMember(m.node, m.cluster);
@@ -456,11 +455,16 @@ export class Nemesis {
     }
   }
 
+  /** Every member of the plan's clusters on a node that is up. */
+  private runningMembers(): { node: string; cluster: string }[] {
+    const up = this.plan.nodes.filter((n) => !this.world.isDown(n));
+    return up.flatMap((node) => this.plan.clusters.filter((c) => this.world.inspect(node, c.name) !== undefined).map((c) => ({ node, cluster: c.name })));
+  }
+
   /** Arms a crash of a random running member in the middle of a step, after `after` of its effects. */
   private armMidStepCrash(after: number): void {
     if (this.midStepCrash !== undefined) return;
-    const up = this.plan.nodes.filter((n) => !this.world.isDown(n));
-    const members = up.flatMap((node) => this.plan.clusters.filter((c) => this.world.inspect(node, c.name) !== undefined).map((c) => ({ node, cluster: c.name })));
+    const members = this.runningMembers();
     if (members.length === 0) return;
     const m = this.random.pick(members);
     this.midStepCrash = { ...m, after, until: this.now() + 2000 };

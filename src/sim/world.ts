@@ -143,7 +143,7 @@ export class World {
     const system = await System.start({
       nodeId: node,
       dataDir: `/${node}`,
-      transport: new ObservedTransport(this.network.connect(node, o.announce?.[node] === undefined ? {} : { announce: o.announce[node] }), {
+      transport: new ObservedTransport(this.network.connect(node, { announce: o.announce?.[node] }), {
         sent: (from, to, env) => this.watchSend(from, to, env),
         duplicate: () => this.duplicateNow(),
         latencyMs: () => this.latencyMs,

@@ -52,7 +52,7 @@ export class LocalNetwork {
    * this build; `announce` makes one pass for an earlier build (tests of
    * clusters during an upgrade).
    */
-  connect(nodeId: string, options: { readonly announce?: number } = {}): LocalTransport {
+  connect(nodeId: string, options: { readonly announce?: number | undefined } = {}): LocalTransport {
     assert(!this.nodes.has(nodeId), () => `node ${nodeId} is already connected`);
     const t = new LocalTransport(nodeId, this);
     this.nodes.set(nodeId, t);

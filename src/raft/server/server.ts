@@ -407,9 +407,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         this.metaStored(msg.tag as number);
         break;
       case 'machine_timer':
-        if (this.core.role === 'leader' && this.runner.timers.get(msg.name) === msg.due && this.proposedTimeouts.get(msg.name) !== msg.due) {
-          this.proposeInternal({ type: 'timeout', name: msg.name, due: msg.due });
-        }
+        if (this.core.role === 'leader') this.proposeFiring(msg.name, msg.due);
         break;
       case 'machine_tick':
         this.machineTick();
@@ -928,6 +926,11 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
     this.sendAfter(Math.max(0, due - this.now()), { type: 'machine_timer', name, due });
   }
 
+  /** Proposes the firing of timer `name` for its setting due at `due`, unless the timer has another setting now or that firing is on its way. */
+  private proposeFiring(name: string, due: number): void {
+    if (this.runner.timers.get(name) === due && this.proposedTimeouts.get(name) !== due) this.proposeInternal({ type: 'timeout', name, due });
+  }
+
   private proposeDown(node: string): void {
     if (!this.proposedDown.has(node)) this.proposeInternal({ type: 'down', node });
   }
@@ -969,7 +972,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   private retryProposal(p: InternalProposal): void {
     if (this.core.role !== 'leader') return;
     if (p.type === 'timeout') {
-      if (this.runner.timers.get(p.name) === p.due && this.proposedTimeouts.get(p.name) !== p.due) this.proposeInternal(p);
+      this.proposeFiring(p.name, p.due);
     } else if (p.type === 'down') {
       if (this.runner.monitors.has(p.node) && !this.host.liveNodes().has(p.node)) this.proposeDown(p.node);
     } else if (this.runner.codeVersion > this.runner.version) {
