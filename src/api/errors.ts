@@ -60,7 +60,7 @@ export class ShutdownError extends ConcordError {
 
 const known = new Set<string>([
   'timeout', 'noproc', 'not_leader', 'no_leader', 'no_quorum', 'cluster_not_found', 'cluster_exists', 'machine_error',
-  'shutdown', 'invalid_argument', 'membership_change_in_progress', 'transfer_in_progress', 'session_expired',
+  'shutdown', 'invalid_argument', 'membership_change_in_progress', 'membership_changed', 'transfer_in_progress', 'session_expired',
   'machine_version', 'overloaded', 'disk_full', 'disk_error', 'corrupt', 'restart_intensity', 'member_failed', 'transport',
 ]);
 

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'shutdown'
   | 'invalid_argument'
   | 'membership_change_in_progress'
+  | 'membership_changed'
   | 'transfer_in_progress'
   | 'session_expired'
   | 'machine_version'

@@ -43,7 +43,7 @@ export interface ClientHooks {
 }
 
 /** Codes after which a plain command certainly did not take effect (every attempt was refused before entering a log). */
-const definite = new Set(['not_leader', 'no_leader', 'cluster_not_found', 'overloaded', 'invalid_argument', 'membership_change_in_progress', 'transfer_in_progress']);
+const definite = new Set(['not_leader', 'no_leader', 'cluster_not_found', 'overloaded', 'invalid_argument', 'membership_change_in_progress', 'membership_changed', 'transfer_in_progress']);
 
 /**
  * How an operation ended. Reads have no effect, so any error is a failure.

@@ -65,8 +65,9 @@ export type Request =
   | { readonly type: 'register_session' }
   | { readonly type: 'query'; readonly mode: 'consistent' | 'leader' | 'local'; readonly query: QuerySpec }
   | { readonly type: 'members' }
-  | { readonly type: 'add_member'; readonly member: string }
-  | { readonly type: 'remove_member'; readonly member: string }
+  /** `configIndex`: apply only to the configuration at that index (ServerStatus.configIndex). */
+  | { readonly type: 'add_member'; readonly member: string; readonly configIndex?: number | undefined }
+  | { readonly type: 'remove_member'; readonly member: string; readonly configIndex?: number | undefined }
   | { readonly type: 'transfer_leadership'; readonly target: string }
   | {
       readonly type: 'start_server';

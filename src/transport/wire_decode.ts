@@ -368,9 +368,9 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
       tuple(raw, 1, 'members');
       return { type: 'members' };
     case requestTag.add_member:
-      return { type: 'add_member', member: name(tuple(raw, 2, 'add_member')[1], 'member') };
+      return membershipFromWire('add_member', raw);
     case requestTag.remove_member:
-      return { type: 'remove_member', member: name(tuple(raw, 2, 'remove_member')[1], 'member') };
+      return membershipFromWire('remove_member', raw);
     case requestTag.transfer_leadership:
       return { type: 'transfer_leadership', target: name(tuple(raw, 2, 'transfer_leadership')[1], 'target') };
     case requestTag.start_server:
@@ -384,6 +384,12 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
     default:
       throw new Invalid('unknown_type', 'request body: unknown tag');
   }
+}
+
+function membershipFromWire(type: 'add_member' | 'remove_member', raw: unknown[]): Request {
+  const [, member, configIndex] = tuple(raw, 2, type);
+  const body = { type, member: name(member, 'member') };
+  return configIndex === undefined || configIndex === null ? body : { ...body, configIndex: uint(configIndex, 'configIndex') };
 }
 
 function sessionFromWire(raw: unknown): SessionTag {

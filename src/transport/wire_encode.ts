@@ -137,9 +137,9 @@ function requestToWire(b: Request): unknown[] {
     case 'members':
       return [requestTag.members];
     case 'add_member':
-      return [requestTag.add_member, b.member];
     case 'remove_member':
-      return [requestTag.remove_member, b.member];
+      // A node from before the index reads the first two and ignores it.
+      return [requestTag[b.type], b.member, b.configIndex ?? null];
     case 'transfer_leadership':
       return [requestTag.transfer_leadership, b.target];
     case 'start_server':
@@ -196,8 +196,8 @@ export type RequestFieldsCovered = Covered<
       register_session: 'type';
       query: 'type' | 'mode' | 'query';
       members: 'type';
-      add_member: 'type' | 'member';
-      remove_member: 'type' | 'member';
+      add_member: 'type' | 'member' | 'configIndex';
+      remove_member: 'type' | 'member' | 'configIndex';
       transfer_leadership: 'type' | 'target';
       start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs' | 'joinedAfter';
       delete_server: 'type' | 'removedAt';

@@ -5,7 +5,7 @@
 import type { Ctx } from './context.js';
 import { encodeConfig } from './entry_kind.js';
 import { newProgress } from './progress.js';
-import { configPending, isVoter } from './state.js';
+import { configPending, isVoter, latestConfigIndex } from './state.js';
 import type { ClusterConfig, MembershipChange, Rejection, ServerId } from './types.js';
 
 /** Leader: starts a membership change, or rejects it. */
@@ -23,6 +23,14 @@ export function changeMembership(ctx: Ctx, ref: number, change: MembershipChange
   // leader promote the member after all.
   const dropsJoiner = change.type === 'remove_member' && s.promotions.has(member) && nonVoters.includes(member);
   if (configPending(s) || (s.promotions.size > 0 && !dropsJoiner)) return reject({ code: 'membership_change_in_progress' });
+  // Asked against a configuration since replaced: an add delayed or retried past a removal of the
+  // same member would bring back a member whose node was told to delete it (simulator, seed
+  // 7156335). The latest configuration is committed here, so its index names one configuration
+  // on every member that will ever lead.
+  const at = latestConfigIndex(s);
+  if (change.configIndex !== undefined && change.configIndex !== at) {
+    return reject({ code: 'membership_changed', message: `the configuration asked against (index ${change.configIndex}) is no longer the latest (index ${at})` });
+  }
   if (dropsJoiner) {
     const addRef = s.promotions.get(member) as number;
     s.promotions.delete(member);
@@ -55,7 +63,7 @@ export function maybePromote(ctx: Ctx, id: ServerId, replicate: () => void): voi
   if (pr === undefined || pr.matchIndex === 0 || pr.matchIndex + s.options.promoteDistanceMax < s.commitIndex) return;
   // Not before it holds the entry that added it, which lies past its joinedAfter: a voter that
   // still withholds its vote (RaftState.votesFrom) could stall an election that needs it.
-  if (pr.matchIndex < (s.configs[s.configs.length - 1] as { index: number }).index) return;
+  if (pr.matchIndex < latestConfigIndex(s)) return;
   s.promotions.delete(id);
   const index = appendConfig(ctx, { voters: [...s.config.voters, id], nonVoters: s.config.nonVoters.filter((v) => v !== id) });
   s.membershipWaits.set(index, ref);

@@ -164,8 +164,12 @@ export function initState(args: InitArgs): RaftState {
 
 /** True when a configuration entry is appended but not yet committed (one change at a time, thesis §4.1). */
 export function configPending(state: RaftState): boolean {
-  const last = state.configs[state.configs.length - 1];
-  return last !== undefined && last.index > state.commitIndex;
+  return latestConfigIndex(state) > state.commitIndex;
+}
+
+/** The index of the latest configuration entry (0: the configuration the cluster started with). */
+export function latestConfigIndex(state: Readonly<RaftState>): number {
+  return (state.configs[state.configs.length - 1] as ConfigAt).index;
 }
 
 /** True when `id` is a voter in the current configuration. */

@@ -131,10 +131,15 @@ export interface CommandItem {
   readonly payload: Uint8Array;
 }
 
-/** A single-server membership change. */
+/**
+ * A single-server membership change. With `configIndex`, it applies only if
+ * the latest configuration entry is still the one at that index (what the
+ * caller decided on): a request delayed or retried past other changes, say
+ * a removal of the member it adds, is refused rather than undoing them.
+ */
 export type MembershipChange =
-  | { readonly type: 'add_member'; readonly id: ServerId }
-  | { readonly type: 'remove_member'; readonly id: ServerId };
+  | { readonly type: 'add_member'; readonly id: ServerId; readonly configIndex?: number | undefined }
+  | { readonly type: 'remove_member'; readonly id: ServerId; readonly configIndex?: number | undefined };
 
 /** Everything the core reacts to. Time arrives with each step (StepEnv.now). */
 export type RaftEvent =
@@ -179,6 +184,8 @@ export type Rejection =
   | { readonly code: 'not_leader'; readonly leader: ServerId | undefined }
   | { readonly code: 'overloaded' }
   | { readonly code: 'membership_change_in_progress' }
+  /** The configuration is no longer the one a change was asked against (MembershipChange.configIndex). */
+  | { readonly code: 'membership_changed'; readonly message: string }
   | { readonly code: 'transfer_in_progress' }
   | { readonly code: 'invalid_argument'; readonly message: string }
   /** The outcome is unknown (a caller must not simply retry). */

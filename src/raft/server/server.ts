@@ -14,7 +14,7 @@ import type { LogSystem } from '../../log/log_system.js';
 import type { MetaStored } from '../../log/meta_store.js';
 import type { SnapshotInfo } from '../../log/snapshot_store.js';
 import { EntryKind, decodeConfig, kindOf } from '../core/entry_kind.js';
-import { initState, type ConfigAt, type RaftState } from '../core/state.js';
+import { initState, latestConfigIndex, type ConfigAt, type RaftState } from '../core/state.js';
 import { start as startCore, step } from '../core/step.js';
 import type { CommandItem, CoreOptions, Effect, RaftEvent, RaftMessage, Rejection, Role, ServerId, TimerName } from '../core/types.js';
 import type { AnyMachine, Destination, MachineEffect } from '../machine.js';
@@ -145,6 +145,13 @@ export interface ServerStatus {
   readonly snapshotIndex: number;
   readonly voters: readonly string[];
   readonly nonVoters: readonly string[];
+  /**
+   * The index of the configuration entry `voters` and `nonVoters` come from
+   * (0: the one the cluster started with). Once `commitIndex` has reached
+   * it, a membership change asked with it applies to this configuration or
+   * to none (MembershipOptions of addMember and removeMember).
+   */
+  readonly configIndex: number;
   readonly machineVersion: number;
   /** Set when this member cannot apply the cluster's machine version. */
   readonly halted: string | undefined;
@@ -365,6 +372,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       snapshotIndex: this.log.snapshotIndex,
       voters: c.config.voters,
       nonVoters: c.config.nonVoters,
+      configIndex: latestConfigIndex(c),
       machineVersion: this.runner.version,
       halted: h === undefined ? undefined : `cluster needs machine version ${h.required}, this member runs ${this.runner.codeVersion}`,
     };
@@ -478,7 +486,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       }
       case 'add_member':
       case 'remove_member':
-        return this.onAdmin(replyTo, { type: 'change_membership', ref: this.nextRef++, change: { type: body.type, id: body.member } });
+        return this.onAdmin(replyTo, { type: 'change_membership', ref: this.nextRef++, change: { type: body.type, id: body.member, configIndex: body.configIndex } });
       case 'transfer_leadership':
         return this.onAdmin(replyTo, { type: 'transfer_leadership', ref: this.nextRef++, target: body.target });
       case 'start_server':
@@ -1006,7 +1014,8 @@ export function wireError(reason: Rejection): WireError {
     case 'not_leader':
       return { code: 'not_leader', message: 'not the leader', leader: reason.leader };
     case 'invalid_argument':
-      return { code: 'invalid_argument', message: reason.message };
+    case 'membership_changed':
+      return { code: reason.code, message: reason.message };
     case 'timeout':
       return { code: 'timeout', message: reason.message ?? 'timeout' };
     default:

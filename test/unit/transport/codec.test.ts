@@ -70,8 +70,11 @@ const others: Envelope[] = [
   { type: 'response', id: 2 ** 53 - 1, body: { ok: true, value: { ok: true, previous: 'blue', when: new Date(1_700_000_000_000) } } },
   { type: 'response', id: 13, body: { ok: false, error: { code: 'not_leader', message: 'ask b', leader: 'b' } } },
   { type: 'response', id: 14, body: { ok: false, error: { code: 'timeout', message: '' } } },
-  { type: 'notify', dest: 's12', msg: { event: 'changed', key: 'k', raw: new Uint8Array([1, 2, 3]) } },  { type: 'request', id: 16, from: 'a', cluster: 'kv1', body: { type: 'command', command: encode('traced'), session: { id: 7, seq: 4, acked: 3 } }, trace },
+  { type: 'notify', dest: 's12', msg: { event: 'changed', key: 'k', raw: new Uint8Array([1, 2, 3]) } },
+  { type: 'request', id: 16, from: 'a', cluster: 'kv1', body: { type: 'command', command: encode('traced'), session: { id: 7, seq: 4, acked: 3 } }, trace },
   { type: 'request', id: 17, from: 'a', cluster: 'kv1', body: { type: 'query', mode: 'consistent', query: { type: 'named', name: 'get', args: 'k' } }, trace },
+  { type: 'request', id: 8, from: 'a', cluster: 'kv1', body: { type: 'add_member', member: 'd', configIndex: 0 } },
+  { type: 'request', id: 9, from: 'a', cluster: 'kv1', body: { type: 'remove_member', member: 'd', configIndex: 2 ** 40 } },
 ];
 
 const all: Envelope[] = [...raftMessages.map((msg): Envelope => ({ type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg })), ...others];
@@ -255,6 +258,16 @@ describe('a newer sender may append fields (a rolling upgrade)', () => {
   });
 });
 
+describe('an older sender leaves fields out', () => {
+  it('reads a membership change without a configuration index as one that names none', () => {
+    const { envelopes } = decodeOk(rawBatch('a', 'b', [[1, 8, 'a', 'kv1', [4, 'd']], [1, 9, 'a', 'kv1', [5, 'd']]]));
+    expect(envelopes.map((e) => (e.type === 'request' ? e.body : undefined))).toEqual([
+      { type: 'add_member', member: 'd' },
+      { type: 'remove_member', member: 'd' },
+    ]);
+  });
+});
+
 describe('the decoder refuses what a valid sender never sends', () => {
   const ae = wireOf(all[1] as Envelope);
   const aeMsg = ae[4] as unknown[];
@@ -288,6 +301,7 @@ describe('the decoder refuses what a valid sender never sends', () => {
     ['a function query', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [2, 0, ['fn', 'x', null]]]]), 'fn_query'],
     ['an unknown query mode', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [2, 5, ['named', 'x', null]]]]), 'unknown_type'],
     ['an unknown request', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [99]]]), 'unknown_type'],
+    ['a configuration index that is not an index', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [4, 'd', -1]]]), 'bad_field'],
     ['a negative request id', rawBatch('a', 'b', [[1, -4, 'a', 'kv1', [3]]]), 'bad_field'],
     ['a malformed session tag', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, encode('cmd'), [1, 2]]]]), 'shape'],
     ['a command that is a value, not its msgpack bytes', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, 'cmd', null]]]), 'bad_field'],
