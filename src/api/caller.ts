@@ -11,8 +11,6 @@ import type { QuerySpec, Request } from '../transport/transport.js';
 import type { Requester, RequestCallback, RequestOptions, RequestProbe } from './requester.js';
 import { Session, commandRequest, openSession } from './session.js';
 
-/** Options of a command or query call. */
-
 /** What `nodeOverview` returns. */
 export interface NodeOverview {
   readonly node: string;
@@ -23,7 +21,22 @@ export interface NodeOverview {
   /** Members that crashed too often or could not start, with the last reason (`restartServer` tries one again). */
   readonly failed: readonly { readonly cluster: string; readonly reason: string }[];
 }
+/** What changeMembership answers when another change got in first. */
+const changedMeanwhile = Symbol('changed meanwhile');
+
+/** Options of a command or query call. */
 export type CallOptions = RequestOptions;
+
+/** Options of `addMember` and `removeMember`. */
+export interface MembershipOptions extends CallOptions {
+  /**
+   * Apply the change only to the configuration at this index (a `members`
+   * answer's `configIndex`, read once its `commitIndex` had reached it), or
+   * fail with `membership_changed`. Without it, the call reads the members
+   * itself and asks again when another change got in first.
+   */
+  readonly configIndex?: number | undefined;
+}
 
 /** A query: a function of the state (in process only) or a machine's named query with its arguments. */
 export type Query<R> = ((state: any) => R) | { readonly name: string; readonly args?: unknown }; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -186,26 +199,61 @@ export abstract class Caller {
    * Adds `member` (a node id) to the cluster: starts a member there that waits
    * for the leader, which adds it as a non-voter, brings it up to date (from
    * the log or a snapshot) and promotes it to voter. Resolves once it is a voter.
+   * The change applies only to the configuration the call read (see
+   * MembershipOptions), so that a request delayed past a later removal of the
+   * same member cannot bring it back.
    * A `timeout` means the outcome is unknown (the leader may have changed with
    * the change in its log): look with `members` before trying again.
    */
-  async addMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
+  async addMember(cluster: string, member: string, options: MembershipOptions = {}): Promise<void> {
     validName('member', member);
-    const status = await this.members(cluster, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
-    if (status.voters.includes(member)) return;
-    const start: Request = {
-      type: 'start_server',
-      machine: status.machine,
-      members: [],
-      config: status.machineConfig,
-      join: true,
-      sessionTimeoutMs: status.sessionTimeoutMs,
-      joinedAfter: status.lastIndex,
-    };
-    await this.requester.requestAsync(cluster, start, { member, timeoutMs: options.timeoutMs ?? 10_000 });
-    this.requester.members.set(cluster, [...status.voters, ...status.nonVoters, member]);
-    if (status.nonVoters.includes(member)) return this.awaitVoter(cluster, member, options);
-    await this.requester.requestAsync(cluster, { type: 'add_member', member }, { timeoutMs: options.timeoutMs ?? 60_000 });
+    const deadline = this.clock.now() + (options.timeoutMs ?? 60_000);
+    for (;;) {
+      const status = await this.settledMembers(cluster, options, deadline);
+      if (status.voters.includes(member)) return;
+      const configIndex = options.configIndex ?? status.configIndex;
+      const start: Request = {
+        type: 'start_server',
+        machine: status.machine,
+        members: [],
+        config: status.machineConfig,
+        join: true,
+        sessionTimeoutMs: status.sessionTimeoutMs,
+        joinedAfter: status.lastIndex,
+      };
+      await this.requester.requestAsync(cluster, start, { member, timeoutMs: options.timeoutMs ?? 10_000 });
+      this.requester.members.set(cluster, [...status.voters, ...status.nonVoters, member]);
+      if (status.nonVoters.includes(member)) return this.awaitVoter(cluster, member, options);
+      const added = await this.changeMembership(cluster, { type: 'add_member', member, configIndex }, options, deadline, 60_000);
+      if (added !== changedMeanwhile) return;
+    }
+  }
+
+  /**
+   * The members, once no configuration change is pending: a configuration
+   * read before it committed may be one a new leader never had.
+   */
+  private async settledMembers(cluster: string, options: MembershipOptions, deadline: number): Promise<ServerStatus> {
+    for (;;) {
+      const status = await this.members(cluster, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+      if (options.configIndex !== undefined || status.configIndex <= status.commitIndex) return status;
+      if (this.clock.now() >= deadline) throw new ConcordError('membership_change_in_progress', `a configuration change (index ${status.configIndex}) is still pending`);
+      await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
+    }
+  }
+
+  /**
+   * Sends a membership change; `changedMeanwhile` when another change got in
+   * first and the caller named no configuration (it may look and ask again).
+   */
+  private async changeMembership(cluster: string, body: Request, options: MembershipOptions, deadline: number, defaultTimeoutMs: number): Promise<unknown> {
+    try {
+      return await this.requester.requestAsync(cluster, body, { timeoutMs: options.timeoutMs ?? defaultTimeoutMs });
+    } catch (err) {
+      const again = err instanceof ConcordError && err.code === 'membership_changed' && options.configIndex === undefined && this.clock.now() < deadline;
+      if (again) return changedMeanwhile;
+      throw err;
+    }
   }
 
   private async awaitVoter(cluster: string, member: string, options: CallOptions): Promise<void> {
@@ -221,19 +269,25 @@ export abstract class Caller {
   /**
    * Removes `member` from the cluster (the leader too: it hands over once the
    * change commits). Resolves once the change is committed; the removed member
-   * then stops and deletes its data. A `timeout` means the outcome is unknown,
-   * as for addMember.
+   * then stops and deletes its data. Like addMember, it applies only to the
+   * configuration it read (or was given). A `timeout` means the outcome is
+   * unknown, as for addMember.
    */
-  async removeMember(cluster: string, member: string, options: CallOptions = {}): Promise<void> {
+  async removeMember(cluster: string, member: string, options: MembershipOptions = {}): Promise<void> {
     validName('member', member);
-    const removedAt = (await this.requester.requestAsync(cluster, { type: 'remove_member', member }, { timeoutMs: options.timeoutMs ?? 30_000 })) as number;
+    const deadline = this.clock.now() + (options.timeoutMs ?? 30_000);
+    let removedAt: unknown = changedMeanwhile;
+    while (removedAt === changedMeanwhile) {
+      const configIndex = options.configIndex ?? (await this.settledMembers(cluster, options, deadline)).configIndex;
+      removedAt = await this.changeMembership(cluster, { type: 'remove_member', member, configIndex }, options, deadline, 30_000);
+    }
     const members = this.requester.members.get(cluster);
     if (members !== undefined) this.requester.members.set(cluster, members.filter((m) => m !== member));
     if (this.requester.leaders.get(cluster) === member) this.requester.leaders.delete(cluster);
     // Best effort: a removed member that learnt of its removal has stopped and waits for this;
     // one that missed the removal too (down or cut off) campaigns when it is back, and the
     // members it asks for a vote tell it to delete itself. A removed leader stops by itself.
-    this.requester.requestAsync(cluster, { type: 'delete_server', removedAt }, { member, timeoutMs: 2000 }).catch(() => {});
+    this.requester.requestAsync(cluster, { type: 'delete_server', removedAt: removedAt as number }, { member, timeoutMs: 2000 }).catch(() => {});
   }
 
   /** Hands leadership to `target` (a voter). Resolves once the target has taken over. */

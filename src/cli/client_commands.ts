@@ -1,7 +1,7 @@
 // `concord kv ...`, `concord counter ...` and `concord cluster ...`: commands
 // that talk to a running cluster through a Client over NATS.
 import type { Client } from '../api/client.js';
-import { connectionHelp, connectionOptions, parse, positiveInt, UsageError } from './args.js';
+import { connectionHelp, connectionOptions, nonNegativeInt, parse, positiveInt, UsageError } from './args.js';
 import { connectClient } from './connect.js';
 import { print, show } from './output.js';
 import { ownValue } from '../lib/names.js';
@@ -35,6 +35,8 @@ ${connectionHelp}`,
   concord cluster add <node>             add a member (it must be running \`concord node\`)
   concord cluster remove <node>          remove a member (it stops and deletes its data)
   concord cluster transfer <node>        make <node> the leader
+Options: --config-index <n> (add and remove: change the configuration only if
+  it is still the one \`cluster members\` showed at that index)
 ${connectionHelp}`,
 };
 
@@ -48,6 +50,7 @@ const extra = {
   node: { type: 'string' },
   parent: { type: 'string' },
   count: { type: 'string' },
+  'config-index': { type: 'string' },
 } as const;
 
 /** The kv flags of one call. */
@@ -81,12 +84,16 @@ export async function runClientCommand(group: 'kv' | 'counter' | 'cluster', argv
     ...(values.count === undefined ? {} : { count: positiveInt(values.count, '--count', 1) }),
   };
   if (group === 'kv' && sub === 'touch' && flags.ttlMs === undefined) throw new UsageError('concord kv touch: --ttl is required');
+  const configIndex = values['config-index'] === undefined ? undefined : nonNegativeInt(values['config-index'], '--config-index', 0);
+  if (configIndex !== undefined && !(group === 'cluster' && (sub === 'add' || sub === 'remove'))) {
+    throw new UsageError(`concord ${group} ${sub}: --config-index is for cluster add and remove`);
+  }
   const { client, cluster, timeoutMs } = await connectClient(values);
   try {
     const call = { client, cluster, timeoutMs, json, args, jsonValue: values['json-value'] === true };
     if (group === 'kv') await kv(sub, call, flags);
     else if (group === 'counter') await counter(sub, call, positiveIntOrNegative(values.by));
-    else await clusterCommand(sub, call);
+    else await clusterCommand(sub, call, configIndex);
     return 0;
   } finally {
     await client.close();
@@ -235,23 +242,29 @@ async function counter(sub: string, c: Call, by: number): Promise<void> {
   print(c.json, { name: name ?? 'default', value: v }, () => String(v));
 }
 
-async function clusterCommand(sub: string, c: Call): Promise<void> {
+async function clusterCommand(sub: string, c: Call, configIndex: number | undefined): Promise<void> {
   const opts = { timeoutMs: c.timeoutMs };
+  const change = { configIndex };
   const node = c.args[0] as string;
   switch (sub) {
     case 'members': {
       const s = await c.client.members(c.cluster, opts);
-      return print(c.json, { leader: s.leader, voters: s.voters, nonVoters: s.nonVoters, term: s.term }, () =>
-        [`leader: ${s.leader ?? '(none)'}  term: ${s.term}`, `voters: ${s.voters.join(', ')}`, `non-voters: ${s.nonVoters.join(', ') || '(none)'}`].join('\n'),
+      return print(c.json, { leader: s.leader, voters: s.voters, nonVoters: s.nonVoters, term: s.term, configIndex: s.configIndex }, () =>
+        [
+          `leader: ${s.leader ?? '(none)'}  term: ${s.term}`,
+          `voters: ${s.voters.join(', ')}`,
+          `non-voters: ${s.nonVoters.join(', ') || '(none)'}`,
+          `configuration: index ${s.configIndex}${s.configIndex > s.commitIndex ? ' (not yet committed)' : ''}`,
+        ].join('\n'),
       );
     }
     case 'status':
       return status(c);
     case 'add':
-      await c.client.addMember(c.cluster, node, { timeoutMs: Math.max(c.timeoutMs, 30_000) });
+      await c.client.addMember(c.cluster, node, { ...change, timeoutMs: Math.max(c.timeoutMs, 30_000) });
       return print(c.json, { added: node }, () => `${node} is a voter of ${c.cluster}`);
     case 'remove':
-      await c.client.removeMember(c.cluster, node, opts);
+      await c.client.removeMember(c.cluster, node, { ...change, ...opts });
       return print(c.json, { removed: node }, () => `${node} removed from ${c.cluster}`);
     case 'transfer':
       await c.client.transferLeadership(c.cluster, node, opts);

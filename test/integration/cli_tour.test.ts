@@ -70,5 +70,13 @@ describe('the README CLI tour', () => {
       expect(r.code, `${line}\n${r.stderr}`).toBe(0);
       if (comment !== undefined) expect(r.stdout.trim(), line).toBe(comment.trim());
     }
+    // A removal asked against a configuration that is not the cluster's latest changes nothing.
+    const cli = (...args: string[]) => runCli(args, { ...env, CONCORD_LOG: 'error' });
+    const members = JSON.parse((await cli('cluster', 'members', '--json')).stdout) as { voters: string[]; configIndex: number };
+    const stale = await cli('cluster', 'remove', members.voters[0] as string, '--config-index', String(members.configIndex + 1));
+    expect(stale.code, stale.stderr).toBe(1);
+    expect(stale.stderr).toContain('[membership_changed]');
+    expect(JSON.parse((await cli('cluster', 'members', '--json')).stdout)).toMatchObject({ voters: members.voters, configIndex: members.configIndex });
+    expect((await cli('kv', 'get', 'x', '--config-index', '3')).code).toBe(2);
   });
 });

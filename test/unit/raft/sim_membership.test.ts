@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { World } from '../../../src/sim/world.js';
 import { CounterMachine } from '../../../machines/counter.js';
 import type { Session } from '../../../src/api/session.js';
+import { decodeConfig, EntryKind, kindOf } from '../../../src/raft/core/entry_kind.js';
 
 const SEEDS = Number(process.env['RAFT_SIM_MEMBERSHIP_SEEDS'] ?? 40);
 
@@ -171,6 +172,64 @@ describe('a non-voter removed while its node was down', () => {
     const deleted = await world.advanceUntil(() => world.inspect('n4', 'ctr') === undefined, 10_000);
     expect(deleted).toBe(true);
     await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    expect(world.invariants.violations).toEqual([]);
+  });
+});
+
+/** Every configuration entry in `node`'s log of `ctr`, oldest first. */
+function configEntries(world: World, node: string): { index: number; voters: readonly string[]; nonVoters: readonly string[] }[] {
+  const log = world.inspect(node, 'ctr')?.log;
+  if (log === undefined) return [];
+  return log
+    .entries(log.firstIndex, log.lastIndex, 1 << 24)
+    .filter((e) => kindOf(e) === EntryKind.config)
+    .map((e) => ({ index: e.index, ...decodeConfig(e.payload) }));
+}
+
+const errorCode = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'ok', (err: { code?: unknown }) => err.code);
+
+describe('a membership change asked against a configuration since replaced', () => {
+  it('is refused, so that an add delayed past a removal of the same member cannot bring it back', async () => {
+    const { world } = await counterOnThree(13, ['n4']);
+    const n1 = world.system('n1');
+    const before = await world.settle(n1.members('ctr', { timeoutMs: 3000 }));
+    await world.settle(n1.addMember('ctr', 'n4', { timeoutMs: 10_000 }), 20_000);
+    await world.settle(n1.removeMember('ctr', 'n4', { timeoutMs: 5000 }));
+    world.run(1000); // n4 stops and deletes its member
+    // The add as it was first asked, arriving only now (a request held up in the network):
+    const late = { type: 'add_member', member: 'n4', configIndex: before.configIndex } as const;
+    expect(await world.settle(errorCode(n1.requestRaw('ctr', late, { timeoutMs: 3000 })))).toBe('membership_changed');
+    // So is a removal, and a caller that names the configuration it read is not asked to try again.
+    expect(await world.settle(errorCode(n1.removeMember('ctr', 'n3', { timeoutMs: 3000, configIndex: before.configIndex })))).toBe('membership_changed');
+    const after = await world.settle(n1.members('ctr', { timeoutMs: 3000 }));
+    expect([...after.voters, ...after.nonVoters].sort()).toEqual(['n1', 'n2', 'n3']);
+    // The same late add without the index does what the index is there to stop: a non-voter
+    // comes back that no node hosts, and the next change waits for its promotion.
+    void n1.requestRaw('ctr', { type: 'add_member', member: 'n4' }, { timeoutMs: 3000 }).catch(() => undefined);
+    world.run(500);
+    expect((await world.settle(n1.members('ctr', { timeoutMs: 3000 }))).nonVoters).toEqual(['n4']);
+    expect(await world.settle(errorCode(n1.removeMember('ctr', 'n3', { timeoutMs: 3000 })))).toBe('membership_change_in_progress');
+    expect(world.invariants.violations).toEqual([]);
+  });
+
+  it('is asked again by a caller that named none, against the configuration that replaced it', async () => {
+    const { world } = await counterOnThree(5, ['n4', 'n5']);
+    const n1 = world.system('n1');
+    await world.settle(n1.addMember('ctr', 'n5', { timeoutMs: 10_000 }), 20_000);
+    const start = await world.settle(n1.members('ctr', { timeoutMs: 3000 }));
+    // Both read the same configuration; the removal, one trip shorter, commits before the add
+    // (which first starts a member on n4) reaches the leader.
+    const adding = errorCode(n1.addMember('ctr', 'n4', { timeoutMs: 10_000 }));
+    const removing = errorCode(n1.removeMember('ctr', 'n5', { timeoutMs: 10_000 }));
+    expect(await world.settle(Promise.all([adding, removing]), 20_000)).toEqual(['ok', 'ok']);
+    const leader = (await world.settle(n1.members('ctr', { timeoutMs: 3000 }))).leader as string;
+    const changes = configEntries(world, leader).filter((c) => c.index > start.configIndex);
+    // Removal first, then the add and its promotion: the add was refused once and asked again.
+    expect(changes.map((c) => [c.voters.includes('n5') || c.nonVoters.includes('n5'), c.nonVoters.includes('n4'), c.voters.includes('n4')])).toEqual([
+      [false, false, false],
+      [false, true, false],
+      [false, false, true],
+    ]);
     expect(world.invariants.violations).toEqual([]);
   });
 });
