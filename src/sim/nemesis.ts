@@ -11,6 +11,7 @@ import type { NetworkFaults } from '../transport/local.js';
 import type { Request } from '../transport/transport.js';
 import { commandRequest } from '../api/session.js';
 import type { RaftServer } from '../raft/server/server.js';
+import { latestConfigIndex } from '../raft/core/state.js';
 import type { Coverage } from './coverage.js';
 import type { Trace } from './trace.js';
 import type { World } from './world.js';
@@ -99,8 +100,6 @@ export class Nemesis {
   /** Recent member crashes by `node/cluster`, and log tree crashes by node (virtual times). */
   private readonly memberCrashes = new Map<string, number[]>();
   private readonly logCrashes = new Map<string, number[]>();
-  /** `cluster/member` whose add is under way: not added again meanwhile. */
-  private readonly adding = new Set<string>();
   /** Watches the nemesis set (for unwatch). */
   private readonly watches: number[] = [];
   private nextAt: number;
@@ -298,12 +297,13 @@ export class Nemesis {
   }
 
   /** The current members of `cluster` as a live member sees them. */
-  membersOf(cluster: string): { voters: readonly string[]; nonVoters: readonly string[]; lastIndex: number } | undefined {
+  membersOf(cluster: string): { voters: readonly string[]; nonVoters: readonly string[]; lastIndex: number; configIndex: number } | undefined {
     const leader = this.leaderNode(cluster);
     // Without a leader, any member that knows a configuration (a joiner that has not caught up knows none).
     const at = leader ?? [...this.world.systems.keys()].find((n) => (this.world.inspect(n, cluster)?.core.config.voters.length ?? 0) > 0);
     const view = at === undefined ? undefined : this.world.inspect(at, cluster);
-    return view === undefined ? undefined : { voters: view.core.config.voters, nonVoters: view.core.config.nonVoters, lastIndex: view.log.lastIndex };
+    if (view === undefined) return undefined;
+    return { voters: view.core.config.voters, nonVoters: view.core.config.nonVoters, lastIndex: view.log.lastIndex, configIndex: latestConfigIndex(view.core) };
   }
 
   private canCrash(): boolean {
@@ -643,21 +643,21 @@ export class Nemesis {
     const m = this.membersOf(cluster);
     const via = this.pickUp();
     if (m === undefined || via === undefined) return;
-    // Not a member whose add is still under way: as a careful operator would not, since that add,
-    // retried after membership_change_in_progress, may land after a second add and a removal
-    // and leave behind a non-voter whose node was told to delete it (simulator, seed 7156335).
-    const outside = this.plan.nodes.filter((n) => !m.voters.includes(n) && !m.nonVoters.includes(n) && !this.adding.has(`${cluster}/${n}`));
-    if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via, m.lastIndex);
+    // A member whose add is still under way may be picked again: that add, delayed or retried
+    // past this one and a removal, is refused, as it names the configuration it was asked
+    // against (simulator, seed 7156335, where it left a non-voter no node hosted).
+    const outside = this.plan.nodes.filter((n) => !m.voters.includes(n) && !m.nonVoters.includes(n));
+    if (kind === 'add_member' && outside.length > 0 && m.voters.length < 5) return this.addMember(cluster, this.random.pick(outside), via, m);
     if (kind === 'remove_member' && m.nonVoters.length > 0 && this.random.chance(0.5)) {
       // A member still being added (its node may be down, its promotion waiting): the removal ends the add.
-      return this.removeMember(cluster, this.random.pick(m.nonVoters), via, 'path.joiner_removed');
+      return this.removeMember(cluster, this.random.pick(m.nonVoters), via, m.configIndex, 'path.joiner_removed');
     }
     if (kind === 'remove_member' && m.voters.length > 3) {
       // Now and then the one that cannot hear of it (down, or cut off from `via`): it misses the
       // removal and the delete request, and must be told to delete itself when it campaigns.
       const unreachable = m.voters.filter((v) => this.world.isDown(v) || !this.world.network.canReach(via, v));
       const victim = unreachable.length > 0 && this.random.chance(0.5) ? this.random.pick(unreachable) : this.random.pick(m.voters);
-      return this.removeMember(cluster, victim, via);
+      return this.removeMember(cluster, victim, via, m.configIndex);
     }
     if (kind !== 'transfer_leadership') return;
     const target = this.random.pick(m.voters);
@@ -665,32 +665,36 @@ export class Nemesis {
     this.request(via, cluster, `transfer ${cluster} to ${target}`, { type: 'transfer_leadership', target }, () => this.coverage.add('path.transfer_done'));
   }
 
-  private addMember(cluster: string, member: string, via: string, joinedAfter: number): void {
+  private addMember(cluster: string, member: string, via: string, seen: { lastIndex: number; configIndex: number }): void {
     const machine = this.plan.clusters.find((c) => c.name === cluster)?.machine;
     if (machine === undefined || this.world.isDown(member)) return;
     this.coverage.add('fault.add_member');
-    const key = `${cluster}/${member}`;
-    this.adding.add(key);
-    const settled = (): void => void this.adding.delete(key);
-    const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000, joinedAfter };
+    const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000, joinedAfter: seen.lastIndex };
     this.request(via, cluster, `start a joining member of ${cluster} on ${member}`, start, () => {
-      this.request(via, cluster, `add ${member} to ${cluster}`, { type: 'add_member', member }, () => this.coverage.add('path.member_added'), undefined, settled);
+      const add: Request = { type: 'add_member', member, configIndex: seen.configIndex };
+      this.request(via, cluster, `add ${member} to ${cluster}`, add, () => this.coverage.add('path.member_added'), undefined, this.noteChanged);
       // Now and then the joiner's node dies before it has caught up: its promotion waits until
       // it is back, or until the member is removed.
       if (!this.random.chance(0.25)) return;
       this.at(this.now() + this.random.between(0, 30), `kill the joiner ${member}`, () => {
         if (this.canCrash()) this.crash('crash', member, false, this.random.between(300, 1500));
       });
-    }, member, (err) => err !== null && settled());
+    }, member);
   }
 
-  private removeMember(cluster: string, member: string, via: string, path = 'path.member_removed'): void {
+  private removeMember(cluster: string, member: string, via: string, configIndex: number, path = 'path.member_removed'): void {
     this.coverage.add('fault.remove_member');
-    this.request(via, cluster, `remove ${member} from ${cluster}`, { type: 'remove_member', member }, (removedAt) => {
+    const remove: Request = { type: 'remove_member', member, configIndex };
+    this.request(via, cluster, `remove ${member} from ${cluster}`, remove, (removedAt) => {
       this.coverage.add(path);
       this.request(via, cluster, `delete the removed member ${cluster}/${member}`, { type: 'delete_server', removedAt: removedAt as number }, () => {}, member);
-    });
+    }, undefined, this.noteChanged);
   }
+
+  /** A change refused because another got in first (the configuration it named was replaced). */
+  private readonly noteChanged = (err: unknown): void => {
+    if ((err as { code?: unknown } | null)?.code === 'membership_changed') this.coverage.add('path.membership_changed');
+  };
 
   private request(via: string, cluster: string, label: string, body: Request, ok: (value: unknown) => void, member?: string, settled?: (err: unknown) => void): void {
     const system = this.world.systems.get(via);
