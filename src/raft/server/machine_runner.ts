@@ -6,7 +6,7 @@ import { ConcordError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { ownValue } from '../../lib/names.js';
 import { completeSteps, stepsOf } from '../../lib/steps.js';
-import { EntryKind, kindOf } from '../core/entry_kind.js';
+import { EntryKind, kindOf, runtimeVersion } from '../core/entry_kind.js';
 import type { Entry, Role } from '../core/types.js';
 import type { AnyMachine, ApplyMeta, ApplyResult, MachineEffect } from '../machine.js';
 import { decodeCommand, decodeMachineVersion, decodeTimerFiring, decodeValue, encodeValue, type CommandBody } from './entry_codec.js';
@@ -44,6 +44,9 @@ export interface SnapshotStream {
   readonly chunks: Iterator<Uint8Array>;
 }
 
+/** The entry kinds this build applies (the rest halt the member: MachineRunner.haltOnKind). */
+const knownKinds = new Set<number>(Object.values(EntryKind));
+
 /** A machine instance with its state and its replicated bookkeeping. */
 export class MachineRunner {
   state: unknown;
@@ -55,8 +58,11 @@ export class MachineRunner {
   appliedIndex = 0;
   /** The cluster's machine version (set by machine_version entries). */
   version = 0;
-  /** Set when the cluster moved to a version this code does not know: nothing more is applied. */
-  halted: { readonly required: number; readonly index: number } | undefined;
+  /**
+   * Set when the log asks for more than this code can apply (a newer machine
+   * version, or an entry kind of a newer runtime): nothing more is applied.
+   */
+  halted: { readonly reason: string; readonly index: number } | undefined;
 
   constructor(
     readonly machine: AnyMachine,
@@ -79,6 +85,7 @@ export class MachineRunner {
     if (this.halted !== undefined) return undefined;
     const kind = kindOf(entry);
     if (kind === EntryKind.machineVersion) return this.applyVersion(entry);
+    if (!knownKinds.has(kind)) return this.haltOnKind(entry, kind);
     this.appliedIndex = entry.index;
     if (kind === EntryKind.timerFiring) return this.applyFiring(entry);
     if (kind !== EntryKind.command) return undefined;
@@ -140,10 +147,22 @@ export class MachineRunner {
     return this.run({ index: entry.index, term: entry.term, timestamp: f.timestamp, machineVersion: this.version }, { type: 'timeout', timestamp: f.timestamp, name: f.name });
   }
 
+  /**
+   * An entry of a kind this build does not know, written by a newer build (a
+   * leader that took every member for one of its runtime version): skipping
+   * it would make this member's state differ from the others', so it stops
+   * applying, as for a machine version it does not run.
+   */
+  private haltOnKind(entry: Entry, kind: number): undefined {
+    this.halted = { reason: `the log holds an entry of kind ${kind}, which this build (runtime version ${runtimeVersion}) cannot apply`, index: entry.index };
+    this.logger.error('an entry of a kind this build does not know; it stops applying', { cluster: this.cluster, index: entry.index, kind, runtimeVersion });
+    return undefined;
+  }
+
   private applyVersion(entry: Entry): undefined {
     const v = decodeMachineVersion(entry.payload);
     if (v > this.codeVersion) {
-      this.halted = { required: v, index: entry.index };
+      this.halted = { reason: `cluster needs machine version ${v}, this member runs ${this.codeVersion}`, index: entry.index };
       this.logger.error('the cluster moved to a machine version this member does not run; it stops applying', {
         cluster: this.cluster,
         index: entry.index,
@@ -246,7 +265,7 @@ export class MachineRunner {
   private installRestored(env: SnapshotHeader, state: unknown, index: number): void {
     this.version = env.version;
     if (env.version > this.codeVersion) {
-      this.halted = { required: env.version, index };
+      this.halted = { reason: `cluster needs machine version ${env.version}, this member runs ${this.codeVersion}`, index };
       this.logger.error('snapshot needs a newer machine version; this member does not apply', { cluster: this.cluster, required: env.version });
     }
     this.state = state;

@@ -374,7 +374,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       nonVoters: c.config.nonVoters,
       configIndex: latestConfigIndex(c),
       machineVersion: this.runner.version,
-      halted: h === undefined ? undefined : `cluster needs machine version ${h.required}, this member runs ${this.runner.codeVersion}`,
+      halted: h?.reason,
     };
   }
 
