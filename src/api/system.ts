@@ -287,6 +287,24 @@ export class System extends Caller implements ServerHost {
     await terminateChild(this.actors, this.serversSup, cluster);
   }
 
+  /**
+   * Stops the local member of `cluster` and deletes its log, snapshots and
+   * record, so that it does not start again with the node (ra's
+   * force_delete_server); resolves with whether there was one. The cluster
+   * loses the member for good: remove it first (removeMember) if the cluster
+   * goes on, or delete them all (deleteCluster).
+   */
+  deleteServer(cluster: string): Promise<boolean> {
+    validName('cluster', cluster);
+    return this.serialized(cluster, async () => {
+      const hosted =
+        this.serverRef(cluster) !== undefined || this.localClusters.has(cluster) || this.failed.has(cluster) || loadServerRecord(this.disk, this.options.dataDir, cluster) !== undefined;
+      await this.deleteLocalServer(cluster);
+      if (hosted) this.logger.info('deleted the local member', { cluster, node: this.nodeId });
+      return hosted;
+    });
+  }
+
   // ---- commands and queries ----
 
   /**
@@ -612,7 +630,8 @@ export class System extends Caller implements ServerHost {
     }
     if (env.body.type === 'delete_server') {
       const removedAt = env.body.removedAt;
-      this.serialized(env.cluster, () => this.deleteIfRemoved(env.cluster, removedAt)).then(
+      const deleting = removedAt === null ? this.deleteServer(env.cluster) : this.serialized(env.cluster, () => this.deleteIfRemoved(env.cluster, removedAt));
+      deleting.then(
         (deleted) => this.respond(replyTo, { ok: true, value: deleted }),
         (e: unknown) => this.respond(replyTo, { ok: false, error: { code: 'disk_error', message: String(e) } }),
       );

@@ -94,8 +94,9 @@ export type Request =
    * Stop the local member of the cluster and delete its data, because the
    * configuration entry at `removedAt` removed it. A member that has since
    * learned of a later configuration including it (it was added again) is kept.
+   * With `null`, whatever member the node hosts goes (the cluster is being deleted).
    */
-  | { readonly type: 'delete_server'; readonly removedAt: number };
+  | { readonly type: 'delete_server'; readonly removedAt: number | null };
 
 /** An error as it travels: a stable code, a message and, for not_leader, the leader hint. */
 export interface WireError {

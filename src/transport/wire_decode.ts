@@ -375,8 +375,10 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
       return { type: 'transfer_leadership', target: name(tuple(raw, 2, 'transfer_leadership')[1], 'target') };
     case requestTag.start_server:
       return startServerFromWire(raw, lim);
-    case requestTag.delete_server:
-      return { type: 'delete_server', removedAt: uint(tuple(raw, 2, 'delete_server')[1], 'removedAt') };
+    case requestTag.delete_server: {
+      const removedAt = tuple(raw, 2, 'delete_server')[1];
+      return { type: 'delete_server', removedAt: removedAt === null ? null : uint(removedAt, 'removedAt') };
+    }
     case requestTag.overview: {
       const [, brief] = tuple(raw, 2, 'overview');
       return bool(brief, 'brief') ? { type: 'overview', brief: true } : { type: 'overview' };

@@ -75,6 +75,7 @@ const others: Envelope[] = [
   { type: 'request', id: 17, from: 'a', cluster: 'kv1', body: { type: 'query', mode: 'consistent', query: { type: 'named', name: 'get', args: 'k' } }, trace },
   { type: 'request', id: 8, from: 'a', cluster: 'kv1', body: { type: 'add_member', member: 'd', configIndex: 0 } },
   { type: 'request', id: 9, from: 'a', cluster: 'kv1', body: { type: 'remove_member', member: 'd', configIndex: 2 ** 40 } },
+  { type: 'request', id: 18, from: 'a', cluster: 'kv1', body: { type: 'delete_server', removedAt: null } },
 ];
 
 const all: Envelope[] = [...raftMessages.map((msg): Envelope => ({ type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg })), ...others];
@@ -302,6 +303,7 @@ describe('the decoder refuses what a valid sender never sends', () => {
     ['an unknown query mode', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [2, 5, ['named', 'x', null]]]]), 'unknown_type'],
     ['an unknown request', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [99]]]), 'unknown_type'],
     ['a configuration index that is not an index', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [4, 'd', -1]]]), 'bad_field'],
+    ['a removal index that is not an index', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [8, 'x']]]), 'bad_field'],
     ['a negative request id', rawBatch('a', 'b', [[1, -4, 'a', 'kv1', [3]]]), 'bad_field'],
     ['a malformed session tag', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, encode('cmd'), [1, 2]]]]), 'shape'],
     ['a command that is a value, not its msgpack bytes', rawBatch('a', 'b', [[1, 1, 'a', 'kv1', [0, 'cmd', null]]]), 'bad_field'],
