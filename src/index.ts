@@ -62,7 +62,7 @@ export { completeSteps } from './lib/steps.js';
 export { concatBytes } from './lib/bytes.js';
 export type { Role, ServerId, CoreOptions, ClusterConfig } from './raft/core/types.js';
 export { System, type SystemOptions, type StartClusterResult } from './api/system.js';
-export { Caller, validName, type CallOptions, type MembershipOptions, type NodeOverview, type PipelineResult, type Query } from './api/caller.js';
+export { Caller, validName, type CallOptions, type DeleteClusterResult, type MembershipOptions, type NodeOverview, type PipelineResult, type Query } from './api/caller.js';
 export { Client, type ClientOptions, type ClientStats } from './api/client.js';
 export type { ServerStatus, ServerObserver } from './raft/server/server.js';
 export { NotLeaderError, NoLeaderError, ClusterNotFoundError, MachineError, MemberFailedError, ShutdownError } from './api/errors.js';

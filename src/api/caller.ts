@@ -47,6 +47,12 @@ export interface StartClusterResult {
   readonly notStarted: readonly { readonly node: string; readonly error: Error }[];
 }
 
+/** What `deleteCluster` reports. */
+export interface DeleteClusterResult {
+  readonly deleted: readonly string[];
+  readonly notDeleted: readonly { readonly node: string; readonly error: Error }[];
+}
+
 /** A command's outcome, as delivered to `onApplied` for pipelined commands. */
 export type PipelineResult =
   | { readonly correlation: unknown; readonly ok: true; readonly value: unknown }
@@ -91,18 +97,57 @@ export abstract class Caller {
     if (new Set(members).size !== members.length) throw new ConcordError('invalid_argument', 'members must be distinct');
     this.requester.members.set(cluster, [...members]);
     const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: options.sessionTimeoutMs ?? 60_000 };
-    const outcomes = await Promise.allSettled(
-      members.map((node) => this.requester.requestAsync(cluster, body, { member: node, timeoutMs: options.timeoutMs ?? 10_000 })),
-    );
-    const started: string[] = [];
-    const notStarted: { node: string; error: Error }[] = [];
-    outcomes.forEach((o, i) => {
-      const node = members[i] as string;
-      if (o.status === 'fulfilled') started.push(node);
-      else notStarted.push({ node, error: o.reason instanceof Error ? o.reason : new Error(String(o.reason)) });
-    });
+    const [started, notStarted] = await this.askEach(cluster, members, body, options.timeoutMs ?? 10_000);
     if (started.length === 0) throw new ConcordError('no_quorum', `no member of ${cluster} started: ${notStarted.map((n) => `${n.node}: ${n.error.message}`).join('; ')}`);
     return { started, notStarted };
+  }
+
+  /**
+   * Deletes a cluster: each member stops and deletes its data, and its node
+   * forgets it. The members are the cluster's own answer (voters and
+   * non-voters), or, when it cannot answer (a majority is gone for good),
+   * `options.members` or the members this caller knows. Not atomic: members
+   * that could not be reached are listed, and those left may go on as a
+   * cluster if they are a majority; call again to finish. Use the name again
+   * only once every member is deleted.
+   */
+  async deleteCluster(cluster: string, options: CallOptions & { members?: readonly string[] } = {}): Promise<DeleteClusterResult> {
+    validName('cluster', cluster);
+    for (const m of options.members ?? []) validName('member', m);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const members = options.members ?? (await this.membersToDelete(cluster, timeoutMs));
+    const body: Request = { type: 'delete_server', removedAt: null };
+    const [deleted, notDeleted] = await this.askEach(cluster, members, body, timeoutMs);
+    if (notDeleted.length === 0) {
+      this.requester.members.delete(cluster);
+      this.requester.leaders.delete(cluster);
+    }
+    return { deleted, notDeleted };
+  }
+
+  /** Sends `body` to each of `nodes` at once: the nodes that answered, and those that did not with why. */
+  private async askEach(cluster: string, nodes: readonly string[], body: Request, timeoutMs: number): Promise<[string[], { node: string; error: Error }[]]> {
+    const outcomes = await Promise.allSettled(nodes.map((node) => this.requester.requestAsync(cluster, body, { member: node, timeoutMs })));
+    const ok: string[] = [];
+    const failed: { node: string; error: Error }[] = [];
+    outcomes.forEach((o, i) => {
+      const node = nodes[i] as string;
+      if (o.status === 'fulfilled') ok.push(node);
+      else failed.push({ node, error: o.reason instanceof Error ? o.reason : new Error(String(o.reason)) });
+    });
+    return [ok, failed];
+  }
+
+  /** Every member the cluster names, or, if it names none in time, every member this caller knows. */
+  private async membersToDelete(cluster: string, timeoutMs: number): Promise<readonly string[]> {
+    try {
+      const status = await this.members(cluster, { timeoutMs });
+      return [...status.voters, ...status.nonVoters];
+    } catch (err) {
+      const known = this.requester.members.get(cluster);
+      if (known !== undefined && known.length > 0) return known;
+      throw err;
+    }
   }
 
   /** The status of every member hosted by `node` and their count per role (`brief`: the counts only). */

@@ -117,6 +117,15 @@ export class Invariants {
     },
   };
 
+  /**
+   * Every member of `cluster` has been deleted (deleteCluster): a cluster
+   * started later under the name is a new one, with a history of its own.
+   */
+  clusterDeleted(cluster: string): void {
+    this.clusters.delete(cluster);
+    for (const map of [this.seen, this.revealed]) for (const key of [...map.keys()]) if (key.startsWith(`${cluster}/`)) map.delete(key);
+  }
+
   /** A member restarted: a new incarnation (its volatile state starts over). */
   restarted(cluster: string, node: string): void {
     this.seen.delete(`${cluster}/${node}`);
