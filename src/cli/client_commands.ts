@@ -1,6 +1,7 @@
 // `concord kv ...`, `concord counter ...` and `concord cluster ...`: commands
 // that talk to a running cluster through a Client over NATS.
 import type { Client } from '../api/client.js';
+import { ConcordError } from '../lib/errors.js';
 import { connectionHelp, connectionOptions, nonNegativeInt, parse, positiveInt, UsageError } from './args.js';
 import { connectClient } from './connect.js';
 import { print, show } from './output.js';
@@ -29,12 +30,14 @@ ${connectionHelp}`,
   concord counter incr [name] [--by N]   add N (default 1); prints the new value
   concord counter get [name]             read a counter (linearizable)
 ${connectionHelp}`,
-  cluster: `Usage: concord cluster <status|members|add|remove|transfer> [node]
+  cluster: `Usage: concord cluster <status|members|add|remove|transfer|delete> [node]
   concord cluster status                 every member's role, term and indexes
   concord cluster members                voters, non-voters and the leader
   concord cluster add <node>             add a member (it must be running \`concord node\`)
   concord cluster remove <node>          remove a member (it stops and deletes its data)
   concord cluster transfer <node>        make <node> the leader
+  concord cluster delete                 delete the cluster: every member stops and deletes
+                                        its data (the members it could not reach are listed)
 Options: --config-index <n> (add and remove: change the configuration only if
   it is still the one \`cluster members\` showed at that index)
 ${connectionHelp}`,
@@ -112,7 +115,7 @@ interface Call {
 const arity: Record<string, Record<string, [number, number]>> = {
   kv: { put: [2, 2], get: [1, 1], del: [1, 1], cas: [2, 3], keys: [0, 1], touch: [1, 1], watch: [0, 1], buckets: [0, 0], 'drop-bucket': [1, 1] },
   counter: { incr: [0, 1], get: [0, 1] },
-  cluster: { status: [0, 0], members: [0, 0], add: [1, 1], remove: [1, 1], transfer: [1, 1] },
+  cluster: { status: [0, 0], members: [0, 0], add: [1, 1], remove: [1, 1], transfer: [1, 1], delete: [0, 0] },
 };
 
 function validate(group: string, sub: string, args: string[], absent: boolean): void {
@@ -269,6 +272,19 @@ async function clusterCommand(sub: string, c: Call, configIndex: number | undefi
     case 'transfer':
       await c.client.transferLeadership(c.cluster, node, opts);
       return print(c.json, { leader: node }, () => `${node} leads ${c.cluster}`);
+    case 'delete': {
+      const { deleted, notDeleted } = await c.client.deleteCluster(c.cluster, opts);
+      const missed = notDeleted.map((n) => ({ node: n.node, error: n.error.message }));
+      print(c.json, { deleted, notDeleted: missed }, () =>
+        [`deleted: ${deleted.join(', ') || '(none)'}`, ...missed.map((n) => `not deleted: ${n.node} (${n.error})`)].join('\n'),
+      );
+      const first = notDeleted[0]?.error;
+      if (first !== undefined) {
+        const code = first instanceof ConcordError ? first.code : 'transport';
+        throw new ConcordError(code, `${missed.length} member(s) of ${c.cluster} not deleted; run it again once they are back`);
+      }
+      return;
+    }
   }
 }
 

@@ -78,5 +78,12 @@ describe('the README CLI tour', () => {
     expect(stale.stderr).toContain('[membership_changed]');
     expect(JSON.parse((await cli('cluster', 'members', '--json')).stdout)).toMatchObject({ voters: members.voters, configIndex: members.configIndex });
     expect((await cli('kv', 'get', 'x', '--config-index', '3')).code).toBe(2);
+    // Deleting the cluster: every member goes, and the cluster with them.
+    const deleted = await cli('cluster', 'delete', '--json');
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(JSON.parse(deleted.stdout)).toEqual({ deleted: expect.arrayContaining(members.voters), notDeleted: [] });
+    const after = await cli('kv', 'get', 'colour');
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain('[cluster_not_found]');
   });
 });
