@@ -5,6 +5,7 @@
 import { ConcordError } from '../lib/errors.js';
 import { isName } from '../lib/names.js';
 import type { Clock } from '../io/clock.js';
+import type { Random } from '../io/random.js';
 import type { ServerStatus } from '../raft/server/server.js';
 import type { Role } from '../raft/core/types.js';
 import type { QuerySpec, Request } from '../transport/transport.js';
@@ -76,6 +77,8 @@ export abstract class Caller {
   protected abstract readonly requester: Requester;
   /** The source of time for deadlines and pauses. */
   abstract readonly clock: Clock;
+  /** Where new clusters' incarnations come from. */
+  protected abstract readonly random: Random;
   private readonly pipelineHandlers = new Map<string, (batch: PipelineResult[]) => void>();
   private readonly pipelineBuffer = new Map<string, PipelineResult[]>();
   private pipelineFlushScheduled = false;
@@ -96,7 +99,10 @@ export abstract class Caller {
     for (const m of members) validName('member', m);
     if (new Set(members).size !== members.length) throw new ConcordError('invalid_argument', 'members must be distinct');
     this.requester.members.set(cluster, [...members]);
-    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: options.sessionTimeoutMs ?? 60_000 };
+    // A new cluster, told apart by its incarnation from any earlier one of the name whose members
+    // deleteCluster could not reach.
+    const incarnation = 1 + this.random.int(0xffff_ffff);
+    const body: Request = { type: 'start_server', machine, members, config: options.config ?? null, sessionTimeoutMs: options.sessionTimeoutMs ?? 60_000, incarnation };
     const [started, notStarted] = await this.askEach(cluster, members, body, options.timeoutMs ?? 10_000);
     if (started.length === 0) throw new ConcordError('no_quorum', `no member of ${cluster} started: ${notStarted.map((n) => `${n.node}: ${n.error.message}`).join('; ')}`);
     return { started, notStarted };
@@ -265,6 +271,7 @@ export abstract class Caller {
         join: true,
         sessionTimeoutMs: status.sessionTimeoutMs,
         joinedAfter: status.lastIndex,
+        incarnation: status.incarnation,
       };
       await this.requester.requestAsync(cluster, start, { member, timeoutMs: options.timeoutMs ?? 10_000 });
       this.requester.members.set(cluster, [...status.voters, ...status.nonVoters, member]);

@@ -44,6 +44,7 @@ export class Client extends Caller {
   private readonly subscriptions = new Map<string, (msg: unknown) => void>();
   private nextSubscription = 1;
   private closed = false;
+  protected readonly random = systemRandom();
 
   private constructor(
     /** How this client reaches the nodes. */
@@ -60,7 +61,7 @@ export class Client extends Caller {
       (node, env) => this.transport.send(node, env),
       options.requestTimeoutMs ?? 5000,
       (node) => this.transport.liveNodes().has(node),
-      firstRequestId(systemRandom()),
+      firstRequestId(this.random),
     );
     for (const [cluster, members] of Object.entries(options.clusters ?? {})) this.knowMembers(cluster, members);
   }

@@ -15,6 +15,8 @@ export interface ServerRecord {
   readonly sessionTimeoutMs?: number | undefined;
   /** For a member that joined: the leader's last index when it was started (see the start_server request). */
   readonly joinedAfter?: number | undefined;
+  /** The cluster's incarnation (RaftEnvelope.incarnation); absent for members started before incarnations. */
+  readonly incarnation?: number | undefined;
 }
 
 const encoder = new TextEncoder();

@@ -104,10 +104,10 @@ export class System extends Caller implements ServerHost {
   /** Traced requests this node serves; its probe is set by telemetry. */
   readonly served: ServedRequests;
   /** Inbound envelopes dropped because they were malformed or addressed to nothing here. */
-  readonly dropped = { unknownCluster: 0, misaddressed: 0, notMember: 0, failed: 0 };
+  readonly dropped = { unknownCluster: 0, misaddressed: 0, notMember: 0, otherIncarnation: 0, failed: 0 };
   /** How this node reaches the others. */
   readonly transport: Transport;
-  private readonly random: Random;
+  protected readonly random: Random;
   protected readonly requester: Requester;
   /** By name. A Map, not the options' object: a name such as `toString` or `__proto__` must not find what every object inherits. */
   private readonly machines: ReadonlyMap<string, () => AnyMachine>;
@@ -115,6 +115,8 @@ export class System extends Caller implements ServerHost {
   private serversSup!: ActorRef;
   /** Clusters with a member on this node (started or restarted here). */
   private readonly localClusters = new Set<string>();
+  /** The incarnation of each local member's cluster, where it has one (RaftEnvelope.incarnation). */
+  private readonly incarnations = new Map<string, number>();
   /** Members that crashed too often or could not start, with why; cleared when one is started again. */
   private readonly failed = new Map<string, string>();
   /**
@@ -402,7 +404,7 @@ export class System extends Caller implements ServerHost {
 
   /** @internal */
   sendRaft(cluster: string, to: string, msg: RaftMessage): void {
-    this.transport.send(to, { type: 'raft', cluster, from: this.nodeId, to, msg });
+    this.transport.send(to, { type: 'raft', cluster, from: this.nodeId, to, msg, incarnation: this.incarnations.get(cluster) });
   }
 
   /** @internal */
@@ -555,6 +557,7 @@ export class System extends Caller implements ServerHost {
 
   private async deleteLocalServer(cluster: string): Promise<void> {
     this.localClusters.delete(cluster);
+    this.incarnations.delete(cluster);
     this.failed.delete(cluster);
     this.peers.delete(cluster);
     const children = await whichChildren(this.actors, this.serversSup);
@@ -587,6 +590,13 @@ export class System extends Caller implements ServerHost {
           const ref = this.serverRef(env.cluster);
           if (ref === undefined) {
             this.dropped.unknownCluster++;
+            return;
+          }
+          // A member of an earlier cluster of the same name, which deleteCluster could not reach:
+          // its log is another history, and must not be compared with this one.
+          const incarnation = this.incarnations.get(env.cluster);
+          if (incarnation !== undefined && env.incarnation !== undefined && env.incarnation !== incarnation) {
+            this.dropped.otherIncarnation++;
             return;
           }
           if (env.msg.type === 'request_vote') this.answerRemovedCandidate(env.cluster, env.from);
@@ -696,6 +706,7 @@ export class System extends Caller implements ServerHost {
       config: body.config,
       sessionTimeoutMs: body.sessionTimeoutMs,
       ...(body.join === true && body.joinedAfter !== undefined ? { joinedAfter: body.joinedAfter } : {}),
+      ...(body.incarnation === undefined ? {} : { incarnation: body.incarnation }),
     };
     saveServerRecord(this.disk, this.options.dataDir, record, (err) => {
       if (err) return fail('disk_error', `cannot record ${cluster}: ${err.message}`);
@@ -716,6 +727,8 @@ export class System extends Caller implements ServerHost {
       this.notePeers(record.cluster, record.members);
     }
     this.localClusters.add(record.cluster);
+    if (record.incarnation === undefined) this.incarnations.delete(record.cluster);
+    else this.incarnations.set(record.cluster, record.incarnation);
     // Each incarnation of the member gets a machine of its own (made at its start, below).
     const args: Omit<ServerArgs, 'machine'> = {
       cluster: record.cluster,
@@ -729,6 +742,7 @@ export class System extends Caller implements ServerHost {
       restoreStepsPerTurn: this.options.restoreStepsPerTurn ?? 16,
       machineTickMs: this.options.machineTickMs ?? 1000,
       joinedAfter: record.joinedAfter,
+      incarnation: record.incarnation,
     };
     const server: ChildSpec = {
       id: 'server',

@@ -297,13 +297,16 @@ export class Nemesis {
   }
 
   /** The current members of `cluster` as a live member sees them. */
-  membersOf(cluster: string): { voters: readonly string[]; nonVoters: readonly string[]; lastIndex: number; configIndex: number } | undefined {
+  membersOf(
+    cluster: string,
+  ): { voters: readonly string[]; nonVoters: readonly string[]; lastIndex: number; configIndex: number; incarnation: number | undefined } | undefined {
     const leader = this.leaderNode(cluster);
     // Without a leader, any member that knows a configuration (a joiner that has not caught up knows none).
     const at = leader ?? [...this.world.systems.keys()].find((n) => (this.world.inspect(n, cluster)?.core.config.voters.length ?? 0) > 0);
     const view = at === undefined ? undefined : this.world.inspect(at, cluster);
     if (view === undefined) return undefined;
-    return { voters: view.core.config.voters, nonVoters: view.core.config.nonVoters, lastIndex: view.log.lastIndex, configIndex: latestConfigIndex(view.core) };
+    const { core, log, incarnation } = view;
+    return { voters: core.config.voters, nonVoters: core.config.nonVoters, lastIndex: log.lastIndex, configIndex: latestConfigIndex(core), incarnation };
   }
 
   private canCrash(): boolean {
@@ -665,11 +668,11 @@ export class Nemesis {
     this.request(via, cluster, `transfer ${cluster} to ${target}`, { type: 'transfer_leadership', target }, () => this.coverage.add('path.transfer_done'));
   }
 
-  private addMember(cluster: string, member: string, via: string, seen: { lastIndex: number; configIndex: number }): void {
+  private addMember(cluster: string, member: string, via: string, seen: { lastIndex: number; configIndex: number; incarnation: number | undefined }): void {
     const machine = this.plan.clusters.find((c) => c.name === cluster)?.machine;
     if (machine === undefined || this.world.isDown(member)) return;
     this.coverage.add('fault.add_member');
-    const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000, joinedAfter: seen.lastIndex };
+    const start: Request = { type: 'start_server', machine, members: [], config: null, join: true, sessionTimeoutMs: 60_000, joinedAfter: seen.lastIndex, incarnation: seen.incarnation };
     this.request(via, cluster, `start a joining member of ${cluster} on ${member}`, start, () => {
       const add: Request = { type: 'add_member', member, configIndex: seen.configIndex };
       this.request(via, cluster, `add ${member} to ${cluster}`, add, () => this.coverage.add('path.member_added'), undefined, this.noteChanged);

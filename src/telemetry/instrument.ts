@@ -79,7 +79,7 @@ export function instrument(target: System | Client, options: TelemetryOptions = 
 
 function systemObservations(meter: Meter, node: Attributes, system: System, options: TelemetryOptions): Observation[] {
   const d = system.dropped;
-  const drops = () => ({ unknown_cluster: d.unknownCluster, misaddressed: d.misaddressed, not_member: d.notMember, handler_failed: d.failed });
+  const drops = () => ({ unknown_cluster: d.unknownCluster, misaddressed: d.misaddressed, not_member: d.notMember, other_incarnation: d.otherIncarnation, handler_failed: d.failed });
   return [
     raftObservation(meter, node, system, options.perMember === true),
     logObservation(meter, node, system),

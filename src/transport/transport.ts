@@ -9,6 +9,13 @@ export interface RaftEnvelope {
   readonly from: string;
   readonly to: string;
   readonly msg: RaftMessage;
+  /**
+   * The incarnation of the sender's cluster: a random id the cluster got when
+   * it was started. A member of an earlier cluster of the same name (one that
+   * deleteCluster could not reach) is told apart by it and not heard.
+   * Absent from members started before incarnations (heard by everyone).
+   */
+  readonly incarnation?: number | undefined;
 }
 
 /** A request from a client-side System to the node hosting a cluster member (or the node itself). */
@@ -83,6 +90,8 @@ export type Request =
        * removal at or before it removed an earlier member on this node, not this one.
        */
       readonly joinedAfter?: number | undefined;
+      /** The cluster's incarnation (RaftEnvelope.incarnation); absent: the member hears every sender. */
+      readonly incarnation?: number | undefined;
     }
   /**
    * The status of every member the node hosts (the request's cluster is

@@ -191,13 +191,16 @@ export function envelopeFromWire(raw: unknown, from: string, to: string, lim: Co
 }
 
 function raftFromWire(raw: unknown[], from: string, to: string, lim: CodecLimits): Envelope {
-  const [, cluster, sender, receiver, msg] = tuple(raw, 5, 'raft');
+  const [, cluster, sender, receiver, msg, incarnation] = tuple(raw, 5, 'raft');
   const envFrom = name(sender, 'raft.from');
   const envTo = name(receiver, 'raft.to');
   // A member speaks only for its own node: a Raft message naming another sender is forged or broken.
   if (envFrom !== from) throw new Invalid('from_mismatch', `raft.from ${envFrom} in a batch from ${from}`);
   if (envTo !== to) throw new Invalid('misaddressed', `raft.to ${envTo} in a batch to ${to}`);
-  return { type: 'raft', cluster: name(cluster, 'raft.cluster'), from: envFrom, to: envTo, msg: messageFromWire(msg, lim) };
+  const c = name(cluster, 'raft.cluster');
+  const m = messageFromWire(msg, lim);
+  // One shape whether or not the sender names an incarnation (an older sender names none).
+  return { type: 'raft', cluster: c, from: envFrom, to: envTo, msg: m, incarnation: incarnation === undefined || incarnation === null ? undefined : uint(incarnation, 'raft.incarnation') };
 }
 
 // ---- Raft messages ----
@@ -408,7 +411,7 @@ function queryFromWire(raw: unknown, lim: CodecLimits): QuerySpec {
 }
 
 function startServerFromWire(raw: unknown[], lim: CodecLimits): Request {
-  const [, machine, members, config, join, sessionTimeoutMs, joinedAfter] = tuple(raw, 7, 'start_server');
+  const [, machine, members, config, join, sessionTimeoutMs, joinedAfter, incarnation] = tuple(raw, 7, 'start_server');
   const body: Extract<Request, { type: 'start_server' }> = {
     type: 'start_server',
     machine: text(machine, lim, 'machine', 1),
@@ -417,6 +420,7 @@ function startServerFromWire(raw: unknown[], lim: CodecLimits): Request {
     ...(join === null ? {} : { join: bool(join, 'join') }),
     ...(sessionTimeoutMs === null ? {} : { sessionTimeoutMs: uint(sessionTimeoutMs, 'sessionTimeoutMs') }),
     ...(joinedAfter === null ? {} : { joinedAfter: uint(joinedAfter, 'joinedAfter') }),
+    ...(incarnation === undefined || incarnation === null ? {} : { incarnation: uint(incarnation, 'incarnation') }),
   };
   return body;
 }

@@ -52,7 +52,8 @@ export class EncodeFailure extends Error {
 export function envelopeToWire(env: Envelope): unknown[] {
   switch (env.type) {
     case 'raft':
-      return [envelopeTag.raft, env.cluster, env.from, env.to, messageToWire(env.msg)];
+      // The incarnation goes last: a node that does not know it ignores it.
+      return [envelopeTag.raft, env.cluster, env.from, env.to, messageToWire(env.msg), env.incarnation ?? null];
     case 'request':
       // The trace goes last, and only when there is one: a node that does not know it ignores it.
       if (env.trace !== undefined) return [envelopeTag.request, env.id, env.from, env.cluster, requestToWire(env.body), env.trace];
@@ -143,7 +144,7 @@ function requestToWire(b: Request): unknown[] {
     case 'transfer_leadership':
       return [requestTag.transfer_leadership, b.target];
     case 'start_server':
-      return [requestTag.start_server, b.machine, b.members, b.config, b.join ?? null, b.sessionTimeoutMs ?? null, b.joinedAfter ?? null];
+      return [requestTag.start_server, b.machine, b.members, b.config, b.join ?? null, b.sessionTimeoutMs ?? null, b.joinedAfter ?? null, b.incarnation ?? null];
     case 'delete_server':
       return [requestTag.delete_server, b.removedAt];
     case 'overview':
@@ -170,7 +171,7 @@ type Covered<T extends never> = T;
 
 /** @internal */
 export type EnvelopeFieldsCovered = Covered<
-  Uncovered<Envelope, { raft: 'type' | 'cluster' | 'from' | 'to' | 'msg'; request: 'type' | 'id' | 'from' | 'cluster' | 'body' | 'trace'; response: 'type' | 'id' | 'body'; notify: 'type' | 'dest' | 'msg' }>
+  Uncovered<Envelope, { raft: 'type' | 'cluster' | 'from' | 'to' | 'msg' | 'incarnation'; request: 'type' | 'id' | 'from' | 'cluster' | 'body' | 'trace'; response: 'type' | 'id' | 'body'; notify: 'type' | 'dest' | 'msg' }>
 >;
 /** @internal */
 export type MessageFieldsCovered = Covered<
@@ -199,7 +200,7 @@ export type RequestFieldsCovered = Covered<
       add_member: 'type' | 'member' | 'configIndex';
       remove_member: 'type' | 'member' | 'configIndex';
       transfer_leadership: 'type' | 'target';
-      start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs' | 'joinedAfter';
+      start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs' | 'joinedAfter' | 'incarnation';
       delete_server: 'type' | 'removedAt';
       overview: 'type' | 'brief';
     }

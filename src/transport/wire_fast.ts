@@ -85,13 +85,14 @@ export class FastEncoder {
       case 'raft': {
         const m = env.msg;
         if (m.type !== 'append_entries' && m.type !== 'append_entries_reply') return false;
-        this.arrayHead(5);
+        this.arrayHead(6);
         this.uint(envelopeTag.raft);
         this.name(env.cluster);
         this.name(env.from);
         this.name(env.to);
         if (m.type === 'append_entries') this.appendEntries(m);
         else this.appendEntriesReply(m);
+        this.optionalUint(env.incarnation);
         return true;
       }
       default:

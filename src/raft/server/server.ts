@@ -94,6 +94,8 @@ export interface ServerArgs {
   readonly snapshotLogRatio?: number;
   /** Set when it joins an existing cluster: the leader's last index when it was asked to (see RaftState.votesFrom). */
   readonly joinedAfter?: number | undefined;
+  /** The cluster's incarnation (RaftEnvelope.incarnation), reported in the status for joiners to take. */
+  readonly incarnation?: number | undefined;
   /** Restore steps (reading the snapshot, then the machine's restoreSteps) run per turn while a snapshot is restored (default 16). */
   readonly restoreStepsPerTurn?: number;
   /** How often a machine with a `tick` hook is ticked, in ms (default 1000; 0: never). */
@@ -152,6 +154,8 @@ export interface ServerStatus {
    * to none (MembershipOptions of addMember and removeMember).
    */
   readonly configIndex: number;
+  /** The cluster's incarnation (RaftEnvelope.incarnation), if it has one. */
+  readonly incarnation: number | undefined;
   readonly machineVersion: number;
   /** Set when this member cannot apply the cluster's machine version. */
   readonly halted: string | undefined;
@@ -348,8 +352,8 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
   }
 
   /** The server's insides, read-only by contract (the simulator checks invariants on them). */
-  inspect(): { readonly core: Readonly<RaftState>; readonly log: GroupLog; readonly machineState: unknown; readonly runner: MachineRunner } {
-    return { core: this.core, log: this.log, machineState: this.runner.state, runner: this.runner };
+  inspect(): { readonly core: Readonly<RaftState>; readonly log: GroupLog; readonly machineState: unknown; readonly runner: MachineRunner; readonly incarnation: number | undefined } {
+    return { core: this.core, log: this.log, machineState: this.runner.state, runner: this.runner, incarnation: this.args.incarnation };
   }
 
   /** A summary of this server's state. */
@@ -373,6 +377,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
       voters: c.config.voters,
       nonVoters: c.config.nonVoters,
       configIndex: latestConfigIndex(c),
+      incarnation: this.args.incarnation,
       machineVersion: this.runner.version,
       halted: h?.reason,
     };

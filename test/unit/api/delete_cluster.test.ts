@@ -52,6 +52,30 @@ describe('deleteCluster', () => {
   });
 });
 
+describe('a member that deleteCluster could not reach', () => {
+  it('is not heard by a new cluster of the same name: its log is another history', async () => {
+    const world = await counted(24);
+    const n1 = world.system('n1');
+    // An old history that would win an election: later terms and a longer log.
+    for (const target of ['n2', 'n3', 'n1', 'n3']) await world.settle(n1.transferLeadership('ctr', target, { timeoutMs: 5000 }), 10_000);
+    for (let i = 0; i < 5; i++) await world.settle(n1.processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    world.crash('n3');
+    const result = await world.settle(n1.deleteCluster('ctr', { timeoutMs: 2000 }), 10_000);
+    expect(result.notDeleted.map((d) => d.node)).toEqual(['n3']);
+    // The name is used again before n3 is back (its start request finds it down).
+    const started = await world.settle(n1.startCluster('ctr', 'counter', nodes, { timeoutMs: 2000 }), 10_000);
+    expect(started.started).toEqual(['n1', 'n2']);
+    for (let i = 0; i < 2; i++) await world.settle(n1.processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    await world.restart('n3'); // the old member, with its old log, campaigns
+    world.run(5000);
+    expect(await world.settle(n1.consistentQuery('ctr', { name: 'get' }, { timeoutMs: 5000 }))).toBe(2);
+    expect(await world.settle(n1.processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(3);
+    expect(world.system('n1').dropped.otherIncarnation + world.system('n2').dropped.otherIncarnation).toBeGreaterThan(0);
+    // (The invariant checker knows clusters by name, and two histories of one name are not its
+    // business: it is not consulted here.)
+  });
+});
+
 describe('deleteServer', () => {
   it('deletes the local member for good, and says whether there was one', async () => {
     const world = await counted(23);

@@ -76,6 +76,10 @@ const others: Envelope[] = [
   { type: 'request', id: 8, from: 'a', cluster: 'kv1', body: { type: 'add_member', member: 'd', configIndex: 0 } },
   { type: 'request', id: 9, from: 'a', cluster: 'kv1', body: { type: 'remove_member', member: 'd', configIndex: 2 ** 40 } },
   { type: 'request', id: 18, from: 'a', cluster: 'kv1', body: { type: 'delete_server', removedAt: null } },
+  { type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg: raftMessages[1] as RaftMessage, incarnation: 0xffff_ffff },
+  { type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg: raftMessages[3] as RaftMessage, incarnation: 1 },
+  { type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg: { type: 'request_vote', term: 4, candidateId: 'a', lastLogIndex: 9, lastLogTerm: 3, preVote: false, transfer: false }, incarnation: 77 },
+  { type: 'request', id: 19, from: 'a', cluster: 'kv1', body: { type: 'start_server', machine: 'kv', members: ['a'], config: null, sessionTimeoutMs: 1000, incarnation: 123_456 } },
 ];
 
 const all: Envelope[] = [...raftMessages.map((msg): Envelope => ({ type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg })), ...others];
@@ -288,6 +292,7 @@ describe('the decoder refuses what a valid sender never sends', () => {
     ['an unknown envelope tag', rawBatch('a', 'b', [[9, 'x']]), 'unknown_type'],
     ['an envelope that is a map', rawBatch('a', 'b', [{ type: 'raft' }]), 'shape'],
     ['an unknown Raft message tag', rawBatch('a', 'b', [withMsg([42, 1])]), 'unknown_type'],
+    ['an incarnation that is not an id', rawBatch('a', 'b', [[...ae.slice(0, 5), -7]]), 'bad_field'],
     ['a Raft message with a missing field', rawBatch('a', 'b', [withMsg(aeMsg.slice(0, 7))]), 'shape'],
     ['a negative term', rawBatch('a', 'b', [setField(1, -1)]), 'bad_field'],
     ['a fractional prevLogIndex', rawBatch('a', 'b', [setField(3, 10.5)]), 'bad_field'],
