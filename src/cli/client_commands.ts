@@ -252,7 +252,8 @@ async function clusterCommand(sub: string, c: Call, configIndex: number | undefi
   switch (sub) {
     case 'members': {
       const s = await c.client.members(c.cluster, opts);
-      return print(c.json, { leader: s.leader, voters: s.voters, nonVoters: s.nonVoters, term: s.term, configIndex: s.configIndex }, () =>
+      const shown = { leader: s.leader, voters: s.voters, nonVoters: s.nonVoters, term: s.term, configIndex: s.configIndex, incarnation: s.incarnation ?? null };
+      return print(c.json, shown, () =>
         [
           `leader: ${s.leader ?? '(none)'}  term: ${s.term}`,
           `voters: ${s.voters.join(', ')}`,
