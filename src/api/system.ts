@@ -8,7 +8,7 @@ import { Actor, isOrderlyExit, type ExitReason } from '../actors/actor.js';
 import { reasonText } from '../actors/actor_system.js';
 import { ConcordError, InvalidArgumentError } from '../lib/errors.js';
 import { stderrLogger, type Logger } from '../lib/logger.js';
-import { RealClock, type Clock } from '../io/clock.js';
+import { RealClock, sleep, type Clock } from '../io/clock.js';
 import type { Disk } from '../io/disk.js';
 import { RealDisk } from '../io/real_disk.js';
 import { systemRandom, type Random } from '../io/random.js';
@@ -304,6 +304,40 @@ export class System extends Caller implements ServerHost {
       await this.deleteLocalServer(cluster);
       if (hosted) this.logger.info('deleted the local member', { cluster, node: this.nodeId });
       return hosted;
+    });
+  }
+
+  /**
+   * Disaster recovery, when a majority of `cluster`'s members is lost for
+   * good (ra's force_shrink_members_to_current_member): the local member
+   * becomes the cluster's only voter and leads it, with what its log holds.
+   * Entries only the lost members held are lost; entries only this one held,
+   * committed or not, become committed. The cluster gets a new incarnation,
+   * so that the lost members, if their nodes ever come back with them, are
+   * not heard (delete them there with deleteServer); add new members with
+   * addMember. Resolves once the local member leads.
+   */
+  forceShrinkToLocal(cluster: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    validName('cluster', cluster);
+    return this.serialized(cluster, async () => {
+      const record = loadServerRecord(this.disk, this.options.dataDir, cluster);
+      if (record === undefined) throw new ClusterNotFoundError(cluster);
+      const next: ServerRecord = { ...record, incarnation: 1 + this.random.int(0xffff_ffff) };
+      await new Promise<void>((resolve, reject) => saveServerRecord(this.disk, this.options.dataDir, next, (err) => (err ? reject(err) : resolve())));
+      // Restarted under the new incarnation: from now on it neither hears nor is heard by the old members.
+      const children = await whichChildren(this.actors, this.serversSup);
+      if (children.some((c) => c.id === cluster)) await terminateChild(this.actors, this.serversSup, cluster);
+      await this.spawnServer(next);
+      this.requester.members.set(cluster, [this.nodeId]);
+      this.requester.leaders.set(cluster, this.nodeId);
+      const ref = this.serverRef(cluster);
+      if (ref === undefined) throw new ConcordError('member_failed', `${this.nodeId}'s member of ${cluster} did not start`);
+      this.actors.send(ref, { type: 'force_sole_voter' });
+      const deadline = this.clock.now() + (options.timeoutMs ?? 10_000);
+      while (this.inspectServer(cluster)?.core.role !== 'leader') {
+        if (this.clock.now() >= deadline) throw new ConcordError('timeout', `${this.nodeId} did not take the lead of ${cluster} in time`);
+        await sleep(this.clock, 10);
+      }
     });
   }
 

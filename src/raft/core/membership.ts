@@ -4,7 +4,10 @@
 // the change commits, then hands over with TimeoutNow and stops.
 import type { Ctx } from './context.js';
 import { encodeConfig } from './entry_kind.js';
+import { suspectLeader } from './candidate.js';
+import { becomeFollower } from './follower.js';
 import { newProgress } from './progress.js';
+import { abortIncoming } from './snapshot.js';
 import { configPending, isVoter, latestConfigIndex } from './state.js';
 import type { ClusterConfig, MembershipChange, Rejection, ServerId } from './types.js';
 
@@ -136,4 +139,22 @@ function appendConfig(ctx: Ctx, config: ClusterConfig): number {
   const index = ctx.log.lastIndex + 1;
   ctx.append([{ index, term: ctx.s.term, payload: encodeConfig(config) }]);
   return index;
+}
+
+/**
+ * Disaster recovery (ra's force_shrink_members_to_current_member): the other
+ * voters are gone for good, and no quorum will ever form again. Outside the
+ * protocol, this member appends a configuration of itself alone and
+ * campaigns at once; as the only voter it wins and commits what its log
+ * holds. What only the lost members held is lost, and entries only this one
+ * held become committed. The lost members must never come back as they were
+ * (the System gives the cluster a new incarnation, so that they are not heard).
+ */
+export function forceSoleVoter(ctx: Ctx): void {
+  const s = ctx.s;
+  abortIncoming(ctx);
+  becomeFollower(ctx, s.term, undefined); // a leader steps down: its reads and changes fail
+  s.promotions.clear();
+  ctx.append([{ index: ctx.log.lastIndex + 1, term: s.term, payload: encodeConfig({ voters: [s.id], nonVoters: [] }) }]);
+  suspectLeader(ctx);
 }

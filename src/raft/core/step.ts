@@ -16,7 +16,7 @@ import {
   leaderReads,
   leaderWritten,
 } from './leader.js';
-import { changeMembership } from './membership.js';
+import { changeMembership, forceSoleVoter } from './membership.js';
 import { followerAfterAppend, peerDown, peerUp, wakeFollower, wakeLeader, wakesLeader } from './quiesce.js';
 import { abortIncoming, handleInstallSnapshot, replyChunk } from './snapshot.js';
 import { isVoter, type RaftState } from './state.js';
@@ -115,6 +115,9 @@ export function step(state: RaftState, event: RaftEvent, env: StepEnv): Effect[]
     case 'set_can_lead':
       state.canLead = event.value;
       if (!event.value && state.role === 'leader') becomeFollower(ctx, state.term, undefined);
+      break;
+    case 'force_sole_voter':
+      forceSoleVoter(ctx);
       break;
     default:
       assertNever(event, 'event');

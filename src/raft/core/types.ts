@@ -172,7 +172,9 @@ export type RaftEvent =
   /** Writing a received snapshot failed (the transfer restarts), or reading one to send failed. */
   | { readonly type: 'snapshot_failed'; readonly index: number }
   /** Whether this member may lead (false while its machine code is too old for the cluster). */
-  | { readonly type: 'set_can_lead'; readonly value: boolean };
+  | { readonly type: 'set_can_lead'; readonly value: boolean }
+  /** Disaster recovery: the other voters are gone for good; this member continues the cluster alone (membership.forceSoleVoter). */
+  | { readonly type: 'force_sole_voter' };
 
 // ---- effects the shell carries out, in order ----
 

@@ -113,6 +113,8 @@ export type ServerMsg =
   | { readonly type: 'node_event'; readonly event: NodeEvent }
   | { readonly type: 'flush' }
   | { readonly type: 'restore_step' }
+  /** Disaster recovery: continue the cluster alone (System.forceShrinkToLocal). */
+  | { readonly type: 'force_sole_voter' }
   | MetaStored
   | SnapshotIoMsg
   | LogEvent;
@@ -430,6 +432,10 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         break;
       case 'node_event':
         this.onNodeEvent(msg.event);
+        break;
+      case 'force_sole_voter':
+        this.host.logger.warn('forced to continue the cluster alone: the other members are taken for lost', { cluster: this.cluster, node: this.core.id });
+        this.stepCore({ type: 'force_sole_voter' });
         break;
       case 'snapshot_saved':
         this.snapshotSaved(msg.index, msg.term, msg.size, msg.error);

@@ -89,3 +89,38 @@ describe('deleteServer', () => {
     expect(world.invariants.violations).toEqual([]);
   });
 });
+
+describe('forceShrinkToLocal', () => {
+  it('lets the one member left of a cluster that lost its majority for good lead it alone, keep its state, and grow again', async () => {
+    const world = new World({ seed: 25, nodes: [...nodes, 'n4', 'n5'], machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
+    for (const n of [...nodes, 'n4', 'n5']) await world.startNode(n);
+    world.clusters.push('ctr');
+    await world.settle(world.system('n1').startCluster('ctr', 'counter', nodes));
+    for (const n of ['n4', 'n5']) world.system(n).knowMembers('ctr', nodes);
+    for (let i = 0; i < 5; i++) await world.settle(world.system('n4').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    // The leader holds every committed entry: it is the one left.
+    const survivor = nodes.find((n) => world.inspect(n, 'ctr')?.core.role === 'leader') as string;
+    const lost = nodes.filter((n) => n !== survivor);
+    for (const n of lost) world.crash(n);
+    world.run(3000); // no quorum: nothing commits
+    const stuck = await world.settle(world.system(survivor).processCommand('ctr', { type: 'incr' }, { timeoutMs: 1000 }).then(() => 'ok', (e: { code?: string }) => e.code));
+    expect(stuck).not.toBe('ok');
+    const before = (await world.settle(world.system(survivor).members('ctr', { member: survivor }))).incarnation;
+    await world.settle(world.system(survivor).forceShrinkToLocal('ctr'), 20_000);
+    const status = await world.settle(world.system(survivor).members('ctr', { member: survivor }));
+    expect([status.role, status.voters]).toEqual(['leader', [survivor]]);
+    expect(status.incarnation).not.toBe(before);
+    // Every increment acknowledged before is there (the one above never entered the log: the
+    // leader had stepped down, hearing from no quorum).
+    expect(await world.settle(world.system(survivor).processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(6);
+    for (const n of ['n4', 'n5']) await world.settle(world.system(survivor).addMember('ctr', n, { timeoutMs: 10_000 }), 20_000);
+    expect((await world.settle(world.system('n4').members('ctr'))).voters.sort()).toEqual([survivor, 'n4', 'n5'].sort());
+    // One lost member comes back as it was: the grown cluster does not hear it.
+    await world.restart(lost[0] as string);
+    world.run(3000);
+    expect(await world.settle(world.system('n5').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(7);
+    expect(world.inspect(lost[0] as string, 'ctr')?.core.role).not.toBe('leader');
+    expect(world.system(survivor).dropped.otherIncarnation).toBeGreaterThan(0);
+    expect(world.invariants.violations).toEqual([]);
+  });
+});
