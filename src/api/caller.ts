@@ -144,6 +144,20 @@ export abstract class Caller {
     return [ok, failed];
   }
 
+  /**
+   * Disaster recovery, when a majority of the cluster is lost for good: asks
+   * `node` to continue the cluster alone with its member (see
+   * System.forceShrinkToLocal, which it runs there). Resolves once that
+   * member leads; the caller then knows it as the only member.
+   */
+  async forceShrink(cluster: string, node: string, options: CallOptions = {}): Promise<void> {
+    validName('cluster', cluster);
+    validName('member', node);
+    await this.requester.requestAsync(cluster, { type: 'force_shrink' }, { member: node, timeoutMs: options.timeoutMs ?? 15_000 });
+    this.requester.members.set(cluster, [node]);
+    this.requester.leaders.set(cluster, node);
+  }
+
   /** Every member the cluster names, or, if it names none in time, every member this caller knows. */
   private async membersToDelete(cluster: string, timeoutMs: number): Promise<readonly string[]> {
     try {

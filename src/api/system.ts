@@ -672,6 +672,13 @@ export class System extends Caller implements ServerHost {
       );
       return;
     }
+    if (env.body.type === 'force_shrink') {
+      this.forceShrinkToLocal(env.cluster).then(
+        () => this.respond(replyTo, { ok: true, value: this.nodeId }),
+        (e: unknown) => this.respond(replyTo, { ok: false, error: { code: e instanceof ConcordError ? e.code : 'disk_error', message: e instanceof Error ? e.message : String(e) } }),
+      );
+      return;
+    }
     if (env.body.type === 'delete_server') {
       const removedAt = env.body.removedAt;
       const deleting = removedAt === null ? this.deleteServer(env.cluster) : this.serialized(env.cluster, () => this.deleteIfRemoved(env.cluster, removedAt));

@@ -30,7 +30,7 @@ ${connectionHelp}`,
   concord counter incr [name] [--by N]   add N (default 1); prints the new value
   concord counter get [name]             read a counter (linearizable)
 ${connectionHelp}`,
-  cluster: `Usage: concord cluster <status|members|add|remove|transfer|delete> [node]
+  cluster: `Usage: concord cluster <status|members|add|remove|transfer|delete|force-shrink> [node]
   concord cluster status                 every member's role, term and indexes
   concord cluster members                voters, non-voters and the leader
   concord cluster add <node>             add a member (it must be running \`concord node\`)
@@ -38,6 +38,9 @@ ${connectionHelp}`,
   concord cluster transfer <node>        make <node> the leader
   concord cluster delete                 delete the cluster: every member stops and deletes
                                         its data (the members it could not reach are listed)
+  concord cluster force-shrink <node>    disaster recovery, when a majority is lost for good:
+                                        <node>'s member continues the cluster alone (what
+                                        only the lost members held is lost)
 Options: --config-index <n> (add and remove: change the configuration only if
   it is still the one \`cluster members\` showed at that index)
 ${connectionHelp}`,
@@ -115,7 +118,7 @@ interface Call {
 const arity: Record<string, Record<string, [number, number]>> = {
   kv: { put: [2, 2], get: [1, 1], del: [1, 1], cas: [2, 3], keys: [0, 1], touch: [1, 1], watch: [0, 1], buckets: [0, 0], 'drop-bucket': [1, 1] },
   counter: { incr: [0, 1], get: [0, 1] },
-  cluster: { status: [0, 0], members: [0, 0], add: [1, 1], remove: [1, 1], transfer: [1, 1], delete: [0, 0] },
+  cluster: { status: [0, 0], members: [0, 0], add: [1, 1], remove: [1, 1], transfer: [1, 1], delete: [0, 0], 'force-shrink': [1, 1] },
 };
 
 function validate(group: string, sub: string, args: string[], absent: boolean): void {
@@ -273,6 +276,9 @@ async function clusterCommand(sub: string, c: Call, configIndex: number | undefi
     case 'transfer':
       await c.client.transferLeadership(c.cluster, node, opts);
       return print(c.json, { leader: node }, () => `${node} leads ${c.cluster}`);
+    case 'force-shrink':
+      await c.client.forceShrink(c.cluster, node, opts);
+      return print(c.json, { leader: node, voters: [node] }, () => `${node} leads ${c.cluster} alone; add members with \`concord cluster add\``);
     case 'delete': {
       const { deleted, notDeleted } = await c.client.deleteCluster(c.cluster, opts);
       const missed = notDeleted.map((n) => ({ node: n.node, error: n.error.message }));

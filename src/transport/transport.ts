@@ -105,7 +105,9 @@ export type Request =
    * learned of a later configuration including it (it was added again) is kept.
    * With `null`, whatever member the node hosts goes (the cluster is being deleted).
    */
-  | { readonly type: 'delete_server'; readonly removedAt: number | null };
+  | { readonly type: 'delete_server'; readonly removedAt: number | null }
+  /** Disaster recovery: the node's member continues the cluster alone (System.forceShrinkToLocal). */
+  | { readonly type: 'force_shrink' };
 
 /** An error as it travels: a stable code, a message and, for not_leader, the leader hint. */
 export interface WireError {

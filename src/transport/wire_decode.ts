@@ -382,6 +382,9 @@ function requestFromWire(raw: unknown, lim: CodecLimits): Request {
       const removedAt = tuple(raw, 2, 'delete_server')[1];
       return { type: 'delete_server', removedAt: removedAt === null ? null : uint(removedAt, 'removedAt') };
     }
+    case requestTag.force_shrink:
+      tuple(raw, 1, 'force_shrink');
+      return { type: 'force_shrink' };
     case requestTag.overview: {
       const [, brief] = tuple(raw, 2, 'overview');
       return bool(brief, 'brief') ? { type: 'overview', brief: true } : { type: 'overview' };

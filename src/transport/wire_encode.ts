@@ -30,6 +30,7 @@ export const requestTag = {
   start_server: 7,
   delete_server: 8,
   overview: 9,
+  force_shrink: 10,
 } as const;
 
 /** Query modes on the wire. */
@@ -149,6 +150,8 @@ function requestToWire(b: Request): unknown[] {
       return [requestTag.delete_server, b.removedAt];
     case 'overview':
       return [requestTag.overview, b.brief === true];
+    case 'force_shrink':
+      return [requestTag.force_shrink];
     default:
       return assertNever(b, 'request');
   }
@@ -203,6 +206,7 @@ export type RequestFieldsCovered = Covered<
       start_server: 'type' | 'machine' | 'members' | 'config' | 'join' | 'sessionTimeoutMs' | 'joinedAfter' | 'incarnation';
       delete_server: 'type' | 'removedAt';
       overview: 'type' | 'brief';
+      force_shrink: 'type';
     }
   >
 >;

@@ -78,11 +78,20 @@ describe('the README CLI tour', () => {
     expect(stale.stderr).toContain('[membership_changed]');
     expect(JSON.parse((await cli('cluster', 'members', '--json')).stdout)).toMatchObject({ voters: members.voters, configIndex: members.configIndex });
     expect((await cli('kv', 'get', 'x', '--config-index', '3')).code).toBe(2);
-    // Deleting the cluster: every member goes, and the cluster with them.
-    const deleted = await cli('cluster', 'delete', '--json');
+    // Disaster recovery: two of the three nodes are gone for good, and the third goes on alone.
+    const survivor = members.voters[0] as string;
+    for (const n of started.filter((p) => p.id !== survivor)) await n.stop('SIGKILL');
+    const shrunk = await cli('cluster', 'force-shrink', survivor, '--json');
+    expect(shrunk.code, shrunk.stderr).toBe(0);
+    expect(JSON.parse(shrunk.stdout)).toEqual({ leader: survivor, voters: [survivor] });
+    const put = await cli('kv', 'put', 'after', 'shrink', '--members', survivor);
+    expect(put.code, put.stderr).toBe(0);
+    expect(JSON.parse((await cli('cluster', 'members', '--json', '--members', survivor)).stdout)).toMatchObject({ leader: survivor, voters: [survivor] });
+    // Deleting the cluster: every member goes (the cluster names only the survivor now), and the cluster with them.
+    const deleted = await cli('cluster', 'delete', '--json', '--members', survivor);
     expect(deleted.code, deleted.stderr).toBe(0);
-    expect(JSON.parse(deleted.stdout)).toEqual({ deleted: expect.arrayContaining(members.voters), notDeleted: [] });
-    const after = await cli('kv', 'get', 'colour');
+    expect(JSON.parse(deleted.stdout)).toEqual({ deleted: [survivor], notDeleted: [] });
+    const after = await cli('kv', 'get', 'colour', '--members', survivor);
     expect(after.code).toBe(1);
     expect(after.stderr).toContain('[cluster_not_found]');
   });

@@ -502,6 +502,7 @@ export class RaftServer extends Statem<ServerState, ServerMsg, ServerArgs> {
         return this.onAdmin(replyTo, { type: 'transfer_leadership', ref: this.nextRef++, target: body.target });
       case 'start_server':
       case 'delete_server':
+      case 'force_shrink':
       case 'overview':
         return refuse({ code: 'invalid_argument', message: `${body.type} is for the System` });
       default:

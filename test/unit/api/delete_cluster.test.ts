@@ -114,7 +114,7 @@ describe('forceShrinkToLocal', () => {
     // leader had stepped down, hearing from no quorum).
     expect(await world.settle(world.system(survivor).processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(6);
     for (const n of ['n4', 'n5']) await world.settle(world.system(survivor).addMember('ctr', n, { timeoutMs: 10_000 }), 20_000);
-    expect((await world.settle(world.system('n4').members('ctr'))).voters.sort()).toEqual([survivor, 'n4', 'n5'].sort());
+    expect([...(await world.settle(world.system('n4').members('ctr'))).voters].sort()).toEqual([survivor, 'n4', 'n5'].sort());
     // One lost member comes back as it was: the grown cluster does not hear it.
     await world.restart(lost[0] as string);
     world.run(3000);

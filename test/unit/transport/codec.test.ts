@@ -76,6 +76,7 @@ const others: Envelope[] = [
   { type: 'request', id: 8, from: 'a', cluster: 'kv1', body: { type: 'add_member', member: 'd', configIndex: 0 } },
   { type: 'request', id: 9, from: 'a', cluster: 'kv1', body: { type: 'remove_member', member: 'd', configIndex: 2 ** 40 } },
   { type: 'request', id: 18, from: 'a', cluster: 'kv1', body: { type: 'delete_server', removedAt: null } },
+  { type: 'request', id: 20, from: 'a', cluster: 'kv1', body: { type: 'force_shrink' } },
   { type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg: raftMessages[1] as RaftMessage, incarnation: 0xffff_ffff },
   { type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg: raftMessages[3] as RaftMessage, incarnation: 1 },
   { type: 'raft', cluster: 'kv1', from: 'a', to: 'b', msg: { type: 'request_vote', term: 4, candidateId: 'a', lastLogIndex: 9, lastLogTerm: 3, preVote: false, transfer: false }, incarnation: 77 },
