@@ -114,8 +114,9 @@ export abstract class Caller {
    * non-voters), or, when it cannot answer (a majority is gone for good),
    * `options.members` or the members this caller knows. Not atomic: members
    * that could not be reached are listed, and those left may go on as a
-   * cluster if they are a majority; call again to finish. Use the name again
-   * only once every member is deleted.
+   * cluster if they are a majority; call again to finish. A new cluster of
+   * the name (startCluster) does not hear a member that was missed: it has
+   * another incarnation (RaftEnvelope.incarnation).
    */
   async deleteCluster(cluster: string, options: CallOptions & { members?: readonly string[] } = {}): Promise<DeleteClusterResult> {
     validName('cluster', cluster);
