@@ -630,7 +630,14 @@ export class System extends Caller implements ServerHost {
           // its log is another history, and must not be compared with this one.
           const incarnation = this.incarnations.get(env.cluster);
           if (incarnation !== undefined && env.incarnation !== undefined && env.incarnation !== incarnation) {
-            this.dropped.otherIncarnation++;
+            if (this.dropped.otherIncarnation++ % 10_000 === 0) {
+              this.logger.warn('Raft traffic from a member of another cluster of the same name: it is not heard (delete the stale one with deleteServer)', {
+                cluster: env.cluster,
+                from: env.from,
+                theirs: env.incarnation,
+                ours: incarnation,
+              });
+            }
             return;
           }
           if (env.msg.type === 'request_vote') this.answerRemovedCandidate(env.cluster, env.from);
