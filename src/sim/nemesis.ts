@@ -100,6 +100,8 @@ export class Nemesis {
   /** Recent member crashes by `node/cluster`, and log tree crashes by node (virtual times). */
   private readonly memberCrashes = new Map<string, number[]>();
   private readonly logCrashes = new Map<string, number[]>();
+  /** The configuration index each cluster showed at the nemesis's last membership change. */
+  private readonly configsSeen = new Map<string, number>();
   /** Watches the nemesis set (for unwatch). */
   private readonly watches: number[] = [];
   private nextAt: number;
@@ -643,9 +645,14 @@ export class Nemesis {
     const eligible = this.plan.clusters.filter((c) => kind === 'transfer_leadership' || c.membership);
     if (eligible.length === 0) return this.membership('transfer_leadership');
     const cluster = this.random.pick(eligible).name;
-    const m = this.membersOf(cluster);
+    const seen = this.membersOf(cluster);
     const via = this.pickUp();
-    if (m === undefined || via === undefined) return;
+    if (seen === undefined || via === undefined) return;
+    // Now and then an operator acting on what it saw before: a change asked against a configuration
+    // replaced since must be refused (membership_changed), whatever it asks.
+    const before = this.configsSeen.get(cluster);
+    this.configsSeen.set(cluster, seen.configIndex);
+    const m = before !== undefined && before !== seen.configIndex && this.random.chance(0.3) ? { ...seen, configIndex: before } : seen;
     // A member whose add is still under way may be picked again: that add, delayed or retried
     // past this one and a removal, is refused, as it names the configuration it was asked
     // against (simulator, seed 7156335, where it left a non-voter no node hosted).
