@@ -311,7 +311,9 @@ async function status(c: Call): Promise<void> {
       `cluster ${c.cluster}: leader ${leader.leader ?? '(none)'}, term ${leader.term}`,
       ...rows.map((r) =>
         'commitIndex' in r
-          ? `  ${r.node.padEnd(8)} ${r.role.padEnd(16)} term ${r.term}  commit ${r.commitIndex}  applied ${r.appliedIndex}  last ${r.lastIndex}  snapshot ${r.snapshotIndex}`
+          ? `  ${r.node.padEnd(8)} ${r.role.padEnd(16)} term ${r.term}  commit ${r.commitIndex}  applied ${r.appliedIndex}  last ${r.lastIndex}  snapshot ${r.snapshotIndex}${
+              r.incarnation === leader.incarnation ? '' : '  (another incarnation of the cluster: not heard; delete it there)'
+            }`
           : `  ${r.node.padEnd(8)} unreachable`,
       ),
     ].join('\n'),
