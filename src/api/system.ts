@@ -322,12 +322,17 @@ export class System extends Caller implements ServerHost {
     return this.serialized(cluster, async () => {
       const record = loadServerRecord(this.disk, this.options.dataDir, cluster);
       if (record === undefined) throw new ClusterNotFoundError(cluster);
-      const next: ServerRecord = { ...record, incarnation: 1 + this.random.int(0xffff_ffff) };
+      // The member is the whole cluster from now on: its record names it alone (the nodes it admits
+      // Raft traffic from after a restart) and a new incarnation.
+      const next: ServerRecord = { ...record, members: record.members.length > 0 ? [this.nodeId] : [], incarnation: 1 + this.random.int(0xffff_ffff) };
       await new Promise<void>((resolve, reject) => saveServerRecord(this.disk, this.options.dataDir, next, (err) => (err ? reject(err) : resolve())));
       // Restarted under the new incarnation: from now on it neither hears nor is heard by the old members.
       const children = await whichChildren(this.actors, this.serversSup);
       if (children.some((c) => c.id === cluster)) await terminateChild(this.actors, this.serversSup, cluster);
       await this.spawnServer(next);
+      // The lost members are heard no more: not even from a cluster without incarnations (started by
+      // ensureMember), whose envelopes carry none. One that campaigns is told to delete itself.
+      this.peers.set(cluster, new Set([this.nodeId]));
       this.requester.members.set(cluster, [this.nodeId]);
       this.requester.leaders.set(cluster, this.nodeId);
       const ref = this.serverRef(cluster);

@@ -125,6 +125,44 @@ describe('forceShrinkToLocal', () => {
   });
 });
 
+describe('forceShrinkToLocal on a cluster without an incarnation (ensureMember)', () => {
+  it('does not hear the lost members when they come back together and elect a leader of their own', async () => {
+    const world = new World({ seed: 26, nodes, machines: { counter: () => new CounterMachine() }, log: {}, requestTimeoutMs: 3000 });
+    for (const n of nodes) await world.startNode(n);
+    world.clusters.push('ctr');
+    // Each node starts its own member, as `concord node --cluster` does: no incarnation.
+    await world.settle(Promise.all(nodes.map((n) => world.system(n).ensureMember('ctr', 'counter', nodes))));
+    for (let i = 0; i < 3; i++) await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }));
+    // n1 leads, so that it holds every committed entry.
+    await world.settle(world.system('n1').transferLeadership('ctr', 'n1', { timeoutMs: 5000 }), 10_000);
+    world.crash('n2');
+    world.crash('n3');
+    world.invariants.clusterDeleted('ctr'); // n1's history becomes the cluster's
+    await world.settle(world.system('n1').forceShrinkToLocal('ctr'), 20_000);
+    expect(await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(4);
+    // Both lost members come back: a majority of the old configuration, with its old log. At
+    // first they cannot hear n1 (so they are not told to delete themselves): they elect a
+    // leader of their own, whose traffic n1 does not take.
+    world.network.block('n1', 'n2');
+    world.network.block('n1', 'n3');
+    await world.restart('n2');
+    await world.restart('n3');
+    const elected = await world.advanceUntil(() => ['n2', 'n3'].some((n) => world.inspect(n, 'ctr')?.core.role === 'leader'), 10_000);
+    expect(elected).toBe(true);
+    world.run(2000);
+    expect(world.system('n1').dropped.notMember).toBeGreaterThan(0);
+    expect(world.inspect('n1', 'ctr')?.core.role).toBe('leader');
+    world.network.heal();
+    world.run(2000);
+    expect(world.inspect('n1', 'ctr')?.core.role).toBe('leader');
+    expect(await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(5);
+    // (Two histories of one name run now, n1's and the lost members': the invariant checker, which
+    // knows clusters by name, is not consulted. deleteServer on n2 and n3 ends theirs.)
+    for (const n of ['n2', 'n3']) await world.settle(world.system(n).deleteServer('ctr'));
+    expect(await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(6);
+  });
+});
+
 describe('forceShrinkToLocal under faults', () => {
   it('brings a cluster back from whatever role the member left is in, and nothing is applied twice', async () => {
     for (let seed = 100; seed < 115; seed++) {
