@@ -324,7 +324,7 @@ export class System extends Caller implements ServerHost {
       if (record === undefined) throw new ClusterNotFoundError(cluster);
       // The member is the whole cluster from now on: its record names it alone (the nodes it admits
       // Raft traffic from after a restart) and a new incarnation.
-      const next: ServerRecord = { ...record, members: record.members.length > 0 ? [this.nodeId] : [], incarnation: 1 + this.random.int(0xffff_ffff) };
+      const next: ServerRecord = { ...record, members: [this.nodeId], incarnation: 1 + this.random.int(0xffff_ffff) };
       await new Promise<void>((resolve, reject) => saveServerRecord(this.disk, this.options.dataDir, next, (err) => (err ? reject(err) : resolve())));
       // Restarted under the new incarnation: from now on it neither hears nor is heard by the old members.
       const children = await whichChildren(this.actors, this.serversSup);

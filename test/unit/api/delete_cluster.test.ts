@@ -140,6 +140,10 @@ describe('forceShrinkToLocal on a cluster without an incarnation (ensureMember)'
     world.invariants.clusterDeleted('ctr'); // n1's history becomes the cluster's
     await world.settle(world.system('n1').forceShrinkToLocal('ctr'), 20_000);
     expect(await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 5000 }))).toBe(4);
+    // A restart of n1 keeps it so (its record names it alone).
+    world.crash('n1');
+    await world.restart('n1');
+    expect(await world.advanceUntil(() => world.inspect('n1', 'ctr')?.core.role === 'leader', 5000)).toBe(true);
     // Both lost members come back: a majority of the old configuration, with its old log. At
     // first they cannot hear n1 (so they are not told to delete themselves): they elect a
     // leader of their own, whose traffic n1 does not take.
