@@ -4,7 +4,7 @@
 // exactly-once sessions, all sent through a Requester that follows leaders.
 import { ConcordError } from '../lib/errors.js';
 import { isName } from '../lib/names.js';
-import type { Clock } from '../io/clock.js';
+import { sleep, type Clock } from '../io/clock.js';
 import type { Random } from '../io/random.js';
 import type { ServerStatus } from '../raft/server/server.js';
 import type { Role } from '../raft/core/types.js';
@@ -305,7 +305,7 @@ export abstract class Caller {
       const status = await this.members(cluster, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
       if (options.configIndex !== undefined || status.configIndex <= status.commitIndex) return status;
       if (this.clock.now() >= deadline) throw new ConcordError('membership_change_in_progress', `a configuration change (index ${status.configIndex}) is still pending`);
-      await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
+      await sleep(this.clock, 50);
     }
   }
 
@@ -328,7 +328,7 @@ export abstract class Caller {
     while (this.clock.now() < deadline) {
       const s = await this.members(cluster);
       if (s.voters.includes(member)) return;
-      await new Promise((r) => this.clock.setTimer(50, () => r(undefined)));
+      await sleep(this.clock, 50);
     }
     throw new ConcordError('timeout', `${member} was not promoted in time`);
   }

@@ -12,3 +12,11 @@ export function simWorld(seed = 1, options: ActorSystemOptions = {}) {
   const system = new ActorSystem({ clock, random, shuffle: true, sliceMax: 4, drainMax: 8, logger, ...options });
   return { clock, random, logger, system };
 }
+
+/** A promise's outcome as a word: 'ok', or the error's code (for asserting on typed failures). */
+export function outcomeCode(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => 'ok',
+    (err: { code?: unknown }) => err.code,
+  );
+}

@@ -2,6 +2,7 @@
 // real Systems on simulated disks.
 import { describe, expect, it } from 'vitest';
 import { World } from '../../../src/sim/world.js';
+import { outcomeCode } from '../../helpers/sim.js';
 import { CounterMachine } from '../../../machines/counter.js';
 
 const nodes = ['n1', 'n2', 'n3'];
@@ -23,7 +24,7 @@ describe('deleteCluster', () => {
     expect([...result.deleted].sort()).toEqual(nodes);
     expect(result.notDeleted).toEqual([]);
     for (const n of nodes) expect(world.inspect(n, 'ctr')).toBeUndefined();
-    const gone = await world.settle(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 3000 }).then(() => 'ok', (e: { code?: string }) => e.code));
+    const gone = await world.settle(outcomeCode(world.system('n1').processCommand('ctr', { type: 'incr' }, { timeoutMs: 3000 })));
     expect(gone).toBe('cluster_not_found');
     for (const n of nodes) {
       world.crash(n);
@@ -103,7 +104,7 @@ describe('forceShrinkToLocal', () => {
     const lost = nodes.filter((n) => n !== survivor);
     for (const n of lost) world.crash(n);
     world.run(3000); // no quorum: nothing commits
-    const stuck = await world.settle(world.system(survivor).processCommand('ctr', { type: 'incr' }, { timeoutMs: 1000 }).then(() => 'ok', (e: { code?: string }) => e.code));
+    const stuck = await world.settle(outcomeCode(world.system(survivor).processCommand('ctr', { type: 'incr' }, { timeoutMs: 1000 })));
     expect(stuck).not.toBe('ok');
     const before = (await world.settle(world.system(survivor).members('ctr', { member: survivor }))).incarnation;
     await world.settle(world.system(survivor).forceShrinkToLocal('ctr'), 20_000);

@@ -5,6 +5,7 @@
 // those whose outcome is unknown).
 import { describe, expect, it } from 'vitest';
 import { World } from '../../../src/sim/world.js';
+import { outcomeCode } from '../../helpers/sim.js';
 import { CounterMachine } from '../../../machines/counter.js';
 import type { Session } from '../../../src/api/session.js';
 import { decodeConfig, EntryKind, kindOf } from '../../../src/raft/core/entry_kind.js';
@@ -186,7 +187,6 @@ function configEntries(world: World, node: string): { index: number; voters: rea
     .map((e) => ({ index: e.index, ...decodeConfig(e.payload) }));
 }
 
-const errorCode = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'ok', (err: { code?: unknown }) => err.code);
 
 describe('a membership change asked against a configuration since replaced', () => {
   it('is refused, so that an add delayed past a removal of the same member cannot bring it back', async () => {
@@ -198,9 +198,9 @@ describe('a membership change asked against a configuration since replaced', () 
     world.run(1000); // n4 stops and deletes its member
     // The add as it was first asked, arriving only now (a request held up in the network):
     const late = { type: 'add_member', member: 'n4', configIndex: before.configIndex } as const;
-    expect(await world.settle(errorCode(n1.requestRaw('ctr', late, { timeoutMs: 3000 })))).toBe('membership_changed');
+    expect(await world.settle(outcomeCode(n1.requestRaw('ctr', late, { timeoutMs: 3000 })))).toBe('membership_changed');
     // So is a removal, and a caller that names the configuration it read is not asked to try again.
-    expect(await world.settle(errorCode(n1.removeMember('ctr', 'n3', { timeoutMs: 3000, configIndex: before.configIndex })))).toBe('membership_changed');
+    expect(await world.settle(outcomeCode(n1.removeMember('ctr', 'n3', { timeoutMs: 3000, configIndex: before.configIndex })))).toBe('membership_changed');
     const after = await world.settle(n1.members('ctr', { timeoutMs: 3000 }));
     expect([...after.voters, ...after.nonVoters].sort()).toEqual(['n1', 'n2', 'n3']);
     // The same late add without the index does what the index is there to stop: a non-voter
@@ -208,7 +208,7 @@ describe('a membership change asked against a configuration since replaced', () 
     void n1.requestRaw('ctr', { type: 'add_member', member: 'n4' }, { timeoutMs: 3000 }).catch(() => undefined);
     world.run(500);
     expect((await world.settle(n1.members('ctr', { timeoutMs: 3000 }))).nonVoters).toEqual(['n4']);
-    expect(await world.settle(errorCode(n1.removeMember('ctr', 'n3', { timeoutMs: 3000 })))).toBe('membership_change_in_progress');
+    expect(await world.settle(outcomeCode(n1.removeMember('ctr', 'n3', { timeoutMs: 3000 })))).toBe('membership_change_in_progress');
     expect(world.invariants.violations).toEqual([]);
   });
 
@@ -219,8 +219,8 @@ describe('a membership change asked against a configuration since replaced', () 
     const start = await world.settle(n1.members('ctr', { timeoutMs: 3000 }));
     // Both read the same configuration; the removal, one trip shorter, commits before the add
     // (which first starts a member on n4) reaches the leader.
-    const adding = errorCode(n1.addMember('ctr', 'n4', { timeoutMs: 10_000 }));
-    const removing = errorCode(n1.removeMember('ctr', 'n5', { timeoutMs: 10_000 }));
+    const adding = outcomeCode(n1.addMember('ctr', 'n4', { timeoutMs: 10_000 }));
+    const removing = outcomeCode(n1.removeMember('ctr', 'n5', { timeoutMs: 10_000 }));
     expect(await world.settle(Promise.all([adding, removing]), 20_000)).toEqual(['ok', 'ok']);
     const leader = (await world.settle(n1.members('ctr', { timeoutMs: 3000 }))).leader as string;
     const changes = configEntries(world, leader).filter((c) => c.index > start.configIndex);
